@@ -1,0 +1,112 @@
+#include "support/test_support.h"
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "aegis/core/random.h"
+
+namespace aegis::testing {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  static std::mt19937_64 rng(std::random_device{}());
+  path_ = fs::temp_directory_path() / ("aegis-test-" + std::to_string(rng()));
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+Dataset make_blobs(int64_t n, int64_t features, int64_t classes, uint64_t seed, double spread) {
+  auto gen = make_generator(seed, "blobs");
+  torch::Tensor centres = torch::rand({classes, features}, gen) * 0.6 + 0.2;
+  torch::Tensor y = torch::randint(0, classes, {n}, gen, torch::kLong);
+  torch::Tensor x = centres.index_select(0, y) + torch::randn({n, features}, gen) * spread;
+  Dataset d;
+  d.x = x.clamp(0, 1).contiguous();
+  d.y = y;
+  d.source = "blobs";
+  return d;
+}
+
+Dataset make_bar_images(int64_t n, int64_t classes, uint64_t seed) {
+  auto gen = make_generator(seed, "bars");
+  torch::Tensor y = torch::randint(0, classes, {n}, gen, torch::kLong);
+  torch::Tensor x = torch::rand({n, 1, 28, 28}, gen) * 0.3;
+  auto ya = y.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t row = 2 + ya[i] * (24 / classes);
+    x[i][0].narrow(0, row, 2).fill_(0.9);
+  }
+  Dataset d;
+  d.x = x.contiguous();
+  d.y = y;
+  d.source = "bars";
+  return d;
+}
+
+std::shared_ptr<ScriptClassifier> make_linear(const torch::Tensor& weight, const torch::Tensor& bias,
+                                              double clip_min, double clip_max) {
+  torch::jit::Module m(c10::QualifiedName("__torch__.aegis.Linear"));
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("weight", weight.clone(), false);
+  m.register_parameter("bias", bias.clone(), false);
+  m.define(R"(
+    def forward(self, x):
+        return torch.linear(x, self.weight, self.bias)
+  )");
+  ModelMeta meta;
+  meta.architecture = "linear";
+  meta.input_shape = {weight.size(1)};
+  meta.num_classes = weight.size(0);
+  meta.clip_min = clip_min;
+  meta.clip_max = clip_max;
+  return std::make_shared<ScriptClassifier>(std::move(m), meta);
+}
+
+CommandResult run_command(const std::string& command) {
+  TempDir dir;
+  std::string out = dir.file("out"), err = dir.file("err");
+  int status = std::system((command + " >" + out + " 2>" + err + " </dev/null").c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+CommandResult run_aegis(const std::string& args) {
+  return run_command(std::string("AEGIS_THREADS=1 ") + AEGIS_BINARY + " " + args);
+}
+
+std::string python_with_torch() {
+  static std::string cached = [] {
+    for (const char* py : {"/usr/bin/python3", "python3"}) {
+      auto r = run_command(std::string(py) + " -c 'import torch'");
+      if (r.exit_code == 0) return std::string(py);
+    }
+    return std::string();
+  }();
+  return cached;
+}
+
+bool have_fashion_mnist() { return !fashion_mnist_dir().empty(); }
+
+}  // namespace aegis::testing

@@ -1,0 +1,52 @@
+#pragma once
+// Helpers shared by the tests: temporary directories, synthetic data, small
+// models, and running the aegis binary.
+
+#include <filesystem>
+#include <string>
+
+#include "aegis/core/dataset.h"
+#include "aegis/core/script_classifier.h"
+
+namespace aegis::testing {
+
+/// A fresh directory under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Linearly separable-ish blobs: `n` samples of `features` features in [0, 1],
+/// `classes` classes around random centres. Deterministic for a seed.
+Dataset make_blobs(int64_t n, int64_t features, int64_t classes, uint64_t seed, double spread = 0.08);
+
+/// Tiny 28x28 "images": each class a bright bar at its own position plus noise.
+Dataset make_bar_images(int64_t n, int64_t classes, uint64_t seed);
+
+/// A linear classifier logits = W x + b as a ScriptClassifier (input [features]).
+std::shared_ptr<ScriptClassifier> make_linear(const torch::Tensor& weight, const torch::Tensor& bias,
+                                              double clip_min = 0.0, double clip_max = 1.0);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  ///< stdout
+  std::string err;  ///< stderr
+};
+/// Runs the aegis binary with `args` (a shell-quoted string), capturing output.
+CommandResult run_aegis(const std::string& args);
+/// Runs any shell command, capturing output.
+CommandResult run_command(const std::string& command);
+
+/// Debian's python3 with torch, or "" when it is absent.
+std::string python_with_torch();
+
+/// True when the Fashion-MNIST package is installed.
+bool have_fashion_mnist();
+
+}  // namespace aegis::testing

@@ -1,0 +1,90 @@
+#include "cli_common.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <ATen/Parallel.h>
+
+#include "aegis/core/error.h"
+#include "aegis/core/progress.h"
+#include "aegis/core/random.h"
+
+namespace aegis::cli {
+
+void OutputFlags::apply() const {
+  if (json || quiet) set_default_progress_mode(ProgressMode::Quiet);
+  configure_threads();
+  if (threads > 0) at::set_num_threads(threads);
+  seed_everything(seed);
+}
+
+void add_output_flags(CLI::App* sub, OutputFlags& f) {
+  sub->add_flag("--json", f.json, "Print the result as JSON on stdout (no progress output)");
+  sub->add_flag("-q,--quiet", f.quiet, "No progress bars or log lines");
+  sub->add_option("--seed", f.seed, "Seed for every random choice")->capture_default_str();
+  sub->add_option("--threads", f.threads, "Compute threads (default: all cores)")->check(CLI::NonNegativeNumber);
+}
+
+void emit(const OutputFlags& flags, const nlohmann::json& j, const std::function<void()>& human) {
+  if (flags.json) {
+    std::cout << j.dump(2) << std::endl;
+  } else {
+    human();
+    std::cout.flush();
+  }
+}
+
+DataSpec DataFlags::spec(const std::string& default_split) const {
+  DataSpec s(data);
+  s.split(split.empty() ? default_split : split).labels(labels).label_column(label_column).limit(limit);
+  return s;
+}
+
+void add_data_flags(CLI::App* sub, DataFlags& f, const std::string& default_split) {
+  sub->add_option("--data", f.data,
+                  "Data: 'fashion-mnist', an IDX directory or file, a .csv, or an .npy of samples")
+      ->capture_default_str();
+  sub->add_option("--split", f.split, "Split of an IDX collection: train or test (default " + default_split + ")")
+      ->check(CLI::IsMember({"train", "test"}));
+  sub->add_option("--labels", f.labels, "Labels file for .npy or single IDX image files");
+  sub->add_option("--label-column", f.label_column, "CSV label column (name or index)")->capture_default_str();
+  sub->add_option("--limit", f.limit, "Use only the first N samples (0 = all)")->check(CLI::NonNegativeNumber);
+}
+
+std::shared_ptr<ScriptClassifier> ModelFlags::load() const {
+  ModelOverrides o;
+  if (!input_shape.empty()) o.input_shape(input_shape);
+  if (classes > 0) o.num_classes(classes);
+  if (!clip.empty()) {
+    AEGIS_CHECK(clip.size() == 2, InvalidArgument, "--clip takes two values: min max");
+    o.clip(clip[0], clip[1]);
+  }
+  if (!mean.empty() || !std.empty()) o.normalization(mean, std);
+  if (!class_names.empty()) o.class_names(class_names);
+  return ScriptClassifier::load(path, o);
+}
+
+void add_model_flags(CLI::App* sub, ModelFlags& f, bool required) {
+  auto* opt = sub->add_option("-m,--model", f.path, "TorchScript model file (.pt)");
+  if (required) opt->required();
+  sub->add_option("--input-shape", f.input_shape, "Shape of one sample, for models without aegis metadata (e.g. 1,28,28)")
+      ->delimiter(',');
+  sub->add_option("--classes", f.classes, "Number of classes (default: read from the model)");
+  sub->add_option("--clip", f.clip, "Valid input range: min,max (default 0,1)")->delimiter(',')->expected(2);
+  sub->add_option("--mean", f.mean, "Per-channel mean the model expects inputs normalised with")->delimiter(',');
+  sub->add_option("--std", f.std, "Per-channel std the model expects inputs normalised with")->delimiter(',');
+  sub->add_option("--class-names", f.class_names, "Class names, comma-separated")->delimiter(',');
+}
+
+void write_json_file(const std::string& path, const nlohmann::json& j) {
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
+  std::ofstream out(path);
+  AEGIS_CHECK(out.good(), Io, "cannot write " << path);
+  out << j.dump(2) << "\n";
+  AEGIS_CHECK(out.good(), Io, "error writing " << path);
+}
+
+}  // namespace aegis::cli

@@ -1,0 +1,60 @@
+#pragma once
+// Shared pieces of the CLI: the flags several subcommands take (output mode,
+// seed, data, model) parsed into the library's option structs, and output.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "aegis/core/dataset.h"
+#include "aegis/core/script_classifier.h"
+
+namespace aegis::cli {
+
+/// Exit status a subcommand asks for (e.g. a failed verification).
+struct Context {
+  int exit_code = 0;
+};
+
+struct OutputFlags {
+  bool json = false;
+  bool quiet = false;
+  uint64_t seed = 0;
+  int threads = 0;
+  /// Sets progress mode, threads and the global seed.
+  void apply() const;
+};
+void add_output_flags(CLI::App* sub, OutputFlags& flags);
+
+/// --json prints `j` on stdout; otherwise `human` prints a summary.
+void emit(const OutputFlags& flags, const nlohmann::json& j, const std::function<void()>& human);
+
+struct DataFlags {
+  std::string data = "fashion-mnist";
+  std::string split;
+  std::string labels;
+  std::string label_column = "label";
+  int64_t limit = 0;
+  DataSpec spec(const std::string& default_split) const;
+};
+void add_data_flags(CLI::App* sub, DataFlags& flags, const std::string& default_split);
+
+struct ModelFlags {
+  std::string path;
+  std::vector<int64_t> input_shape;
+  int64_t classes = 0;
+  std::vector<double> clip;  // lo, hi
+  std::vector<double> mean, std;
+  std::vector<std::string> class_names;
+  std::shared_ptr<ScriptClassifier> load() const;
+};
+void add_model_flags(CLI::App* sub, ModelFlags& flags, bool required = true);
+
+/// Writes `j` to `path` (pretty), creating parent directories.
+void write_json_file(const std::string& path, const nlohmann::json& j);
+
+}  // namespace aegis::cli
