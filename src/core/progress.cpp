@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -12,8 +14,19 @@ namespace aegis {
 namespace {
 std::atomic<ProgressMode> g_mode{ProgressMode::Auto};
 
+ProgressMode from_env() {
+  const char* v = std::getenv("AEGIS_PROGRESS");
+  if (!v) return ProgressMode::Auto;
+  std::string s = v;
+  if (s == "quiet") return ProgressMode::Quiet;
+  if (s == "lines") return ProgressMode::Lines;
+  if (s == "bar") return ProgressMode::Bar;
+  return ProgressMode::Auto;
+}
+
 ProgressMode resolve(ProgressMode m) {
   if (m == ProgressMode::Auto) m = g_mode.load();
+  if (m == ProgressMode::Auto) m = from_env();
   if (m == ProgressMode::Auto) m = isatty(STDERR_FILENO) ? ProgressMode::Bar : ProgressMode::Lines;
   return m;
 }
@@ -83,7 +96,7 @@ void Progress::draw(bool final) {
 }
 
 void log_info(const std::string& message) {
-  if (g_mode.load() == ProgressMode::Quiet) return;
+  if (resolve(ProgressMode::Auto) == ProgressMode::Quiet) return;
   std::fprintf(stderr, "%s\n", message.c_str());
 }
 

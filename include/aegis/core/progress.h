@@ -15,7 +15,8 @@ namespace aegis {
 enum class ProgressMode { Auto, Bar, Lines, Quiet };
 
 /// Process-wide default used by Progress objects built with Auto
-/// (the CLI sets Quiet for --quiet and --json).
+/// (the CLI sets Quiet for --quiet and --json). With Auto, $AEGIS_PROGRESS
+/// (quiet, lines, bar) decides, then whether stderr is a terminal.
 void set_default_progress_mode(ProgressMode mode);
 ProgressMode default_progress_mode();
 

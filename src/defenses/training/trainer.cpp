@@ -258,6 +258,7 @@ TrainResult train(ScriptClassifier& model, const Dataset& data, const Dataset* v
   }
   if (o.patience_ > 0 && !best_weights.empty()) restore(model, best_weights);
   model.set_training(false);
+  for (auto& p : params) p.mutable_grad() = torch::Tensor();  // no stale gradients left behind
 
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json& prov = model.mutable_meta().provenance;
