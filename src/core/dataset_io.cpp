@@ -91,7 +91,7 @@ torch::Tensor parse_idx(const std::string& bytes, const std::string& what) {
                    << " follow (truncated or corrupt)");
   torch::Tensor t = torch::empty(dims, torch::TensorOptions().dtype(st));
   auto* dst = static_cast<uint8_t*>(t.data_ptr());
-  std::memcpy(dst, p + header, need);
+  if (need > 0) std::memcpy(dst, p + header, need);  // an empty tensor has no storage
   if (elem > 1) {  // IDX is big-endian
     for (uint64_t i = 0; i < count; ++i) std::reverse(dst + i * elem, dst + (i + 1) * elem);
   }
