@@ -11,14 +11,8 @@
 namespace aegis {
 namespace {
 
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  return ErrorKind::Internal;
-}
+using testing::error_kind_of;
+using testing::error_message_of;
 
 std::shared_ptr<ScriptClassifier> small_cnn(double dropout = 0.5) {
   seed_everything(1);
@@ -89,8 +83,8 @@ TEST(Classifier, CountsQueriesPerSample) {
 
 TEST(Classifier, RejectsInputsOfTheWrongShape) {
   auto m = small_cnn();
-  EXPECT_EQ(kind_of([&] { m->logits(torch::rand({2, 1, 27, 28})); }), ErrorKind::ShapeMismatch);
-  EXPECT_EQ(kind_of([&] { m->logits(torch::rand({1, 28, 28})); }), ErrorKind::ShapeMismatch);
+  EXPECT_EQ(error_kind_of([&] { m->logits(torch::rand({2, 1, 27, 28})); }), ErrorKind::ShapeMismatch);
+  EXPECT_EQ(error_kind_of([&] { m->logits(torch::rand({1, 28, 28})); }), ErrorKind::ShapeMismatch);
 }
 
 TEST(ScriptClassifier, SaveLoadRoundTripKeepsLogitsAndMetadata) {
@@ -119,19 +113,19 @@ TEST(ScriptClassifier, CloneIsIndependent) {
 
 TEST(ScriptClassifier, LoadErrorsAreClear) {
   testing::TempDir dir;
-  EXPECT_EQ(kind_of([&] { ScriptClassifier::load(dir.file("missing.pt")); }), ErrorKind::NotFound);
+  EXPECT_EQ(error_kind_of([&] { ScriptClassifier::load(dir.file("missing.pt")); }), ErrorKind::NotFound);
   std::ofstream(dir.file("junk.pt")) << "this is not a zip archive";
-  EXPECT_EQ(kind_of([&] { ScriptClassifier::load(dir.file("junk.pt")); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([&] { ScriptClassifier::load(dir.file("junk.pt")); }), ErrorKind::CorruptData);
   // A truncated archive.
   small_cnn()->save(dir.file("m.pt"));
   std::ifstream in(dir.file("m.pt"), std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
   std::ofstream(dir.file("cut.pt"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);
-  EXPECT_EQ(kind_of([&] { ScriptClassifier::load(dir.file("cut.pt")); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([&] { ScriptClassifier::load(dir.file("cut.pt")); }), ErrorKind::CorruptData);
   // Declared shape the module cannot take.
-  EXPECT_EQ(kind_of([&] { ScriptClassifier::load(dir.file("m.pt"), ModelOverrides().input_shape({3, 32, 32})); }),
+  EXPECT_EQ(error_kind_of([&] { ScriptClassifier::load(dir.file("m.pt"), ModelOverrides().input_shape({3, 32, 32})); }),
             ErrorKind::ShapeMismatch);
-  EXPECT_EQ(kind_of([&] { ScriptClassifier::load(dir.file("m.pt"), ModelOverrides().num_classes(7)); }),
+  EXPECT_EQ(error_kind_of([&] { ScriptClassifier::load(dir.file("m.pt"), ModelOverrides().num_classes(7)); }),
             ErrorKind::ShapeMismatch);
 }
 
@@ -157,11 +151,11 @@ TEST(Architectures, BuildEveryArchitectureAndRejectUnknown) {
   auto resnet = build_architecture(ArchitectureOptions("resnet", {3, 32, 32}, 10));
   EXPECT_EQ(resnet->logits(torch::rand({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
   EXPECT_EQ(resnet->features(torch::rand({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 64}));
-  EXPECT_EQ(kind_of([] { build_architecture(ArchitectureOptions("vit", {1, 28, 28}, 10)); }),
+  EXPECT_EQ(error_kind_of([] { build_architecture(ArchitectureOptions("vit", {1, 28, 28}, 10)); }),
             ErrorKind::InvalidArgument);
-  EXPECT_EQ(kind_of([] { build_architecture(ArchitectureOptions("cnn", {1, 32, 32}, 10)); }),
+  EXPECT_EQ(error_kind_of([] { build_architecture(ArchitectureOptions("cnn", {1, 32, 32}, 10)); }),
             ErrorKind::InvalidArgument);
-  EXPECT_EQ(kind_of([] { build_architecture(ArchitectureOptions("mlp", {4}, 1)); }), ErrorKind::InvalidArgument);
+  EXPECT_EQ(error_kind_of([] { build_architecture(ArchitectureOptions("mlp", {4}, 1)); }), ErrorKind::InvalidArgument);
 }
 
 TEST(Architectures, BakedNormalisationMatchesManual) {

@@ -11,6 +11,9 @@
 namespace aegis {
 namespace {
 
+using testing::error_kind_of;
+using testing::error_message_of;
+
 using testing::TempDir;
 
 std::string idx_bytes(uint8_t type, std::vector<uint32_t> dims, const std::string& payload) {
@@ -32,24 +35,6 @@ void write_gz(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   gzwrite(f, bytes.data(), unsigned(bytes.size()));
   gzclose(f);
-}
-
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  return ErrorKind::Internal;
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Idx, ParsesBigEndianTypes) {
@@ -78,26 +63,26 @@ TEST(Idx, LoadsPlainAndGzipImagesScaledToUnitRange) {
 
 TEST(Idx, RejectsTruncatedCorruptAndMismatchedFiles) {
   TempDir dir;
-  EXPECT_EQ(kind_of([] { parse_idx(std::string("\x00\x00", 2)); }), ErrorKind::CorruptData);
-  EXPECT_EQ(kind_of([] { parse_idx(std::string("\x01\x00\x08\x01\x00\x00\x00\x01x", 9)); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([] { parse_idx(std::string("\x00\x00", 2)); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([] { parse_idx(std::string("\x01\x00\x08\x01\x00\x00\x00\x01x", 9)); }), ErrorKind::CorruptData);
   // Header promises 10 bytes, 9 follow.
-  EXPECT_NE(message_of([] { parse_idx(idx_bytes(0x08, {10}, std::string(9, 'a'))); }).find("truncated"),
+  EXPECT_NE(error_message_of([] { parse_idx(idx_bytes(0x08, {10}, std::string(9, 'a'))); }).find("truncated"),
             std::string::npos);
-  EXPECT_EQ(kind_of([] { parse_idx(idx_bytes(0x42, {1}, "a")); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([] { parse_idx(idx_bytes(0x42, {1}, "a")); }), ErrorKind::CorruptData);
   // Dimensions whose product overflows.
-  EXPECT_EQ(kind_of([] { parse_idx(idx_bytes(0x08, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, "")); }),
+  EXPECT_EQ(error_kind_of([] { parse_idx(idx_bytes(0x08, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, "")); }),
             ErrorKind::CorruptData);
   // A gzip stream cut in the middle.
   write_gz(dir.file("full.gz"), idx_bytes(0x08, {1000}, std::string(1000, 'x')));
   std::ifstream in(dir.file("full.gz"), std::ios::binary);
   std::string gz((std::istreambuf_iterator<char>(in)), {});
   write(dir.file("cut.gz"), gz.substr(0, gz.size() / 2));
-  EXPECT_EQ(kind_of([&] { read_file_bytes(dir.file("cut.gz")); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([&] { read_file_bytes(dir.file("cut.gz")); }), ErrorKind::CorruptData);
   // Images and labels disagree in count.
   write(dir.file("img"), idx_bytes(0x08, {2, 2, 2}, std::string(8, 'a')));
   write(dir.file("lab"), idx_bytes(0x08, {3}, "abc"));
-  EXPECT_NE(message_of([&] { load_idx(dir.file("img"), dir.file("lab")); }).find("3 labels"), std::string::npos);
-  EXPECT_EQ(kind_of([&] { load_idx(dir.file("missing"), dir.file("lab")); }), ErrorKind::NotFound);
+  EXPECT_NE(error_message_of([&] { load_idx(dir.file("img"), dir.file("lab")); }).find("3 labels"), std::string::npos);
+  EXPECT_EQ(error_kind_of([&] { load_idx(dir.file("missing"), dir.file("lab")); }), ErrorKind::NotFound);
 }
 
 TEST(Npy, RoundTripsEveryWrittenType) {
@@ -121,19 +106,19 @@ TEST(Npy, LoadsUint8ImagesScaledAndRejectsBadFiles) {
   EXPECT_FLOAT_EQ(d.x.min().item<float>(), 1.0f);
 
   save_npy(torch::rand({2}), dir.file("yf.npy"));
-  EXPECT_NE(message_of([&] { load_npy(dir.file("x.npy"), dir.file("yf.npy")); }).find("integers"), std::string::npos);
+  EXPECT_NE(error_message_of([&] { load_npy(dir.file("x.npy"), dir.file("yf.npy")); }).find("integers"), std::string::npos);
   save_npy(torch::tensor({0, 1, 2}, torch::kLong), dir.file("y3.npy"));
-  EXPECT_EQ(kind_of([&] { load_npy(dir.file("x.npy"), dir.file("y3.npy")); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([&] { load_npy(dir.file("x.npy"), dir.file("y3.npy")); }), ErrorKind::CorruptData);
 
   std::string good = read_file_bytes(dir.file("x.npy"));
-  EXPECT_NE(message_of([&] { parse_npy(good.substr(0, good.size() - 1)); }).find("truncated"), std::string::npos);
+  EXPECT_NE(error_message_of([&] { parse_npy(good.substr(0, good.size() - 1)); }).find("truncated"), std::string::npos);
   std::string fortran = good;
   fortran.replace(fortran.find("False"), 5, "True ");
-  EXPECT_NE(message_of([&] { parse_npy(fortran); }).find("Fortran"), std::string::npos);
+  EXPECT_NE(error_message_of([&] { parse_npy(fortran); }).find("Fortran"), std::string::npos);
   std::string big_endian = good;
   big_endian.replace(big_endian.find("|u1"), 3, ">u2");
-  EXPECT_NE(message_of([&] { parse_npy(big_endian); }).find("dtype"), std::string::npos);
-  EXPECT_EQ(kind_of([] { parse_npy("not numpy at all"); }), ErrorKind::CorruptData);
+  EXPECT_NE(error_message_of([&] { parse_npy(big_endian); }).find("dtype"), std::string::npos);
+  EXPECT_EQ(error_kind_of([] { parse_npy("not numpy at all"); }), ErrorKind::CorruptData);
 }
 
 TEST(Csv, ScalesFeaturesAndRecordsTheScaling) {
@@ -159,15 +144,15 @@ TEST(Csv, StringLabelsBecomeSortedClassNames) {
 TEST(Csv, RejectsBadRows) {
   TempDir dir;
   write(dir.file("a.csv"), "x,label\n1,0\nabc,1\n");
-  EXPECT_NE(message_of([&] { load_csv(dir.file("a.csv")); }).find("a.csv:3"), std::string::npos);
+  EXPECT_NE(error_message_of([&] { load_csv(dir.file("a.csv")); }).find("a.csv:3"), std::string::npos);
   write(dir.file("b.csv"), "x,label\n1,0,5\n");
-  EXPECT_NE(message_of([&] { load_csv(dir.file("b.csv")); }).find("3 fields"), std::string::npos);
+  EXPECT_NE(error_message_of([&] { load_csv(dir.file("b.csv")); }).find("3 fields"), std::string::npos);
   write(dir.file("c.csv"), "x,y\n1,0\n");
-  EXPECT_EQ(kind_of([&] { load_csv(dir.file("c.csv")); }), ErrorKind::InvalidArgument);
+  EXPECT_EQ(error_kind_of([&] { load_csv(dir.file("c.csv")); }), ErrorKind::InvalidArgument);
   write(dir.file("d.csv"), "x,label\nnan,0\n");
-  EXPECT_EQ(kind_of([&] { load_csv(dir.file("d.csv")); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([&] { load_csv(dir.file("d.csv")); }), ErrorKind::CorruptData);
   write(dir.file("e.csv"), "");
-  EXPECT_EQ(kind_of([&] { load_csv(dir.file("e.csv")); }), ErrorKind::CorruptData);
+  EXPECT_EQ(error_kind_of([&] { load_csv(dir.file("e.csv")); }), ErrorKind::CorruptData);
 }
 
 TEST(LoadDataset, DispatchesBySpecAndExplainsMistakes) {
@@ -176,16 +161,16 @@ TEST(LoadDataset, DispatchesBySpecAndExplainsMistakes) {
   EXPECT_EQ(load_dataset(DataSpec(dir.file("d.csv"))).size(), 3);
   EXPECT_EQ(load_dataset(DataSpec(dir.file("d.csv")).limit(2)).size(), 2);
   save_npy(torch::rand({4, 3}), dir.file("x.npy"));
-  EXPECT_NE(message_of([&] { load_dataset(DataSpec(dir.file("x.npy"))); }).find("--labels"), std::string::npos);
-  EXPECT_EQ(kind_of([&] { load_dataset(DataSpec(dir.file("nope.csv"))); }), ErrorKind::NotFound);
+  EXPECT_NE(error_message_of([&] { load_dataset(DataSpec(dir.file("x.npy"))); }).find("--labels"), std::string::npos);
+  EXPECT_EQ(error_kind_of([&] { load_dataset(DataSpec(dir.file("nope.csv"))); }), ErrorKind::NotFound);
   save_npy(torch::tensor({0, -1, 1, 0}, torch::kLong), dir.file("neg.npy"));
-  EXPECT_NE(message_of([&] { load_dataset(DataSpec(dir.file("x.npy")).labels(dir.file("neg.npy"))); }).find("negative"),
+  EXPECT_NE(error_message_of([&] { load_dataset(DataSpec(dir.file("x.npy")).labels(dir.file("neg.npy"))); }).find("negative"),
             std::string::npos);
   save_npy(torch::full({4, 3}, std::nanf("")), dir.file("nan.npy"));
   save_npy(torch::tensor({0, 1, 1, 0}, torch::kLong), dir.file("y.npy"));
-  EXPECT_NE(message_of([&] { load_dataset(DataSpec(dir.file("nan.npy")).labels(dir.file("y.npy"))); }).find("NaN"),
+  EXPECT_NE(error_message_of([&] { load_dataset(DataSpec(dir.file("nan.npy")).labels(dir.file("y.npy"))); }).find("NaN"),
             std::string::npos);
-  EXPECT_EQ(kind_of([&] { load_dataset(DataSpec("fashion-mnist").split("validation")); }),
+  EXPECT_EQ(error_kind_of([&] { load_dataset(DataSpec("fashion-mnist").split("validation")); }),
             testing::have_fashion_mnist() ? ErrorKind::InvalidArgument : ErrorKind::NotFound);
 }
 

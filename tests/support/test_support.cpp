@@ -107,6 +107,24 @@ std::string python_with_torch() {
   return cached;
 }
 
+ErrorKind error_kind_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.kind();
+  }
+  return ErrorKind::Internal;
+}
+
+std::string error_message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 bool have_fashion_mnist() { return !fashion_mnist_dir().empty(); }
 
 }  // namespace aegis::testing

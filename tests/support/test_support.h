@@ -3,7 +3,10 @@
 // models, and running the aegis binary.
 
 #include <filesystem>
+#include <functional>
 #include <string>
+
+#include "aegis/core/error.h"
 
 #include "aegis/core/dataset.h"
 #include "aegis/core/script_classifier.h"
@@ -45,6 +48,11 @@ CommandResult run_command(const std::string& command);
 
 /// Debian's python3 with torch, or "" when it is absent.
 std::string python_with_torch();
+
+/// The kind of the aegis::Error `f` throws (Internal when it throws none).
+ErrorKind error_kind_of(const std::function<void()>& f);
+/// The message of the aegis::Error `f` throws ("" when it throws none).
+std::string error_message_of(const std::function<void()>& f);
 
 /// True when the Fashion-MNIST package is installed.
 bool have_fashion_mnist();
