@@ -11,5 +11,11 @@ namespace aegis::cli {
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_info_command(CLI::App& app, Context& ctx);
+/// keygen, sign, verify (integrity/model_signing.h).
+void add_signing_commands(CLI::App& app, Context& ctx);
+/// scan (integrity/model_scan.h).
+void add_scan_command(CLI::App& app, Context& ctx);
+/// encrypt, decrypt (integrity/encryption.h).
+void add_crypt_commands(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   aegis::cli::add_train_command(app, ctx);
   aegis::cli::add_eval_command(app, ctx);
   aegis::cli::add_info_command(app, ctx);
+  aegis::cli::add_signing_commands(app, ctx);
+  aegis::cli::add_scan_command(app, ctx);
+  aegis::cli::add_crypt_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
