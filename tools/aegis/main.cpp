@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   aegis::cli::add_signing_commands(app, ctx);
   aegis::cli::add_scan_command(app, ctx);
   aegis::cli::add_crypt_commands(app, ctx);
+  aegis::cli::add_registry_command(app, ctx);
+  aegis::cli::add_data_command(app, ctx);
 
   try {
     app.parse(argc, argv);
