@@ -2,9 +2,9 @@
 
 #include "aegis/integrity/data_diff.h"
 
-#include <unordered_set>
-
 #include <torch/torch.h>
+
+#include <unordered_set>
 
 namespace aegis {
 
@@ -12,10 +12,17 @@ nlohmann::json DatasetDiff::to_json(size_t max_indices) const {
   auto cut = [&](const std::vector<int64_t>& v) {
     return std::vector<int64_t>(v.begin(), v.begin() + std::ptrdiff_t(std::min(v.size(), max_indices)));
   };
-  return {{"identical", identical()},     {"fingerprint_a", fingerprint_a}, {"fingerprint_b", fingerprint_b},
-          {"size_a", size_a},             {"size_b", size_b},               {"changed_count", changed.size()},
-          {"changed", cut(changed)},      {"label_changed", cut(label_changed)},
-          {"moved_count", moved.size()},  {"moved", cut(moved)},            {"added", added},
+  return {{"identical", identical()},
+          {"fingerprint_a", fingerprint_a},
+          {"fingerprint_b", fingerprint_b},
+          {"size_a", size_a},
+          {"size_b", size_b},
+          {"changed_count", changed.size()},
+          {"changed", cut(changed)},
+          {"label_changed", cut(label_changed)},
+          {"moved_count", moved.size()},
+          {"moved", cut(moved)},
+          {"added", added},
           {"removed", removed}};
 }
 

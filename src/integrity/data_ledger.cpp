@@ -2,11 +2,11 @@
 
 #include "aegis/integrity/data_ledger.h"
 
+#include <sqlite3.h>
+
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
-
-#include <sqlite3.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
@@ -75,10 +75,18 @@ LedgerEntry read_entry(const Q& q) {
 }  // namespace
 
 nlohmann::json LedgerEntry::to_json() const {
-  return {{"seq", seq},       {"name", name},       {"version", version},         {"at", at},
-          {"who", who},       {"source", source},   {"fingerprint", fingerprint}, {"samples", samples},
-          {"transformation", transformation},       {"parent_version", parent_version},
-          {"prev_hash", prev_hash}, {"hash", hash}};
+  return {{"seq", seq},
+          {"name", name},
+          {"version", version},
+          {"at", at},
+          {"who", who},
+          {"source", source},
+          {"fingerprint", fingerprint},
+          {"samples", samples},
+          {"transformation", transformation},
+          {"parent_version", parent_version},
+          {"prev_hash", prev_hash},
+          {"hash", hash}};
 }
 
 nlohmann::json LedgerVerification::to_json() const {
@@ -104,18 +112,20 @@ DataLedger::DataLedger(const std::string& path) {
   }
   sqlite3_busy_timeout(db_, 10000);
   exec(db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;");
-  exec(db_,
-       "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL,"
-       " at TEXT NOT NULL, who TEXT NOT NULL, source TEXT NOT NULL, fingerprint TEXT NOT NULL, samples INTEGER NOT NULL,"
-       " transformation TEXT NOT NULL, parent_version INTEGER NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
-       " UNIQUE (name, version))");
+  exec(
+      db_,
+      "CREATE TABLE IF NOT EXISTS ledger (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL,"
+      " at TEXT NOT NULL, who TEXT NOT NULL, source TEXT NOT NULL, fingerprint TEXT NOT NULL, samples INTEGER NOT NULL,"
+      " transformation TEXT NOT NULL, parent_version INTEGER NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+      " UNIQUE (name, version))");
 }
 
 DataLedger::~DataLedger() { sqlite3_close(db_); }
 
 LedgerEntry DataLedger::record(const std::string& name, const DataRecord& r) {
   AEGIS_CHECK(!name.empty(), InvalidArgument, "dataset name is empty");
-  AEGIS_CHECK(r.fingerprint_.size() == 64, InvalidArgument, "fingerprint must be a hex SHA-256, got " << r.fingerprint_);
+  AEGIS_CHECK(r.fingerprint_.size() == 64, InvalidArgument,
+              "fingerprint must be a hex SHA-256, got " << r.fingerprint_);
   exec(db_, "BEGIN IMMEDIATE");
   try {
     LedgerEntry e;
@@ -144,11 +154,22 @@ LedgerEntry DataLedger::record(const std::string& name, const DataRecord& r) {
     e.samples = r.samples_;
     e.transformation = r.transformation_;
     e.hash = entry_hash(e);
-    Q ins(db_, "INSERT INTO ledger (seq, name, version, at, who, source, fingerprint, samples, transformation,"
-               " parent_version, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
-    ins.bind(1, e.seq).bind(2, e.name).bind(3, e.version).bind(4, e.at).bind(5, e.who).bind(6, e.source)
-        .bind(7, e.fingerprint).bind(8, e.samples).bind(9, e.transformation).bind(10, e.parent_version)
-        .bind(11, e.prev_hash).bind(12, e.hash).step();
+    Q ins(db_,
+          "INSERT INTO ledger (seq, name, version, at, who, source, fingerprint, samples, transformation,"
+          " parent_version, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+    ins.bind(1, e.seq)
+        .bind(2, e.name)
+        .bind(3, e.version)
+        .bind(4, e.at)
+        .bind(5, e.who)
+        .bind(6, e.source)
+        .bind(7, e.fingerprint)
+        .bind(8, e.samples)
+        .bind(9, e.transformation)
+        .bind(10, e.parent_version)
+        .bind(11, e.prev_hash)
+        .bind(12, e.hash)
+        .step();
     exec(db_, "COMMIT");
     return e;
   } catch (...) {
@@ -158,8 +179,8 @@ LedgerEntry DataLedger::record(const std::string& name, const DataRecord& r) {
 }
 
 std::vector<LedgerEntry> DataLedger::log(const std::string& name) const {
-  std::string sql = std::string("SELECT ") + kColumns + " FROM ledger" + (name.empty() ? "" : " WHERE name = ?") +
-                    " ORDER BY seq";
+  std::string sql =
+      std::string("SELECT ") + kColumns + " FROM ledger" + (name.empty() ? "" : " WHERE name = ?") + " ORDER BY seq";
   Q q(db_, sql.c_str());
   if (!name.empty()) q.bind(1, name);
   std::vector<LedgerEntry> out;

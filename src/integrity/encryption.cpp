@@ -2,17 +2,17 @@
 
 #include "aegis/integrity/encryption.h"
 
+#include <sodium.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdlib>
-#include <functional>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <vector>
-
-#include <sodium.h>
-#include <unistd.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
@@ -85,7 +85,8 @@ uint64_t decrypt_stream(std::istream& in, const std::string& name, const Encrypt
   in.read(prefix.data(), kPrefix);
   AEGIS_CHECK(size_t(in.gcount()) == kPrefix && prefix.compare(0, 8, kEncryptedMagic) == 0, CorruptData,
               name << " is not an aegis encrypted file");
-  AEGIS_CHECK(prefix[8] == 1, Unsupported, name << ": encrypted-file version " << int(prefix[8]) << " is not supported");
+  AEGIS_CHECK(prefix[8] == 1, Unsupported,
+              name << ": encrypted-file version " << int(prefix[8]) << " is not supported");
   uint32_t chunk = 0;
   for (int i = 3; i >= 0; --i) chunk = (chunk << 8) | uint8_t(prefix[12 + size_t(i)]);
   AEGIS_CHECK(chunk >= 1024 && chunk <= (64u << 20), CorruptData, name << ": bad chunk size " << chunk);
@@ -108,8 +109,8 @@ uint64_t decrypt_stream(std::istream& in, const std::string& name, const Encrypt
     int rc = crypto_secretstream_xchacha20poly1305_pull(&st, plain.data(), &plen, &tag, cipher.data(), n,
                                                         reinterpret_cast<const unsigned char*>(prefix.data()), kPrefix);
     AEGIS_CHECK(rc == 0, CorruptData,
-                name << ": chunk " << chunks << " does not authenticate ("
-                     << (chunks == 0 ? "wrong key, or " : "") << "the file was tampered with, truncated or its chunks reordered)");
+                name << ": chunk " << chunks << " does not authenticate (" << (chunks == 0 ? "wrong key, or " : "")
+                     << "the file was tampered with, truncated or its chunks reordered)");
     total += plen;
     AEGIS_CHECK(total <= max_bytes, CorruptData, name << " decrypts to more than " << max_bytes << " bytes");
     sink(plain.data(), size_t(plen));
@@ -159,7 +160,8 @@ EncryptionKey EncryptionKey::resolve(const std::string& key_file, const std::str
   if (!key_file.empty()) return from_file(key_file);
   if (const char* f = std::getenv("AEGIS_KEY_FILE"); f && *f) return from_file(f);
   if (const char* v = std::getenv("AEGIS_KEY"); v && *v) return from_env("AEGIS_KEY");
-  AEGIS_FAIL(PermissionDenied, what << " is encrypted: give its key file (--key-file) or set AEGIS_KEY_FILE or AEGIS_KEY");
+  AEGIS_FAIL(PermissionDenied,
+             what << " is encrypted: give its key file (--key-file) or set AEGIS_KEY_FILE or AEGIS_KEY");
 }
 
 EncryptionKey::~EncryptionKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
@@ -243,9 +245,8 @@ std::string decrypt_file_to_bytes(const std::string& path, const EncryptionKey& 
   AEGIS_CHECK(fs::is_regular_file(path), NotFound, "file not found: " << path);
   std::ifstream in(path, std::ios::binary);
   std::string out;
-  decrypt_stream(in, path, key, max_bytes, [&](const unsigned char* p, size_t n) {
-    out.append(reinterpret_cast<const char*>(p), n);
-  });
+  decrypt_stream(in, path, key, max_bytes,
+                 [&](const unsigned char* p, size_t n) { out.append(reinterpret_cast<const char*>(p), n); });
   return out;
 }
 

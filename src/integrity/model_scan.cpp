@@ -23,52 +23,116 @@ namespace {
 
 const std::set<std::string>& safe_names() {
   static const std::set<std::string> s = {
-      "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-      "torch._utils._rebuild_parameter_with_state", "torch._utils._rebuild_qtensor",
-      "torch._utils._rebuild_sparse_tensor", "torch._utils._rebuild_sparse_csr_tensor",
-      "torch._utils._rebuild_device_tensor_from_numpy", "torch._utils._rebuild_meta_tensor_no_storage",
-      "torch._utils._rebuild_nested_tensor", "torch._tensor._rebuild_from_type_v2",
-      "torch.jit._pickle.build_intlist", "torch.jit._pickle.build_tensorlist",
-      "torch.jit._pickle.build_doublelist", "torch.jit._pickle.build_boollist",
-      "torch.jit._pickle.build_tensor_from_id", "torch.jit._pickle.restore_type_tag",
-      "torch.Size", "torch.device", "torch.dtype", "torch.Tensor", "torch.nn.parameter.Parameter",
-      "torch.float32", "torch.float64", "torch.float16", "torch.bfloat16", "torch.int64", "torch.int32",
-      "torch.int16", "torch.int8", "torch.uint8", "torch.bool", "torch.complex64", "torch.complex128",
-      "collections.OrderedDict", "_codecs.encode",
-      "numpy.core.multiarray._reconstruct", "numpy.core.multiarray.scalar", "numpy._core.multiarray._reconstruct",
-      "numpy._core.multiarray.scalar", "numpy.ndarray", "numpy.dtype",
+      "torch._utils._rebuild_tensor",
+      "torch._utils._rebuild_tensor_v2",
+      "torch._utils._rebuild_parameter",
+      "torch._utils._rebuild_parameter_with_state",
+      "torch._utils._rebuild_qtensor",
+      "torch._utils._rebuild_sparse_tensor",
+      "torch._utils._rebuild_sparse_csr_tensor",
+      "torch._utils._rebuild_device_tensor_from_numpy",
+      "torch._utils._rebuild_meta_tensor_no_storage",
+      "torch._utils._rebuild_nested_tensor",
+      "torch._tensor._rebuild_from_type_v2",
+      "torch.jit._pickle.build_intlist",
+      "torch.jit._pickle.build_tensorlist",
+      "torch.jit._pickle.build_doublelist",
+      "torch.jit._pickle.build_boollist",
+      "torch.jit._pickle.build_tensor_from_id",
+      "torch.jit._pickle.restore_type_tag",
+      "torch.Size",
+      "torch.device",
+      "torch.dtype",
+      "torch.Tensor",
+      "torch.nn.parameter.Parameter",
+      "torch.float32",
+      "torch.float64",
+      "torch.float16",
+      "torch.bfloat16",
+      "torch.int64",
+      "torch.int32",
+      "torch.int16",
+      "torch.int8",
+      "torch.uint8",
+      "torch.bool",
+      "torch.complex64",
+      "torch.complex128",
+      "collections.OrderedDict",
+      "_codecs.encode",
+      "numpy.core.multiarray._reconstruct",
+      "numpy.core.multiarray.scalar",
+      "numpy._core.multiarray._reconstruct",
+      "numpy._core.multiarray.scalar",
+      "numpy.ndarray",
+      "numpy.dtype",
   };
   return s;
 }
 
 const std::set<std::string>& safe_builtins() {
-  static const std::set<std::string> s = {"set", "frozenset", "list", "dict", "tuple", "int", "float", "complex",
-                                          "bool", "bytes", "bytearray", "str", "slice", "range", "object"};
+  static const std::set<std::string> s = {"set",       "frozenset", "list",    "dict",  "tuple",
+                                          "int",       "float",     "complex", "bool",  "bytes",
+                                          "bytearray", "str",       "slice",   "range", "object"};
   return s;
 }
 
 // Whole modules whose import means system access or arbitrary code.
 const std::set<std::string>& critical_modules() {
-  static const std::set<std::string> s = {
-      "os", "posix", "nt", "subprocess", "sys", "socket", "shutil", "pty", "runpy", "importlib", "ctypes",
-      "multiprocessing", "webbrowser", "code", "codeop", "commands", "asyncio", "signal", "pickle", "_pickle",
-      "marshal", "dill", "cloudpickle", "requests", "urllib", "urllib2", "urllib3", "httplib", "http", "ftplib",
-      "smtplib", "telnetlib", "socketserver", "ssl", "tempfile", "glob", "pathlib", "io", "_io", "zipimport",
-      "pdb", "bdb", "timeit", "trace", "cProfile", "profile", "site", "distutils", "setuptools", "pip",
-      "_posixsubprocess", "_thread", "threading"};
+  static const std::set<std::string> s = {"os",         "posix",       "nt",
+                                          "subprocess", "sys",         "socket",
+                                          "shutil",     "pty",         "runpy",
+                                          "importlib",  "ctypes",      "multiprocessing",
+                                          "webbrowser", "code",        "codeop",
+                                          "commands",   "asyncio",     "signal",
+                                          "pickle",     "_pickle",     "marshal",
+                                          "dill",       "cloudpickle", "requests",
+                                          "urllib",     "urllib2",     "urllib3",
+                                          "httplib",    "http",        "ftplib",
+                                          "smtplib",    "telnetlib",   "socketserver",
+                                          "ssl",        "tempfile",    "glob",
+                                          "pathlib",    "io",          "_io",
+                                          "zipimport",  "pdb",         "bdb",
+                                          "timeit",     "trace",       "cProfile",
+                                          "profile",    "site",        "distutils",
+                                          "setuptools", "pip",         "_posixsubprocess",
+                                          "_thread",    "threading"};
   return s;
 }
 
 const std::set<std::string>& critical_names() {
-  static const std::set<std::string> s = {
-      "builtins.eval", "builtins.exec", "builtins.execfile", "builtins.compile", "builtins.open",
-      "builtins.__import__", "builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.globals",
-      "builtins.locals", "builtins.vars", "builtins.input", "builtins.breakpoint", "builtins.apply",
-      "builtins.memoryview", "operator.attrgetter", "operator.methodcaller", "operator.itemgetter",
-      "functools.partial", "functools.reduce", "torch.load", "torch.hub.load", "torch.hub.load_state_dict_from_url",
-      "torch.utils.cpp_extension.load", "torch.utils.cpp_extension.load_inline", "torch.jit.load",
-      "torch.storage._load_from_bytes", "torch.serialization.load", "numpy.load",
-      "numpy.testing._private.utils.runstring", "types.CodeType", "types.FunctionType"};
+  static const std::set<std::string> s = {"builtins.eval",
+                                          "builtins.exec",
+                                          "builtins.execfile",
+                                          "builtins.compile",
+                                          "builtins.open",
+                                          "builtins.__import__",
+                                          "builtins.getattr",
+                                          "builtins.setattr",
+                                          "builtins.delattr",
+                                          "builtins.globals",
+                                          "builtins.locals",
+                                          "builtins.vars",
+                                          "builtins.input",
+                                          "builtins.breakpoint",
+                                          "builtins.apply",
+                                          "builtins.memoryview",
+                                          "operator.attrgetter",
+                                          "operator.methodcaller",
+                                          "operator.itemgetter",
+                                          "functools.partial",
+                                          "functools.reduce",
+                                          "torch.load",
+                                          "torch.hub.load",
+                                          "torch.hub.load_state_dict_from_url",
+                                          "torch.utils.cpp_extension.load",
+                                          "torch.utils.cpp_extension.load_inline",
+                                          "torch.jit.load",
+                                          "torch.storage._load_from_bytes",
+                                          "torch.serialization.load",
+                                          "numpy.load",
+                                          "numpy.testing._private.utils.runstring",
+                                          "types.CodeType",
+                                          "types.FunctionType"};
   return s;
 }
 
@@ -97,31 +161,99 @@ enum class Arg { None, U1, U2, U4, U8, Line, TwoLines, Len1, Len4, Len8, Unknown
 
 Arg arg_of(uint8_t op) {
   switch (op) {
-    case '(': case '.': case '0': case '1': case '2': case 'N': case 'R': case 'a': case 'b': case 'd':
-    case '}': case 'e': case 'l': case ']': case 'o': case 's': case 't': case ')': case 'u': case 'Q':
-    case 0x81: case 0x85: case 0x86: case 0x87: case 0x88: case 0x89: case 0x8f: case 0x90: case 0x91:
-    case 0x92: case 0x93: case 0x94: case 0x97: case 0x98:
+    case '(':
+    case '.':
+    case '0':
+    case '1':
+    case '2':
+    case 'N':
+    case 'R':
+    case 'a':
+    case 'b':
+    case 'd':
+    case '}':
+    case 'e':
+    case 'l':
+    case ']':
+    case 'o':
+    case 's':
+    case 't':
+    case ')':
+    case 'u':
+    case 'Q':
+    case 0x81:
+    case 0x85:
+    case 0x86:
+    case 0x87:
+    case 0x88:
+    case 0x89:
+    case 0x8f:
+    case 0x90:
+    case 0x91:
+    case 0x92:
+    case 0x93:
+    case 0x94:
+    case 0x97:
+    case 0x98:
       return Arg::None;
-    case 'K': case 'q': case 'h': case 0x80: case 0x82: return Arg::U1;
-    case 'M': case 0x83: return Arg::U2;
-    case 'J': case 'r': case 'j': case 0x84: return Arg::U4;
-    case 'G': case 0x95: return Arg::U8;
-    case 'I': case 'L': case 'F': case 'S': case 'V': case 'p': case 'g': case 'P': return Arg::Line;
-    case 'c': case 'i': return Arg::TwoLines;
-    case 'U': case 0x8c: case 'C': case 0x8a: return Arg::Len1;
-    case 'T': case 'X': case 'B': case 0x8b: return Arg::Len4;
-    case 0x8d: case 0x8e: case 0x96: return Arg::Len8;
-    default: return Arg::Unknown;
+    case 'K':
+    case 'q':
+    case 'h':
+    case 0x80:
+    case 0x82:
+      return Arg::U1;
+    case 'M':
+    case 0x83:
+      return Arg::U2;
+    case 'J':
+    case 'r':
+    case 'j':
+    case 0x84:
+      return Arg::U4;
+    case 'G':
+    case 0x95:
+      return Arg::U8;
+    case 'I':
+    case 'L':
+    case 'F':
+    case 'S':
+    case 'V':
+    case 'p':
+    case 'g':
+    case 'P':
+      return Arg::Line;
+    case 'c':
+    case 'i':
+      return Arg::TwoLines;
+    case 'U':
+    case 0x8c:
+    case 'C':
+    case 0x8a:
+      return Arg::Len1;
+    case 'T':
+    case 'X':
+    case 'B':
+    case 0x8b:
+      return Arg::Len4;
+    case 0x8d:
+    case 0x8e:
+    case 0x96:
+      return Arg::Len8;
+    default:
+      return Arg::Unknown;
   }
 }
 
-bool is_string_push(uint8_t op) { return op == 0x8c || op == 'X' || op == 0x8d || op == 'V' || op == 'U' || op == 'T' || op == 'S'; }
+bool is_string_push(uint8_t op) {
+  return op == 0x8c || op == 'X' || op == 0x8d || op == 'V' || op == 'U' || op == 'T' || op == 'S';
+}
 bool is_memo_put(uint8_t op) { return op == 'q' || op == 'r' || op == 'p' || op == 0x94; }
 bool is_memo_get(uint8_t op) { return op == 'h' || op == 'j' || op == 'g'; }
 bool is_call(uint8_t op) { return op == 'R' || op == 0x81 || op == 0x92 || op == 'o'; }
 
 std::string unquote(std::string s) {
-  if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"') && s.back() == s.front()) return s.substr(1, s.size() - 2);
+  if (s.size() >= 2 && (s.front() == '\'' || s.front() == '"') && s.back() == s.front())
+    return s.substr(1, s.size() - 2);
   return s;
 }
 
@@ -129,11 +261,16 @@ std::string unquote(std::string s) {
 
 const char* severity_name(Severity s) {
   switch (s) {
-    case Severity::Info: return "info";
-    case Severity::Low: return "low";
-    case Severity::Medium: return "medium";
-    case Severity::High: return "high";
-    case Severity::Critical: return "critical";
+    case Severity::Info:
+      return "info";
+    case Severity::Low:
+      return "low";
+    case Severity::Medium:
+      return "medium";
+    case Severity::High:
+      return "high";
+    case Severity::Critical:
+      return "critical";
   }
   return "?";
 }
@@ -193,8 +330,12 @@ PickleWalk walk_pickle(std::string_view b, size_t max_opcodes) {
     uint64_t num = 0;
     std::string line1, line2;
     switch (a) {
-      case Arg::None: break;
-      case Arg::U1: case Arg::U2: case Arg::U4: case Arg::U8: {
+      case Arg::None:
+        break;
+      case Arg::U1:
+      case Arg::U2:
+      case Arg::U4:
+      case Arg::U8: {
         size_t n = a == Arg::U1 ? 1 : a == Arg::U2 ? 2 : a == Arg::U4 ? 4 : 8;
         if (!need(n)) return fail("truncated argument");
         num = read_le(n);
@@ -209,7 +350,9 @@ PickleWalk walk_pickle(std::string_view b, size_t max_opcodes) {
       case Arg::TwoLines:
         if (!read_line(line1) || !read_line(line2)) return fail("unterminated GLOBAL/INST argument");
         break;
-      case Arg::Len1: case Arg::Len4: case Arg::Len8: {
+      case Arg::Len1:
+      case Arg::Len4:
+      case Arg::Len8: {
         size_t n = a == Arg::Len1 ? 1 : a == Arg::Len4 ? 4 : 8;
         if (!need(n)) return fail("truncated length");
         uint64_t len = read_le(n);
@@ -218,7 +361,8 @@ PickleWalk walk_pickle(std::string_view b, size_t max_opcodes) {
         pos += size_t(len);
         break;
       }
-      case Arg::Unknown: break;
+      case Arg::Unknown:
+        break;
     }
     if (op == 0x80) w.protocol = int(num);
     if (op == 'c' || op == 'i') {
@@ -236,8 +380,10 @@ PickleWalk walk_pickle(std::string_view b, size_t max_opcodes) {
     }
     if (is_memo_put(op)) {
       uint64_t idx = op == 0x94 ? memo_next++ : num;
-      if (!recent.empty() && recent.back().str) memo[idx] = *recent.back().str;
-      else memo.erase(idx);
+      if (!recent.empty() && recent.back().str)
+        memo[idx] = *recent.back().str;
+      else
+        memo.erase(idx);
       continue;  // does not change the stack
     }
     if (op == 0x95) continue;  // FRAME
@@ -307,9 +453,12 @@ struct Scanner {
       }
       std::string detail = full + " via " + im.opcode + (im.called ? " (called)" : "") +
                            (v.second > 1 ? ", " + std::to_string(v.second) + " times" : "");
-      if (s == Severity::Critical) detail += ": loading this file runs it (code execution / system access)";
-      else if (s == Severity::High) detail += ": import outside the allow-list; loading runs that module's code";
-      else detail += ": a pickled Python class (loading needs and runs its code)";
+      if (s == Severity::Critical)
+        detail += ": loading this file runs it (code execution / system access)";
+      else if (s == Severity::High)
+        detail += ": import outside the allow-list; loading runs that module's code";
+      else
+        detail += ": a pickled Python class (loading needs and runs its code)";
       add(s, file, entry, "import", detail);
     }
   }
@@ -324,9 +473,9 @@ struct Scanner {
   }
 
   static bool expected_torch_entry(const std::string& rel) {
-    static const std::set<std::string> exact = {"data.pkl",  "constants.pkl", "version", ".data/version",
-                                                "byteorder", ".data/serialization_id", "bytecode.pkl",
-                                                "serialization_id"};
+    static const std::set<std::string> exact = {"data.pkl",      "constants.pkl",   "version",
+                                                ".data/version", "byteorder",       ".data/serialization_id",
+                                                "bytecode.pkl",  "serialization_id"};
     if (exact.count(rel)) return true;
     for (const char* prefix : {"data/", "constants/", "code/", "extra/", ".data/"})
       if (rel.rfind(prefix, 0) == 0) return true;
@@ -345,7 +494,8 @@ struct Scanner {
     std::string root;
     uint64_t total = 0;
     for (const auto& e : entries) {
-      if (bad_name(e.name)) add(Severity::Critical, file, e.name, "path_traversal", "entry name escapes the archive root");
+      if (bad_name(e.name))
+        add(Severity::Critical, file, e.name, "path_traversal", "entry name escapes the archive root");
       if (!names.insert(e.name).second) add(Severity::High, file, e.name, "duplicate_entry", "the name appears twice");
       if (e.local_name != e.name)
         add(Severity::High, file, e.name, "name_mismatch", "local header names it \"" + e.local_name + "\"");
@@ -420,7 +570,8 @@ struct Scanner {
 };
 
 bool model_extension(const fs::path& p) {
-  static const std::set<std::string> ext = {".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".joblib", ".model", ".mar"};
+  static const std::set<std::string> ext = {".pt",   ".pth",    ".pkl",   ".pickle", ".bin",
+                                            ".ckpt", ".joblib", ".model", ".mar"};
   return ext.count(p.extension().string()) > 0;
 }
 
@@ -445,9 +596,12 @@ Severity ScanReport::worst() const {
 nlohmann::json ScanReport::to_json() const {
   nlohmann::json f = nlohmann::json::array();
   for (const auto& x : findings) f.push_back(x.to_json());
-  return {{"clean", clean()},          {"worst", severity_name(worst())},
-          {"files_scanned", files_scanned}, {"pickles_scanned", pickles_scanned},
-          {"findings", f},             {"allowed_imports", allowed_imports}};
+  return {{"clean", clean()},
+          {"worst", severity_name(worst())},
+          {"files_scanned", files_scanned},
+          {"pickles_scanned", pickles_scanned},
+          {"findings", f},
+          {"allowed_imports", allowed_imports}};
 }
 
 ScanReport scan_bytes(std::string_view bytes, const std::string& name, const ScanOptions& options) {
@@ -475,8 +629,10 @@ ScanReport scan_model(const std::string& path, const ScanOptions& options) {
     for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
       auto est = it->symlink_status();
-      if (fs::is_symlink(est)) s.add(Severity::Medium, it->path().string(), "", "symlink", "symlink inside the model; not followed");
-      else if (fs::is_regular_file(est)) scan_file(it->path(), false);
+      if (fs::is_symlink(est))
+        s.add(Severity::Medium, it->path().string(), "", "symlink", "symlink inside the model; not followed");
+      else if (fs::is_regular_file(est))
+        scan_file(it->path(), false);
     }
     AEGIS_CHECK(!ec, Io, "cannot list " << path << ": " << ec.message());
   } else {

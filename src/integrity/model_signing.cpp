@@ -4,6 +4,9 @@
 
 #include "aegis/integrity/model_signing.h"
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,10 +19,6 @@
 #include <memory>
 #include <sstream>
 #include <thread>
-
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
@@ -166,9 +165,9 @@ std::string sign_bytes(EVP_PKEY* key, const std::string& data) {
   AEGIS_CHECK(EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key) == 1, Internal,
               "cannot start signing: " << openssl_error());
   size_t len = 0;
-  AEGIS_CHECK(EVP_DigestSign(ctx.get(), nullptr, &len,
-                             reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1,
-              Internal, "cannot size signature: " << openssl_error());
+  AEGIS_CHECK(
+      EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1,
+      Internal, "cannot size signature: " << openssl_error());
   std::string sig(len, '\0');
   AEGIS_CHECK(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
                              reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1,
@@ -294,8 +293,11 @@ ModelStatement hash_model(const std::string& model_path, const std::string& sign
 nlohmann::json SignResult::to_json() const {
   nlohmann::json files = nlohmann::json::array();
   for (const auto& r : statement.resources) files.push_back({{"name", r.name}, {"sha256", r.digest}});
-  return {{"signature", signature_path}, {"model_name", statement.model_name},
-          {"subject_digest", statement.subject_digest}, {"public_key_hint", public_key_hint}, {"files", files}};
+  return {{"signature", signature_path},
+          {"model_name", statement.model_name},
+          {"subject_digest", statement.subject_digest},
+          {"public_key_hint", public_key_hint},
+          {"files", files}};
 }
 
 SignResult sign_model(const std::string& model_path, const SignOptions& options) {
@@ -321,8 +323,8 @@ SignResult sign_model(const std::string& model_path, const SignOptions& options)
 nlohmann::json VerifyResult::to_json() const {
   nlohmann::json ren = nlohmann::json::array();
   for (const auto& [a, b] : renamed) ren.push_back({{"from", a}, {"to", b}});
-  return {{"ok", ok},           {"reason", reason},   {"model_name", model_name}, {"subject_digest", subject_digest},
-          {"files", files},     {"changed", changed}, {"missing", missing},       {"added", added},
+  return {{"ok", ok},       {"reason", reason},   {"model_name", model_name}, {"subject_digest", subject_digest},
+          {"files", files}, {"changed", changed}, {"missing", missing},       {"added", added},
           {"renamed", ren}};
 }
 
@@ -389,8 +391,10 @@ VerifyResult verify_model(const std::string& model_path, const VerifyOptions& op
   for (const auto& x : actual.resources) have[x.name] = x.digest;
   for (const auto& [name, d] : want) {
     auto it = have.find(name);
-    if (it == have.end()) r.missing.push_back(name);
-    else if (it->second != d) r.changed.push_back(name);
+    if (it == have.end())
+      r.missing.push_back(name);
+    else if (it->second != d)
+      r.changed.push_back(name);
   }
   for (const auto& [name, d] : have)
     if (!want.count(name)) r.added.push_back(name);

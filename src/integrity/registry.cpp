@@ -2,6 +2,7 @@
 
 #include "aegis/integrity/registry.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -12,8 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-
-#include <sqlite3.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
@@ -144,24 +143,42 @@ CREATE TRIGGER IF NOT EXISTS versions_immutable BEFORE UPDATE ON versions
 
 void record(sqlite3* db, const std::string& who, const std::string& action, const std::string& name,
             const std::string& stage, int64_t version, int64_t from, const std::string& reason) {
-  Stmt s(db, "INSERT INTO events (at, who, action, name, stage, version, from_version, reason) VALUES (?,?,?,?,?,?,?,?)");
-  s.bind(1, now_utc()).bind(2, default_who(who)).bind(3, action).bind(4, name).bind(5, stage).bind(6, version)
-      .bind(7, from).bind(8, reason).step();
+  Stmt s(db,
+         "INSERT INTO events (at, who, action, name, stage, version, from_version, reason) VALUES (?,?,?,?,?,?,?,?)");
+  s.bind(1, now_utc())
+      .bind(2, default_who(who))
+      .bind(3, action)
+      .bind(4, name)
+      .bind(5, stage)
+      .bind(6, version)
+      .bind(7, from)
+      .bind(8, reason)
+      .step();
 }
 
 }  // namespace
 
 nlohmann::json ModelVersion::to_json() const {
-  return {{"name", name},         {"version", version},     {"sha256", sha256},
-          {"size", size},         {"filename", filename},   {"signature_sha256", signature_sha256},
-          {"parent", parent},     {"data_fingerprint", data_fingerprint},
-          {"recipe", recipe},     {"audit", audit},         {"created_at", created_at},
-          {"created_by", created_by}, {"reason", reason},   {"stages", stages}};
+  return {{"name", name},
+          {"version", version},
+          {"sha256", sha256},
+          {"size", size},
+          {"filename", filename},
+          {"signature_sha256", signature_sha256},
+          {"parent", parent},
+          {"data_fingerprint", data_fingerprint},
+          {"recipe", recipe},
+          {"audit", audit},
+          {"created_at", created_at},
+          {"created_by", created_by},
+          {"reason", reason},
+          {"stages", stages}};
 }
 
 nlohmann::json HistoryEvent::to_json() const {
-  return {{"id", id}, {"at", at}, {"who", who}, {"action", action}, {"name", name}, {"stage", stage},
-          {"version", version}, {"from_version", from_version}, {"reason", reason}};
+  return {{"id", id},        {"at", at},       {"who", who},         {"action", action},
+          {"name", name},    {"stage", stage}, {"version", version}, {"from_version", from_version},
+          {"reason", reason}};
 }
 
 nlohmann::json GcResult::to_json() const { return {{"removed", removed}, {"bytes", bytes}}; }
@@ -193,8 +210,9 @@ std::string Registry::put_blob(const std::string& path, uint64_t* size) {
   AEGIS_CHECK(fs::is_regular_file(path), NotFound, "file not found: " << path);
   // Copy to a temporary name while hashing, then rename to the hash: a crash
   // leaves at most a temporary file (gc removes it), never a wrong blob.
-  fs::path tmp = fs::path(root_) / "blobs" / ("tmp-" + std::to_string(::getpid()) + "-" +
-                                              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  fs::path tmp = fs::path(root_) / "blobs" /
+                 ("tmp-" + std::to_string(::getpid()) + "-" +
+                  std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
   Sha256 h;
   uint64_t n = 0;
   {
@@ -216,8 +234,10 @@ std::string Registry::put_blob(const std::string& path, uint64_t* size) {
   }
   std::string hex = h.hex();
   std::string dst = blob_path(hex);
-  if (fs::exists(dst)) fs::remove(tmp);
-  else fs::rename(tmp, dst);
+  if (fs::exists(dst))
+    fs::remove(tmp);
+  else
+    fs::rename(tmp, dst);
   if (size) *size = n;
   return hex;
 }
@@ -265,9 +285,20 @@ ModelVersion Registry::add(const std::string& name, const std::string& model_pat
   Stmt ins(db_,
            "INSERT INTO versions (name, version, sha256, size, filename, signature_sha256, parent, data_fingerprint,"
            " recipe, audit, created_at, created_by, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
-  ins.bind(1, name).bind(2, v.version).bind(3, v.sha256).bind(4, int64_t(v.size)).bind(5, v.filename)
-      .bind(6, v.signature_sha256).bind(7, v.parent).bind(8, v.data_fingerprint).bind(9, v.recipe.dump())
-      .bind(10, v.audit.dump()).bind(11, v.created_at).bind(12, v.created_by).bind(13, v.reason).step();
+  ins.bind(1, name)
+      .bind(2, v.version)
+      .bind(3, v.sha256)
+      .bind(4, int64_t(v.size))
+      .bind(5, v.filename)
+      .bind(6, v.signature_sha256)
+      .bind(7, v.parent)
+      .bind(8, v.data_fingerprint)
+      .bind(9, v.recipe.dump())
+      .bind(10, v.audit.dump())
+      .bind(11, v.created_at)
+      .bind(12, v.created_by)
+      .bind(13, v.reason)
+      .step();
   record(db_, o.change_.who_, "add", name, "", v.version, 0, o.change_.reason_);
   tx.commit();
   return v;
@@ -330,8 +361,9 @@ void Registry::promote(const std::string& name, int64_t version, const std::stri
     Stmt s(db_, "SELECT version FROM stages WHERE name = ? AND stage = ?");
     if (s.bind(1, name).bind(2, stage).step()) from = s.integer(0);
   }
-  Stmt up(db_, "INSERT INTO stages (name, stage, version) VALUES (?,?,?)"
-               " ON CONFLICT(name, stage) DO UPDATE SET version = excluded.version");
+  Stmt up(db_,
+          "INSERT INTO stages (name, stage, version) VALUES (?,?,?)"
+          " ON CONFLICT(name, stage) DO UPDATE SET version = excluded.version");
   up.bind(1, name).bind(2, stage).bind(3, version).step();
   crash_point("promote");  // stage row changed, history not yet written, not committed
   record(db_, change.who_, "promote", name, stage, version, from, change.reason_);

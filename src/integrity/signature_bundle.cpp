@@ -3,11 +3,11 @@
 
 #include "aegis/integrity/signature_bundle.h"
 
-#include <algorithm>
-#include <set>
-
-#include <nlohmann/json.hpp>
 #include <sodium.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
@@ -19,9 +19,8 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 bool is_hex_digest(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 void hex_to_raw(const std::string& hex, uint8_t out[32]) {
@@ -78,12 +77,11 @@ std::string statement_to_payload(const ModelStatement& st) {
       {"_type", kInTotoStatementType},
       {"subject", ojson::array({ojson{{"name", st.model_name}, {"digest", ojson{{"sha256", st.subject_digest}}}}})},
       {"predicateType", kModelSigningPredicate},
-      {"predicate",
-       ojson{{"resources", resources},
-             {"serialization", ojson{{"allow_symlinks", st.serialization.allow_symlinks},
-                                     {"method", st.serialization.method},
-                                     {"hash_type", st.serialization.hash_type},
-                                     {"ignore_paths", st.serialization.ignore_paths}}}}}};
+      {"predicate", ojson{{"resources", resources},
+                          {"serialization", ojson{{"allow_symlinks", st.serialization.allow_symlinks},
+                                                  {"method", st.serialization.method},
+                                                  {"hash_type", st.serialization.hash_type},
+                                                  {"ignore_paths", st.serialization.ignore_paths}}}}}};
   return j.dump(2);
 }
 
@@ -91,7 +89,8 @@ ModelStatement parse_statement_payload(std::string_view payload) {
   const std::string w = "statement";
   ojson j = parse_json(payload, "the signed statement");
   std::string type = string_field(j, "_type", w);
-  AEGIS_CHECK(type == kInTotoStatementType, CorruptData, "statement type is " << type << ", expected " << kInTotoStatementType);
+  AEGIS_CHECK(type == kInTotoStatementType, CorruptData,
+              "statement type is " << type << ", expected " << kInTotoStatementType);
   std::string pred_type = string_field(j, "predicateType", w);
   AEGIS_CHECK(pred_type == kModelSigningPredicate, CorruptData,
               "predicate type is " << pred_type << ", expected " << kModelSigningPredicate);
@@ -161,8 +160,10 @@ std::string bundle_to_json(const SignatureBundle& b) {
   ojson sigs = ojson::array();
   for (const auto& s : b.signatures) sigs.push_back(ojson{{"sig", base64_encode(s.sig)}, {"keyid", s.keyid}});
   ojson j = {{"mediaType", b.media_type},
-             {"verificationMaterial", ojson{{"publicKey", ojson{{"hint", b.public_key_hint}}}, {"tlogEntries", ojson::array()}}},
-             {"dsseEnvelope", ojson{{"payload", base64_encode(b.payload)}, {"payloadType", b.payload_type}, {"signatures", sigs}}}};
+             {"verificationMaterial",
+              ojson{{"publicKey", ojson{{"hint", b.public_key_hint}}}, {"tlogEntries", ojson::array()}}},
+             {"dsseEnvelope",
+              ojson{{"payload", base64_encode(b.payload)}, {"payloadType", b.payload_type}, {"signatures", sigs}}}};
   return j.dump();
 }
 

@@ -2,10 +2,10 @@
 
 #include "integrity/zip_reader.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <zlib.h>
 
 #include "aegis/core/error.h"
 
@@ -20,8 +20,8 @@ uint64_t le(const std::string& b, size_t off, int n) {
   return v;
 }
 
-constexpr uint32_t kLocalSig = 0x04034b50, kCentralSig = 0x02014b50, kEocdSig = 0x06054b50,
-                   kZip64EocdSig = 0x06064b50, kZip64LocatorSig = 0x07064b50;
+constexpr uint32_t kLocalSig = 0x04034b50, kCentralSig = 0x02014b50, kEocdSig = 0x06054b50, kZip64EocdSig = 0x06064b50,
+                   kZip64LocatorSig = 0x07064b50;
 constexpr uint64_t kMaxEntries = 1'000'000;
 
 }  // namespace
@@ -135,7 +135,8 @@ std::vector<Entry> read_directory(const ByteSource& src) {
 std::string read_entry(const ByteSource& src, const Entry& e, uint64_t max_bytes) {
   AEGIS_CHECK(!(e.flags & 1), CorruptData, "zip: " << e.name << " is encrypted");
   if (e.method == 0) {
-    AEGIS_CHECK(e.compressed <= max_bytes, CorruptData, "zip: " << e.name << " is larger than " << max_bytes << " bytes");
+    AEGIS_CHECK(e.compressed <= max_bytes, CorruptData,
+                "zip: " << e.name << " is larger than " << max_bytes << " bytes");
     return src.read(e.data_offset, size_t(e.compressed));
   }
   AEGIS_CHECK(e.method == 8, CorruptData, "zip: " << e.name << " uses unsupported compression method " << e.method);
@@ -159,7 +160,8 @@ std::string read_entry(const ByteSource& src, const Entry& e, uint64_t max_bytes
     if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) break;
   }
   inflateEnd(&zs);
-  AEGIS_CHECK(out.size() <= max_bytes, CorruptData, "zip: " << e.name << " inflates to more than " << max_bytes << " bytes");
+  AEGIS_CHECK(out.size() <= max_bytes, CorruptData,
+              "zip: " << e.name << " inflates to more than " << max_bytes << " bytes");
   AEGIS_CHECK(rc == Z_STREAM_END, CorruptData, "zip: " << e.name << " does not inflate (corrupt deflate data)");
   return out;
 }

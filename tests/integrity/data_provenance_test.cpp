@@ -1,10 +1,10 @@
 // Dataset diff (which samples changed) and the hash-chained provenance
 // ledger (every edit, deletion or truncation detected and located).
 
-#include <filesystem>
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+
+#include <filesystem>
 
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
@@ -38,11 +38,11 @@ TEST(DataDiff, NamesChangedRelabelledMovedAndAddedSamples) {
   EXPECT_TRUE(diff_datasets(a, copy_of(a)).identical());
 
   Dataset b = copy_of(a);
-  b.x[3][2] += 0.01;                                // one feature of sample 3
-  b.y[7] = (b.y[7].item<int64_t>() + 1) % 3;        // the label of sample 7
+  b.x[3][2] += 0.01;                          // one feature of sample 3
+  b.y[7] = (b.y[7].item<int64_t>() + 1) % 3;  // the label of sample 7
   auto row10 = a.x[10].clone(), row11 = a.x[11].clone();
   auto lab10 = a.y[10].item<int64_t>(), lab11 = a.y[11].item<int64_t>();
-  b.x[10] = row11;                                  // samples 10 and 11 swapped
+  b.x[10] = row11;  // samples 10 and 11 swapped
   b.x[11] = row10;
   b.y[10] = lab11;
   b.y[11] = lab10;

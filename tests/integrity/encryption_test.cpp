@@ -2,17 +2,18 @@
 // file can be attacked (wrong key, flipped byte, truncation, reordered,
 // dropped or appended chunks, altered header) refused with its reason.
 
+#include "aegis/integrity/encryption.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-#include <gtest/gtest.h>
-#include <zlib.h>
-
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
-#include "aegis/integrity/encryption.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -22,8 +23,8 @@ using aegis::testing::TempDir;
 namespace {
 
 constexpr uint32_t kChunk = 1024;
-constexpr size_t kHead = 16 + 24;          // prefix + secretstream header
-constexpr size_t kSealed = kChunk + 17;   // one full chunk on disk
+constexpr size_t kHead = 16 + 24;        // prefix + secretstream header
+constexpr size_t kSealed = kChunk + 17;  // one full chunk on disk
 
 std::string pattern(size_t n, uint32_t seed) {
   std::string s(n, '\0');
@@ -54,7 +55,8 @@ std::string slurp(const std::string& p) {
 
 TEST(Encryption, RoundTripsAtChunkBoundaries) {
   EncryptionKey key = EncryptionKey::generate();
-  for (size_t n : {size_t(0), size_t(1), size_t(kChunk - 1), size_t(kChunk), size_t(kChunk + 1), size_t(3 * kChunk + 5)}) {
+  for (size_t n :
+       {size_t(0), size_t(1), size_t(kChunk - 1), size_t(kChunk), size_t(kChunk + 1), size_t(3 * kChunk + 5)}) {
     std::string plain = pattern(n, uint32_t(n));
     std::string c = encrypt_bytes(plain, key, EncryptOptions().chunk_size(kChunk));
     size_t chunks = n / kChunk + 1;  // a final (possibly empty) chunk always closes the stream
@@ -181,7 +183,8 @@ TEST(Encryption, LoadersReadEncryptedModelsAndData) {
 TEST(EncryptionCli, EncryptDecryptAndRefuse) {
   TempDir dir;
   std::ofstream(dir.file("w.bin"), std::ios::binary) << pattern(3000, 1);
-  auto e = aegis::testing::run_aegis("encrypt " + dir.file("w.bin") + " --key-file " + dir.file("k.key") + " --new-key");
+  auto e =
+      aegis::testing::run_aegis("encrypt " + dir.file("w.bin") + " --key-file " + dir.file("k.key") + " --new-key");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   auto d = aegis::testing::run_aegis("decrypt " + dir.file("w.bin.enc") + " -o " + dir.file("w2.bin") + " --key-file " +
                                      dir.file("k.key"));

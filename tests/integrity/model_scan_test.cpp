@@ -2,13 +2,14 @@
 // files crafted by Python (raw pickles, torch archives, zip tricks), and clean
 // files saved by PyTorch and by aegis.
 
-#include <filesystem>
-#include <fstream>
+#include "aegis/integrity/model_scan.h"
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "aegis/core/error.h"
-#include "aegis/integrity/model_scan.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -68,8 +69,8 @@ TEST(PickleWalk, ResolvesGlobalStackGlobalAndMemo) {
   PickleWalk wu = walk_pickle(bytes({0x80, 4, 'N', 'N', 0x93, '.'}));
   ASSERT_EQ(wu.imports.size(), 1u);
   EXPECT_EQ(wu.imports[0].opcode, "STACK_GLOBAL?");
-  EXPECT_TRUE(has_finding(scan_bytes(bytes({0x80, 4, 'N', 'N', 0x93, '.'}), "x.pkl"), "unresolved_import", "",
-                          Severity::High));
+  EXPECT_TRUE(
+      has_finding(scan_bytes(bytes({0x80, 4, 'N', 'N', 0x93, '.'}), "x.pkl"), "unresolved_import", "", Severity::High));
 }
 
 TEST(PickleWalk, MalformedInputStopsWithAReason) {

@@ -2,16 +2,17 @@
 // fixture (verify its bundle, produce the same structure) and every failure
 // mode verification must catch.
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include "aegis/integrity/model_signing.h"
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
-#include "aegis/integrity/model_signing.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -223,10 +224,10 @@ TEST(ModelSigningFormat, AegisBundleHasTheReferenceStructure) {
   // The hint is SHA-256 of the public key's PEM, as the reference computes it.
   EXPECT_EQ(ours["verificationMaterial"]["publicKey"]["hint"].get<std::string>(), sha256_hex(slurp(pub)));
 
-  auto ref_st = nlohmann::ordered_json::parse(
-      base64_decode(ref["dsseEnvelope"]["payload"].get<std::string>(), "payload"));
-  auto our_st = nlohmann::ordered_json::parse(
-      base64_decode(ours["dsseEnvelope"]["payload"].get<std::string>(), "payload"));
+  auto ref_st =
+      nlohmann::ordered_json::parse(base64_decode(ref["dsseEnvelope"]["payload"].get<std::string>(), "payload"));
+  auto our_st =
+      nlohmann::ordered_json::parse(base64_decode(ours["dsseEnvelope"]["payload"].get<std::string>(), "payload"));
   EXPECT_EQ(skeleton(our_st), skeleton(ref_st));
   EXPECT_EQ(our_st["predicateType"], ref_st["predicateType"]);
   EXPECT_EQ(our_st["subject"][0]["name"], "mymodel");
@@ -346,7 +347,7 @@ TEST(ModelSigning, CallerMistakesThrow) {
   EXPECT_THROW(generate_signing_key(dir.file("k.pem")), Error);  // refuses to overwrite
   EXPECT_EQ(fs::status(dir.file("k.pem")).permissions() & fs::perms::group_read, fs::perms::none);
   EXPECT_THROW(sign_model(m.string(), SignOptions(dir.file("nokey.pem"))), Error);
-  EXPECT_THROW(sign_model(m.string(), SignOptions(pub)), Error);  // a public key is not a private key
+  EXPECT_THROW(sign_model(m.string(), SignOptions(pub)), Error);      // a public key is not a private key
   EXPECT_THROW(verify_model(m.string(), VerifyOptions(pub)), Error);  // no signature yet
   EXPECT_THROW(verify_model((dir.path() / "nothing").string(), VerifyOptions(pub)), Error);
 }

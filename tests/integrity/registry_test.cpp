@@ -2,17 +2,18 @@
 // atomic stage changes (checked by killing a real process mid-write),
 // rollback order, history, lineage, gc and verified checkout.
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include "aegis/integrity/registry.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
 #include "aegis/integrity/model_signing.h"
-#include "aegis/integrity/registry.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -50,7 +51,8 @@ TEST(Registry, VersionsAreNumberedImmutableAndContentAddressed) {
   // The database refuses to change a stored version.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir.file("reg/registry.db").c_str(), &db), SQLITE_OK);
-  EXPECT_NE(sqlite3_exec(db, "UPDATE versions SET sha256 = 'x' WHERE version = 1", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE versions SET sha256 = 'x' WHERE version = 1", nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
   EXPECT_EQ(reg.show("clf", 1).sha256, sha256_hex("model-one"));
 }
@@ -148,15 +150,16 @@ TEST(Registry, GcKeepsReferencedBlobs) {
 TEST(Registry, LineageFromModelMetadataAndExplicitOptions) {
   TempDir dir;
   auto model = aegis::testing::make_linear(torch::randn({2, 3}), torch::randn({2}));
-  model->mutable_meta().provenance["training"] = {{"objective", "pgd-at"}, {"epochs_run", 3},
-                                                  {"data", {{"fingerprint", "abc123"}, {"source", "synthetic"}}}};
+  model->mutable_meta().provenance["training"] = {
+      {"objective", "pgd-at"}, {"epochs_run", 3}, {"data", {{"fingerprint", "abc123"}, {"source", "synthetic"}}}};
   model->save(dir.file("m.pt"));
   Registry reg(dir.file("reg"));
   ModelVersion base = reg.add("base", dir.file("m.pt"));
   EXPECT_EQ(base.data_fingerprint, "abc123");
   EXPECT_EQ(base.recipe["objective"], "pgd-at");
-  ModelVersion child = reg.add("tuned", dir.file("m.pt"),
-                               AddOptions().parent("base:1").audit({{"robust_accuracy", 0.41}}).data_fingerprint("f00"));
+  ModelVersion child =
+      reg.add("tuned", dir.file("m.pt"),
+              AddOptions().parent("base:1").audit({{"robust_accuracy", 0.41}}).data_fingerprint("f00"));
   EXPECT_EQ(child.parent, "base:1");
   EXPECT_EQ(child.data_fingerprint, "f00");
   EXPECT_DOUBLE_EQ(reg.show("tuned").audit["robust_accuracy"].get<double>(), 0.41);
@@ -189,7 +192,8 @@ TEST(RegistryCli, AddPromoteShowHistory) {
   TempDir dir;
   std::string root = " --root " + dir.file("reg");
   write(dir, "m.pt", "abc");
-  auto add = aegis::testing::run_aegis("registry" + root + " add clf " + dir.file("m.pt") + " --by ci --reason nightly --json");
+  auto add = aegis::testing::run_aegis("registry" + root + " add clf " + dir.file("m.pt") +
+                                       " --by ci --reason nightly --json");
   ASSERT_EQ(add.exit_code, 0) << add.err;
   EXPECT_EQ(nlohmann::json::parse(add.out)["version"], 1);
   EXPECT_EQ(aegis::testing::run_aegis("registry" + root + " promote clf 1 --reason ok").exit_code, 0);

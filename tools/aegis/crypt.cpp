@@ -2,9 +2,9 @@
 // Keys come from a key file or an environment variable, never from the
 // command line.
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "aegis/core/error.h"
 #include "aegis/integrity/encryption.h"
@@ -64,7 +64,8 @@ void add_crypt_commands(CLI::App& app, Context&) {
   }
   {
     auto f = std::make_shared<CryptFlags>();
-    auto* sub = app.add_subcommand("decrypt", "Decrypt a file made by `aegis encrypt` (refuses tampered or truncated files)");
+    auto* sub =
+        app.add_subcommand("decrypt", "Decrypt a file made by `aegis encrypt` (refuses tampered or truncated files)");
     add_output_flags(sub, f->out);
     sub->add_option("input", f->in, "Encrypted file")->required();
     sub->add_option("--out,-o", f->output, "Decrypted output")->required();

@@ -1,9 +1,9 @@
 // aegis data diff | register | log | verify: dataset fingerprints, per-sample
 // diffs and the hash-chained provenance ledger.
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "aegis/core/error.h"
 #include "aegis/integrity/data_diff.h"
@@ -48,7 +48,8 @@ void print_entry(const LedgerEntry& e) {
 
 void add_data_command(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<DataCmdFlags>();
-  auto* data = app.add_subcommand("data", "Dataset integrity: diff two versions, provenance ledger (register, log, verify)");
+  auto* data =
+      app.add_subcommand("data", "Dataset integrity: diff two versions, provenance ledger (register, log, verify)");
   data->require_subcommand(1);
 
   auto* diff = data->add_subcommand("diff", "Which samples differ between two datasets (per-sample Merkle leaves)");
@@ -132,7 +133,8 @@ void add_data_command(CLI::App& app, Context& ctx) {
     nlohmann::json j = v.to_json();
     std::string data_line;
     if (v.ok && !f->name.empty()) {
-      AEGIS_CHECK(verify->get_option("--data")->count() > 0, InvalidArgument, "give --data to check against " << f->name);
+      AEGIS_CHECK(verify->get_option("--data")->count() > 0, InvalidArgument,
+                  "give --data to check against " << f->name);
       LedgerEntry e = ledger.latest(f->name);
       std::string fp = load_dataset(f->data.spec("train")).fingerprint();
       j["data"] = {{"name", f->name}, {"version", e.version}, {"fingerprint", fp}, {"matches", fp == e.fingerprint}};

@@ -1,14 +1,15 @@
 // aegis registry add|list|show|promote|rollback|history|gc|checkout: the
 // versioned model registry (content-addressed blobs + SQLite).
 
-#include <fstream>
-#include <iostream>
+#include "aegis/integrity/registry.h"
 
 #include <fmt/format.h>
 
+#include <fstream>
+#include <iostream>
+
 #include "aegis/core/error.h"
 #include "aegis/integrity/model_signing.h"
-#include "aegis/integrity/registry.h"
 #include "commands.h"
 
 namespace aegis::cli {
@@ -44,7 +45,8 @@ void print_version(const ModelVersion& v) {
                            v.stages.empty() ? "" : fmt::format("  [{}]", fmt::join(v.stages, ", ")));
   std::cout << fmt::format("  added     {} by {}{}\n", v.created_at, v.created_by,
                            v.reason.empty() ? "" : " (" + v.reason + ")");
-  std::cout << fmt::format("  file      {}{}\n", v.filename, v.signature_sha256.empty() ? "  (unsigned)" : "  (signed)");
+  std::cout << fmt::format("  file      {}{}\n", v.filename,
+                           v.signature_sha256.empty() ? "  (unsigned)" : "  (signed)");
   if (!v.parent.empty()) std::cout << fmt::format("  parent    {}\n", v.parent);
   if (!v.data_fingerprint.empty()) std::cout << fmt::format("  data      {}\n", v.data_fingerprint);
   if (!v.recipe.is_null()) std::cout << fmt::format("  recipe    {}\n", v.recipe.dump());
@@ -55,7 +57,8 @@ void print_version(const ModelVersion& v) {
 
 void add_registry_command(CLI::App& app, Context&) {
   auto f = std::make_shared<RegistryFlags>();
-  auto* reg = app.add_subcommand("registry", "Versioned model registry: add, list, show, promote, rollback, history, gc, checkout");
+  auto* reg = app.add_subcommand("registry",
+                                 "Versioned model registry: add, list, show, promote, rollback, history, gc, checkout");
   reg->require_subcommand(1);
   reg->add_option("--root", f->root, "Registry directory (default: $AEGIS_REGISTRY or ./registry)");
   auto common = [&](CLI::App* sub) {
@@ -71,14 +74,16 @@ void add_registry_command(CLI::App& app, Context&) {
   add->add_option("--signature", f->signature, "Its model-signing bundle (default: MODEL.sig when present)");
   add->add_option("--parent-version", f->parent_version, "Lineage: the version of this model it derives from");
   add->add_option("--parent", f->parent, "Lineage: a parent in another model, as name:version");
-  add->add_option("--data-fingerprint", f->fingerprint, "Training data fingerprint (default: from the model's metadata)");
+  add->add_option("--data-fingerprint", f->fingerprint,
+                  "Training data fingerprint (default: from the model's metadata)");
   add->add_option("--recipe", f->recipe, "Training recipe JSON file (default: from the model's metadata)");
   add->add_option("--audit", f->audit, "Audit report JSON file to attach");
   add->callback([f] {
     f->out.apply();
     Registry r(f->resolved_root());
     AddOptions o;
-    std::string sig = f->signature.empty() && std::filesystem::exists(f->model + ".sig") ? f->model + ".sig" : f->signature;
+    std::string sig =
+        f->signature.empty() && std::filesystem::exists(f->model + ".sig") ? f->model + ".sig" : f->signature;
     o.signature(sig).parent(f->parent).data_fingerprint(f->fingerprint).change(f->change());
     if (f->parent_version > 0) o.parent_version(f->parent_version);
     if (!f->recipe.empty()) o.recipe(read_json(f->recipe));
@@ -156,9 +161,10 @@ void add_registry_command(CLI::App& app, Context&) {
     for (const auto& e : events) j.push_back(e.to_json());
     emit(f->out, j, [&] {
       for (const auto& e : events) {
-        std::string what = e.action == "add" ? fmt::format("added version {}", e.version)
-                                             : fmt::format("{} {}: {} -> {}", e.action, e.stage,
-                                                           e.from_version ? std::to_string(e.from_version) : "-", e.version);
+        std::string what = e.action == "add"
+                               ? fmt::format("added version {}", e.version)
+                               : fmt::format("{} {}: {} -> {}", e.action, e.stage,
+                                             e.from_version ? std::to_string(e.from_version) : "-", e.version);
         std::cout << fmt::format("{}  {:<10} {:<16} {}{}\n", e.at, e.who, e.name, what,
                                  e.reason.empty() ? "" : "  (" + e.reason + ")");
       }

@@ -1,8 +1,8 @@
 // aegis scan: unsafe model file scanning (zip + pickle opcodes, nothing executed).
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "aegis/core/error.h"
 #include "aegis/integrity/model_scan.h"
@@ -30,8 +30,9 @@ Severity parse_severity(const std::string& s) {
 void add_scan_command(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<ScanFlags>();
   auto* sub = app.add_subcommand(
-      "scan", "Scan a model file or directory for code it would run when loaded (pickle imports, archive tricks); "
-              "nothing is loaded or executed. Exit 1 when a finding reaches --fail-on");
+      "scan",
+      "Scan a model file or directory for code it would run when loaded (pickle imports, archive tricks); "
+      "nothing is loaded or executed. Exit 1 when a finding reaches --fail-on");
   add_output_flags(sub, f->out);
   sub->add_option("path", f->path, "Model file or directory")->required();
   sub->add_option("--allow", f->allow, "Extra imports to allow: module.name or module.*");
@@ -44,8 +45,8 @@ void add_scan_command(CLI::App& app, Context& ctx) {
     bool failed = !r.findings.empty() && r.worst() >= threshold;
     if (failed) ctx.exit_code = 1;
     emit(f->out, r.to_json(), [&] {
-      std::cout << fmt::format("scanned      {} file{}, {} pickle{}\n", r.files_scanned, r.files_scanned == 1 ? "" : "s",
-                               r.pickles_scanned, r.pickles_scanned == 1 ? "" : "s");
+      std::cout << fmt::format("scanned      {} file{}, {} pickle{}\n", r.files_scanned,
+                               r.files_scanned == 1 ? "" : "s", r.pickles_scanned, r.pickles_scanned == 1 ? "" : "s");
       for (const auto& x : r.findings)
         std::cout << fmt::format("{:<9}    {}{}{}: {}\n", severity_name(x.severity), x.file, x.entry.empty() ? "" : ":",
                                  x.entry, x.detail);

@@ -1,9 +1,9 @@
 // aegis keygen | sign | verify: model signatures in the OpenSSF model-signing
 // v1 format (Sigstore bundle, DSSE, in-toto), ECDSA keys through OpenSSL.
 
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "aegis/integrity/model_signing.h"
 #include "commands.h"
@@ -34,7 +34,8 @@ struct VerifyFlags {
 void add_signing_commands(CLI::App& app, Context& ctx) {
   {
     auto f = std::make_shared<KeygenFlags>();
-    auto* sub = app.add_subcommand("keygen", "Create an ECDSA P-256 signing key pair (PEM): KEY (mode 0600) and KEY.pub");
+    auto* sub =
+        app.add_subcommand("keygen", "Create an ECDSA P-256 signing key pair (PEM): KEY (mode 0600) and KEY.pub");
     add_output_flags(sub, f->out);
     sub->add_option("--out,-o", f->path, "Private key path; the public key goes to PATH.pub")->required();
     sub->callback([f] {
@@ -50,7 +51,8 @@ void add_signing_commands(CLI::App& app, Context& ctx) {
   {
     auto f = std::make_shared<SignFlags>();
     auto* sub = app.add_subcommand(
-        "sign", "Sign a model file or directory (OpenSSF model-signing v1 bundle, verifiable by `model_signing verify key`)");
+        "sign",
+        "Sign a model file or directory (OpenSSF model-signing v1 bundle, verifiable by `model_signing verify key`)");
     add_output_flags(sub, f->out);
     sub->add_option("model", f->model, "Model file or directory")->required();
     sub->add_option("--key,-k", f->key, "Private key (PEM, ECDSA P-256/384/521)")->required();
@@ -78,7 +80,8 @@ void add_signing_commands(CLI::App& app, Context& ctx) {
     sub->add_option("model", f->model, "Model file or directory")->required();
     sub->add_option("--pub,-p", f->pub, "Public key (PEM)")->required();
     sub->add_option("--signature,-s", f->signature, "Signature (default: DIR/model.sig or FILE.sig)");
-    sub->add_option("--ignore-paths", f->ignore, "Extra files or folders to leave out (the signed list always applies)");
+    sub->add_option("--ignore-paths", f->ignore,
+                    "Extra files or folders to leave out (the signed list always applies)");
     sub->callback([f, &ctx] {
       f->out.apply();
       VerifyOptions o(f->pub);
