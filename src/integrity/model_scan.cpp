@@ -439,7 +439,8 @@ struct Scanner {
     }
     for (const auto& [key, v] : seen) {
       const PickleImport& im = v.first;
-      std::string full = im.module + "." + im.name;
+      // Protocols 0-2 spell Python 3's builtins "__builtin__".
+      std::string full = (im.module == "__builtin__" ? std::string("builtins") : im.module) + "." + im.name;
       if (im.opcode == "STACK_GLOBAL?") {
         add(Severity::High, file, entry, "unresolved_import",
             "STACK_GLOBAL whose module and name are computed, not literal strings (obfuscated import)");
@@ -558,10 +559,15 @@ struct Scanner {
       return;
     }
     std::string bytes = src.read(0, size_t(src.size()));
-    PickleWalk probe = walk_pickle(bytes, 4);
-    if (!pickle_magic && probe.opcodes <= 1 && !probe.error.empty()) {
-      add(Severity::Info, file, "", "not_scanned", "neither a zip archive nor a pickle");
-      return;
+    if (!pickle_magic) {
+      // Protocol 0/1 pickles have no magic: call it a pickle when the walk
+      // reaches STOP or finds an import (a pickle that breaks after its
+      // REDUCE still ran it).
+      PickleWalk probe = walk_pickle(bytes);
+      if (!probe.complete && probe.imports.empty()) {
+        add(Severity::Info, file, "", "not_scanned", "neither a zip archive nor a pickle");
+        return;
+      }
     }
     add(Severity::Medium, file, "", "raw_pickle",
         "raw pickle file (not a zip archive): unpickling runs whatever it imports; prefer TorchScript or safetensors");

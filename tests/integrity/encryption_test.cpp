@@ -91,7 +91,11 @@ TEST(Encryption, EveryTamperingIsRefused) {
   std::string dropped = c.substr(0, kHead + kSealed) + c.substr(kHead + 2 * kSealed);
   expect_refused(dropped, key, "chunk 1 does not authenticate");
 
-  expect_refused(c + "extra", key, "data follows the final chunk");
+  // Bytes appended after a short final chunk make that chunk fail; after a
+  // full-size final chunk they are named as trailing data.
+  expect_refused(c + "extra", key, "chunk 3 does not authenticate");
+  std::string two = encrypt_bytes(pattern(2 * kChunk, 8), key, EncryptOptions().chunk_size(kChunk));
+  expect_refused(two + "x", key, "data follows the final chunk");
 
   std::string header = c;
   header[13] = char(header[13] ^ 0x01);  // chunk size field: authenticated as associated data

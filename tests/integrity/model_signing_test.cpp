@@ -39,6 +39,7 @@ void spit(const fs::path& p, const std::string& s) {
 fs::path copy_fixture_model(const TempDir& dir) {
   fs::path dst = dir.path() / "v1.1.0-elliptic-key";
   fs::copy(kFixture / "model", dst, fs::copy_options::recursive);
+  fs::permissions(dst, fs::perms::owner_write, fs::perm_options::add);
   for (auto& e : fs::recursive_directory_iterator(dst))
     fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
   return dst;
