@@ -250,10 +250,9 @@ void save_npy(const torch::Tensor& tensor, const std::string& path) {
     case torch::kBool: descr = "|b1"; break;
     default: AEGIS_FAIL(InvalidArgument, "cannot save dtype " << t.dtype() << " as NPY");
   }
-  std::string shape = "(";
-  for (int64_t i = 0; i < t.dim(); ++i) shape += std::to_string(t.size(i)) + (t.dim() == 1 || i + 1 < t.dim() ? "," : "");
-  if (t.dim() > 1) shape.pop_back();
-  shape += ")";
+  std::string shape = "(";  // Python tuple syntax: (), (5,), (3, 2)
+  for (int64_t i = 0; i < t.dim(); ++i) shape += (i ? ", " : "") + std::to_string(t.size(i));
+  shape += t.dim() == 1 ? ",)" : ")";
   std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   size_t total = 10 + header.size() + 1;
   header += std::string((64 - total % 64) % 64, ' ') + "\n";
