@@ -245,7 +245,7 @@ ModelStatement hash_model(const std::string& model_path, const std::string& sign
       if (fs::path(sig_rel).is_relative() && sig_rel.rfind("..", 0) != 0) ignore.push_back(sig_rel);
     }
     for (const auto& p : options.ignore_paths_) ignore.push_back(relative_ignore(root, p));
-    for (const char* d : {".git", ".gitattributes", ".gitignore", ".github"})
+    for (const char* d : {".git", ".gitattributes", ".gitignore", ".github", "model.att.sig"})
       if (std::find(ignore.begin(), ignore.end(), d) == ignore.end()) ignore.push_back(d);
     for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
@@ -308,14 +308,8 @@ SignResult sign_model(const std::string& model_path, const SignOptions& options)
   r.signature_path = options.signature_path_.empty() ? default_signature_path(model_path) : options.signature_path_;
   r.statement = hash_model(model_path, r.signature_path, options.manifest_);
   if (!options.model_name_.empty()) r.statement.model_name = options.model_name_;
-  std::string payload = statement_to_payload(r.statement);
-  SignatureBundle b;
-  b.media_type = kBundleMediaType;
-  r.public_key_hint = sha256_hex(public_pem_of(key.get()));
-  b.public_key_hint = r.public_key_hint;
-  b.payload_type = kInTotoPayloadType;
-  b.payload = payload;
-  b.signatures.push_back({sign_bytes(key.get(), dsse_pae(b.payload_type, payload)), ""});
+  SignatureBundle b = sign_payload(statement_to_payload(r.statement), options.private_key_);
+  r.public_key_hint = b.public_key_hint;
   write_file_atomic(r.signature_path, bundle_to_json(b));
   return r;
 }
@@ -333,9 +327,7 @@ VerifyResult verify_model(const std::string& model_path, const VerifyOptions& op
   std::error_code ec;
   AEGIS_CHECK(fs::exists(fs::symlink_status(model_path, ec)), NotFound, "model not found: " << model_path);
   std::string sig_path = options.signature_path_.empty() ? default_signature_path(model_path) : options.signature_path_;
-  std::string pem;
-  Pkey key = load_public_key(options.public_key_, &pem);
-  const EVP_MD* md = digest_for(key.get(), options.public_key_);
+  digest_for(load_public_key(options.public_key_).get(), options.public_key_);  // key errors before anything else
   std::string bundle_bytes = read_small_file(sig_path, "signature");
 
   VerifyResult r;
@@ -350,19 +342,8 @@ VerifyResult verify_model(const std::string& model_path, const VerifyOptions& op
   } catch (const Error& e) {
     return fail(std::string("malformed signature file ") + sig_path + ": " + e.what());
   }
-  std::string pae = dsse_pae(bundle.payload_type, bundle.payload);
-  bool good = false;
-  for (const auto& s : bundle.signatures) good = good || verify_bytes(key.get(), md, pae, s.sig);
-  if (!good) {
-    std::string hint = sha256_hex(pem);
-    std::string why = "signature does not verify with public key " + options.public_key_;
-    if (!bundle.public_key_hint.empty() && bundle.public_key_hint != hint)
-      why += " (the bundle names key " + bundle.public_key_hint.substr(0, 16) + "..., this key is " +
-             hint.substr(0, 16) + "...: signed with a different key)";
-    else
-      why += " (the signed statement or the signature bytes were altered)";
-    return fail(why);
-  }
+  std::string bad_signature;
+  if (!verify_bundle_signature(bundle, options.public_key_, &bad_signature)) return fail(bad_signature);
   // Only signed bytes are parsed from here on.
   ModelStatement signed_st;
   try {
@@ -371,6 +352,7 @@ VerifyResult verify_model(const std::string& model_path, const VerifyOptions& op
     return fail(std::string("signed statement is not a model-signing v1 statement: ") + e.what());
   }
   r.model_name = signed_st.model_name;
+  r.ignore_paths = signed_st.serialization.ignore_paths;
   r.subject_digest = signed_st.subject_digest;
   if (signed_st.serialization.allow_symlinks)
     return fail("signature allows symlinks, which aegis refuses to verify (a link can point anywhere)");
@@ -422,6 +404,36 @@ VerifyResult verify_model(const std::string& model_path, const VerifyOptions& op
   for (const auto& [a, b] : r.renamed) why += " renamed " + a + " -> " + b + ";";
   why.pop_back();
   return fail(why);
+}
+
+SignatureBundle sign_payload(const std::string& payload, const std::string& private_key_path) {
+  Pkey key = load_private_key(private_key_path);
+  SignatureBundle b;
+  b.media_type = kBundleMediaType;
+  b.public_key_hint = sha256_hex(public_pem_of(key.get()));
+  b.payload_type = kInTotoPayloadType;
+  b.payload = payload;
+  b.signatures.push_back({sign_bytes(key.get(), dsse_pae(b.payload_type, payload)), ""});
+  return b;
+}
+
+bool verify_bundle_signature(const SignatureBundle& bundle, const std::string& public_key_path, std::string* why) {
+  std::string pem;
+  Pkey key = load_public_key(public_key_path, &pem);
+  const EVP_MD* md = digest_for(key.get(), public_key_path);
+  std::string pae = dsse_pae(bundle.payload_type, bundle.payload);
+  for (const auto& s : bundle.signatures)
+    if (verify_bytes(key.get(), md, pae, s.sig)) return true;
+  if (why) {
+    std::string hint = sha256_hex(pem);
+    *why = "signature does not verify with public key " + public_key_path;
+    if (!bundle.public_key_hint.empty() && bundle.public_key_hint != hint)
+      *why += " (the bundle names key " + bundle.public_key_hint.substr(0, 16) + "..., this key is " +
+              hint.substr(0, 16) + "...: signed with a different key)";
+    else
+      *why += " (the signed statement or the signature bytes were altered)";
+  }
+  return false;
 }
 
 VerifyResult require_verified_model(const std::string& model_path, const VerifyOptions& options) {

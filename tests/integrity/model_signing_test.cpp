@@ -13,6 +13,7 @@
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
+#include "aegis/integrity/attestation.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -372,4 +373,37 @@ TEST(ModelSigningCli, KeygenSignVerifyAndRefuse) {
   auto nokey = aegis::testing::run_aegis("verify " + m.string() + " --pub " + dir.file("missing.pub"));
   EXPECT_EQ(nokey.exit_code, 1);
   EXPECT_NE(nokey.err.find("public key not found"), std::string::npos) << nokey.err;
+}
+
+TEST(Attestation, BoundToTheSignedDigestAndRefusedAfterAChange) {
+  TempDir dir;
+  fs::path m = make_model_dir(dir);
+  std::string pub = generate_signing_key(dir.file("k.pem"));
+  SignResult s = sign_model(m.string(), SignOptions(dir.file("k.pem")));
+  spit(dir.path() / "audit.bin", "report bytes");
+  AttestationResult a = attest_model(m.string(),
+                                     {Attachment("training-recipe", {{"objective", "trades"}, {"epochs", 5}}),
+                                      Attachment("data-fingerprint", {{"fingerprint", std::string(64, 'f')}}),
+                                      Attachment::of_file("audit-report", (dir.path() / "audit.bin").string())},
+                                     SignOptions(dir.file("k.pem")));
+  EXPECT_EQ(a.path, (m / "model.att.sig").string());
+  EXPECT_EQ(a.subject_digest, s.statement.subject_digest);  // the same subject as the signature
+  // The attestation file inside the model does not disturb its signature.
+  EXPECT_TRUE(verify_model(m.string(), VerifyOptions(pub)).ok);
+  AttestationResult v = verify_attestation(m.string(), VerifyOptions(pub));
+  ASSERT_EQ(v.attachments.size(), 3u);
+  EXPECT_EQ(v.attachments[0].content["objective"], "trades");
+  EXPECT_EQ(v.attachments[2].content["sha256"], sha256_hex("report bytes"));
+
+  std::string other = generate_signing_key(dir.file("other.pem"));
+  EXPECT_THROW(verify_attestation(m.string(), VerifyOptions(other)), Error);
+  spit(m / "weights" / "b.bin", "changed");
+  try {
+    verify_attestation(m.string(), VerifyOptions(pub));
+    FAIL() << "attestation accepted for changed bytes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::PermissionDenied);
+    EXPECT_NE(std::string(e.what()).find("model changed since it was attested"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(attest_model(m.string(), {}, SignOptions(dir.file("k.pem"))), Error);
 }

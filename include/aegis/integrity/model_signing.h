@@ -42,7 +42,8 @@ std::string default_signature_path(const std::string& model_path);
 /// Hashing a model into its resources (shared by sign and verify).
 struct ManifestOptions {
   /// Paths relative to the model root (files or folders) left out; the
-  /// signature file and .git, .gitattributes, .gitignore, .github always are.
+  /// signature file, the attestation file (model.att.sig) and .git,
+  /// .gitattributes, .gitignore, .github always are.
   std::vector<std::string> ignore_paths_;
   /// Threads hashing files in parallel (0: AEGIS_THREADS or the cores).
   int threads_ = 0;
@@ -102,6 +103,7 @@ struct VerifyResult {
   std::vector<std::string> added;     ///< present but not signed
   std::vector<std::pair<std::string, std::string>> renamed;  ///< signed name -> present name (same bytes)
   size_t files = 0;                   ///< files checked
+  std::vector<std::string> ignore_paths;  ///< the signed ignore list (what the signer left out)
   nlohmann::json to_json() const;
 };
 
@@ -115,5 +117,12 @@ VerifyResult verify_model(const std::string& model_path, const VerifyOptions& op
 /// verify_model, throwing PermissionDenied with the reason when it fails:
 /// what a loader calls before trusting a model.
 VerifyResult require_verified_model(const std::string& model_path, const VerifyOptions& options);
+
+/// Lower level, shared with attestations: signs a statement payload with a
+/// PEM private key into a bundle (DSSE over the PAE, key hint set).
+SignatureBundle sign_payload(const std::string& payload, const std::string& private_key_path);
+/// True when any DSSE signature of the bundle verifies with the PEM public
+/// key; otherwise false with `why` naming the failure (different key or altered).
+bool verify_bundle_signature(const SignatureBundle& bundle, const std::string& public_key_path, std::string* why);
 
 }  // namespace aegis
