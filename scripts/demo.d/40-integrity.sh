@@ -9,8 +9,10 @@ cp "$DEMO_OUT/model.pt" "$I/model.pt"
 
 echo "--- keygen + sign (ECDSA P-256, Sigstore bundle with DSSE + in-toto)"
 "$AEGIS" keygen --out "$I/signing.pem"
-"$AEGIS" sign "$I/model.pt" --key "$I/signing.pem"
-"$AEGIS" verify "$I/model.pt" --pub "$I/signing.pem.pub"
+attach=()
+[ -f "$DEMO_OUT/train.json" ] && attach=(--attach "training-recipe=$DEMO_OUT/train.json")
+"$AEGIS" sign "$I/model.pt" --key "$I/signing.pem" "${attach[@]}"
+"$AEGIS" verify "$I/model.pt" --pub "$I/signing.pem.pub" --attestation | cut -c1-160
 
 echo "--- scan (zip + pickle opcodes, nothing loaded)"
 "$AEGIS" scan "$I/model.pt"
