@@ -176,7 +176,7 @@ TEST(DataCli, RegisterLogVerifyAndDiff) {
   auto diff = aegis::testing::run_aegis("data diff " + dir.file("x1.npy") + " " + dir.file("x2.npy") + " --labels-a " +
                                         dir.file("y1.npy") + " --labels-b " + dir.file("y1.npy") + " --json");
   EXPECT_EQ(diff.exit_code, 1);
-  EXPECT_EQ(nlohmann::json::parse(diff.out)["changed"], std::vector<int64_t>{4});
+  EXPECT_EQ(nlohmann::json::parse(diff.out)["changed"].get<std::vector<int64_t>>(), std::vector<int64_t>{4});
   auto log = aegis::testing::run_aegis("data log" + ledger);
   EXPECT_NE(log.out.find("blobs v1"), std::string::npos) << log.out;
 }

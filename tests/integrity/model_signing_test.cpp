@@ -237,7 +237,7 @@ TEST(ModelSigningFormat, AegisBundleHasTheReferenceStructure) {
   std::vector<std::string> names;
   std::string raw;
   for (const auto& r : our_st["predicate"]["resources"]) {
-    names.push_back(r["name"]);
+    names.push_back(r["name"].get<std::string>());
     EXPECT_EQ(r["digest"].get<std::string>(), sha256_file((m / r["name"].get<std::string>()).string()));
     for (size_t i = 0; i < 64; i += 2) raw += char(std::stoi(r["digest"].get<std::string>().substr(i, 2), nullptr, 16));
   }
