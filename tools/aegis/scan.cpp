@@ -51,7 +51,7 @@ void add_scan_command(CLI::App& app, Context& ctx) {
         std::cout << fmt::format("{:<9}    {}{}{}: {}\n", severity_name(x.severity), x.file, x.entry.empty() ? "" : ":",
                                  x.entry, x.detail);
       std::cout << (failed ? fmt::format("UNSAFE       worst finding: {}\n", severity_name(r.worst()))
-                           : std::string("clean        no import outside the allow-list, no archive tricks\n"));
+                           : fmt::format("clean        no finding at or above {}\n", f->fail_on));
     });
   });
 }
