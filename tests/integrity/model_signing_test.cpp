@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -22,7 +23,12 @@ using aegis::testing::TempDir;
 
 namespace {
 
-const fs::path kFixture = fs::path(AEGIS_SHARED_DIR) / "fixtures" / "model-signing-v1.1.0";
+// The reference tool's vectors; $AEGIS_SHARED_DIR overrides the location
+// (a git worktree outside /work/main has no ../shared next to it).
+fs::path fixture_dir() {
+  const char* env = std::getenv("AEGIS_SHARED_DIR");
+  return fs::path(env && *env ? env : AEGIS_SHARED_DIR) / "fixtures" / "model-signing-v1.1.0";
+}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -39,15 +45,15 @@ void spit(const fs::path& p, const std::string& s) {
 // A writable copy of the fixture's model directory.
 fs::path copy_fixture_model(const TempDir& dir) {
   fs::path dst = dir.path() / "v1.1.0-elliptic-key";
-  fs::copy(kFixture / "model", dst, fs::copy_options::recursive);
+  fs::copy(fixture_dir() / "model", dst, fs::copy_options::recursive);
   fs::permissions(dst, fs::perms::owner_write, fs::perm_options::add);
   for (auto& e : fs::recursive_directory_iterator(dst))
     fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add);
   return dst;
 }
 
-std::string fixture_pub() { return (kFixture / "keys" / "signing-key-pub.pem").string(); }
-std::string fixture_priv() { return (kFixture / "keys" / "signing-key.pem").string(); }
+std::string fixture_pub() { return (fixture_dir() / "keys" / "signing-key-pub.pem").string(); }
+std::string fixture_priv() { return (fixture_dir() / "keys" / "signing-key.pem").string(); }
 
 // A small model directory with nested files.
 fs::path make_model_dir(const TempDir& dir, const std::string& name = "mymodel") {
@@ -59,15 +65,16 @@ fs::path make_model_dir(const TempDir& dir, const std::string& name = "mymodel")
   return m;
 }
 
-void require_fixture() {
-  if (!fs::exists(kFixture / "model" / "model.sig")) GTEST_SKIP() << "fixture " << kFixture << " is absent";
-}
-
 }  // namespace
 
+// Skips the test (from its body) when the fixture is absent.
+#define REQUIRE_FIXTURE()                                                   \
+  if (!fs::exists(fixture_dir() / "model" / "model.sig"))                  \
+  GTEST_SKIP() << "model-signing fixture " << fixture_dir() << " is absent"
+
 TEST(ModelSigningFixture, VerifiesTheReferenceBundle) {
-  require_fixture();
-  VerifyResult r = verify_model((kFixture / "model").string(), VerifyOptions(fixture_pub()));
+  REQUIRE_FIXTURE();
+  VerifyResult r = verify_model((fixture_dir() / "model").string(), VerifyOptions(fixture_pub()));
   EXPECT_TRUE(r.ok) << r.reason;
   EXPECT_EQ(r.model_name, "v1.1.0-elliptic-key");
   EXPECT_EQ(r.files, 2u);  // ignore-me and model.sig are excluded by the signed ignore list
@@ -75,7 +82,7 @@ TEST(ModelSigningFixture, VerifiesTheReferenceBundle) {
 }
 
 TEST(ModelSigningFixture, RejectsAnyChangedByte) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   for (const std::string file : {"signme-1", "signme-2"}) {
     fs::path m = copy_fixture_model(dir);
@@ -95,7 +102,7 @@ TEST(ModelSigningFixture, RejectsAnyChangedByte) {
 }
 
 TEST(ModelSigningFixture, AppendedByteAndEmptiedFileAreRefused) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   fs::path m = copy_fixture_model(dir);
   spit(m / "signme-2", slurp(m / "signme-2") + "\n");
@@ -105,7 +112,7 @@ TEST(ModelSigningFixture, AppendedByteAndEmptiedFileAreRefused) {
 }
 
 TEST(ModelSigningFixture, RejectsAddedMissingAndRenamedFiles) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   fs::path m = copy_fixture_model(dir);
   spit(m / "extra.bin", "x");
@@ -121,7 +128,7 @@ TEST(ModelSigningFixture, RejectsAddedMissingAndRenamedFiles) {
   EXPECT_EQ(missing.missing, std::vector<std::string>{"signme-1"});
   EXPECT_NE(missing.reason.find("missing signme-1"), std::string::npos) << missing.reason;
 
-  fs::copy(kFixture / "model" / "signme-1", m / "renamed-1");
+  fs::copy(fixture_dir() / "model" / "signme-1", m / "renamed-1");
   VerifyResult renamed = verify_model(m.string(), VerifyOptions(fixture_pub()));
   EXPECT_FALSE(renamed.ok);
   ASSERT_EQ(renamed.renamed.size(), 1u);
@@ -131,7 +138,7 @@ TEST(ModelSigningFixture, RejectsAddedMissingAndRenamedFiles) {
 }
 
 TEST(ModelSigningFixture, RejectsSymlinks) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   fs::path m = copy_fixture_model(dir);
   fs::path outside = dir.path() / "outside";
@@ -144,17 +151,17 @@ TEST(ModelSigningFixture, RejectsSymlinks) {
 }
 
 TEST(ModelSigningFixture, RejectsWrongKeyNamingIt) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   std::string pub = generate_signing_key(dir.file("other.pem"));
-  VerifyResult r = verify_model((kFixture / "model").string(), VerifyOptions(pub));
+  VerifyResult r = verify_model((fixture_dir() / "model").string(), VerifyOptions(pub));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.reason.find("does not verify"), std::string::npos) << r.reason;
   EXPECT_NE(r.reason.find("different key"), std::string::npos) << r.reason;
 }
 
 TEST(ModelSigningFixture, RejectsAlteredPayloadOrSignature) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   fs::path m = copy_fixture_model(dir);
   auto bundle = nlohmann::ordered_json::parse(slurp(m / "model.sig"));
@@ -184,12 +191,12 @@ TEST(ModelSigningFixture, RejectsAlteredPayloadOrSignature) {
 }
 
 TEST(ModelSigningFixture, PayloadEncodingMatchesTheReferenceByteForByte) {
-  require_fixture();
-  auto bundle = nlohmann::ordered_json::parse(slurp(kFixture / "model" / "model.sig"));
+  REQUIRE_FIXTURE();
+  auto bundle = nlohmann::ordered_json::parse(slurp(fixture_dir() / "model" / "model.sig"));
   std::string reference = base64_decode(bundle["dsseEnvelope"]["payload"].get<std::string>(), "payload");
   ModelStatement st = parse_statement_payload(reference);
   // Rebuild it from our own hashing of the files, with the reference's name and ignore list.
-  ModelStatement ours = hash_model((kFixture / "model").string(), (kFixture / "model" / "model.sig").string(),
+  ModelStatement ours = hash_model((fixture_dir() / "model").string(), (fixture_dir() / "model" / "model.sig").string(),
                                    ManifestOptions().ignore_paths(st.serialization.ignore_paths));
   EXPECT_EQ(ours.resources, st.resources);
   EXPECT_EQ(ours.subject_digest, st.subject_digest);
@@ -211,14 +218,14 @@ nlohmann::ordered_json skeleton(const nlohmann::ordered_json& j) {
 }
 
 TEST(ModelSigningFormat, AegisBundleHasTheReferenceStructure) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   fs::path m = make_model_dir(dir);
   std::string pub = generate_signing_key(dir.file("key.pem"));
   SignResult s = sign_model(m.string(), SignOptions(dir.file("key.pem")));
   EXPECT_EQ(s.signature_path, (m / "model.sig").string());
 
-  auto ref = nlohmann::ordered_json::parse(slurp(kFixture / "model" / "model.sig"));
+  auto ref = nlohmann::ordered_json::parse(slurp(fixture_dir() / "model" / "model.sig"));
   auto ours = nlohmann::ordered_json::parse(slurp(m / "model.sig"));
   EXPECT_EQ(skeleton(ours), skeleton(ref));
   EXPECT_EQ(ours["mediaType"], ref["mediaType"]);
@@ -276,7 +283,7 @@ print('python-ok')
 }
 
 TEST(ModelSigning, SignsWithTheReferenceP384KeyAndVerifies) {
-  require_fixture();
+  REQUIRE_FIXTURE();
   TempDir dir;
   fs::path m = make_model_dir(dir);
   sign_model(m.string(), SignOptions(fixture_priv()));
