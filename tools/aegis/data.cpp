@@ -40,8 +40,8 @@ void print_entry(const LedgerEntry& e) {
   std::cout << fmt::format("#{:<4} {} v{}  {}  by {}  {} samples  fp {}\n", e.seq, e.name, e.version, e.at, e.who,
                            e.samples, e.fingerprint.substr(0, 16));
   if (!e.source.empty()) std::cout << fmt::format("       source {}\n", e.source);
-  if (!e.transformation.empty())
-    std::cout << fmt::format("       from v{} by: {}\n", e.parent_version, e.transformation);
+  if (e.parent_version > 0) std::cout << fmt::format("       parent v{}\n", e.parent_version);
+  if (!e.transformation.empty()) std::cout << fmt::format("       transformation: {}\n", e.transformation);
 }
 
 }  // namespace

@@ -147,9 +147,6 @@ void add_signing_commands(CLI::App& app, Context& ctx) {
         if (j.contains("attestation"))
           for (const auto& a : j["attestation"]["attachments"])
             std::cout << fmt::format("attested     {}: {}\n", a["kind"].get<std::string>(), a["content"].dump());
-        if (j.contains("attestation"))
-          for (const auto& a : j["attestation"]["attachments"])
-            std::cout << fmt::format("attested     {}: {}\n", a["kind"].get<std::string>(), a["content"].dump());
       });
     });
   }
