@@ -339,7 +339,7 @@ TEST(ModelSigning, SymlinkInsideModelRefusedAtSigning) {
 TEST(ModelSigning, IgnorePathsAndParallelHashingAgree) {
   TempDir dir;
   fs::path m = make_model_dir(dir);
-  for (int i = 0; i < 20; ++i) spit(m / ("f" + std::to_string(i)), std::string(size_t(1000 + i), char('a' + i)));
+  for (int i = 0; i < 20; ++i) spit(m / (std::string("f") += std::to_string(i)), std::string(size_t(1000 + i), char('a' + i)));
   ModelStatement one = hash_model(m.string(), "", ManifestOptions().threads(1));
   ModelStatement many = hash_model(m.string(), "", ManifestOptions().threads(4));
   EXPECT_EQ(one.resources, many.resources);
