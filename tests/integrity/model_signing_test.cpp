@@ -68,8 +68,8 @@ fs::path make_model_dir(const TempDir& dir, const std::string& name = "mymodel")
 }  // namespace
 
 // Skips the test (from its body) when the fixture is absent.
-#define REQUIRE_FIXTURE()                                                   \
-  if (!fs::exists(fixture_dir() / "model" / "model.sig"))                  \
+#define REQUIRE_FIXTURE()                                 \
+  if (!fs::exists(fixture_dir() / "model" / "model.sig")) \
   GTEST_SKIP() << "model-signing fixture " << fixture_dir() << " is absent"
 
 TEST(ModelSigningFixture, VerifiesTheReferenceBundle) {
@@ -339,7 +339,8 @@ TEST(ModelSigning, SymlinkInsideModelRefusedAtSigning) {
 TEST(ModelSigning, IgnorePathsAndParallelHashingAgree) {
   TempDir dir;
   fs::path m = make_model_dir(dir);
-  for (int i = 0; i < 20; ++i) spit(m / (std::string("f") += std::to_string(i)), std::string(size_t(1000 + i), char('a' + i)));
+  for (int i = 0; i < 20; ++i)
+    spit(m / (std::string("f") += std::to_string(i)), std::string(size_t(1000 + i), char('a' + i)));
   ModelStatement one = hash_model(m.string(), "", ManifestOptions().threads(1));
   ModelStatement many = hash_model(m.string(), "", ManifestOptions().threads(4));
   EXPECT_EQ(one.resources, many.resources);
