@@ -418,9 +418,26 @@ struct Scanner {
   ScanReport& report;
   std::set<std::string> allowed;
 
+  // Names and strings come from untrusted bytes: keep printable ASCII, escape
+  // the rest as \xNN (valid UTF-8 for JSON, no terminal control sequences).
+  static std::string printable(const std::string& in) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : in) {
+      if (c >= 0x20 && c < 0x7f && c != '\\') {
+        out += char(c);
+      } else {
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+    return out;
+  }
+
   void add(Severity s, const std::string& file, const std::string& entry, const std::string& kind,
            const std::string& detail) {
-    report.findings.push_back({s, file, entry, kind, detail});
+    report.findings.push_back({s, printable(file), printable(entry), kind, printable(detail)});
   }
 
   void scan_pickle(std::string_view bytes, const std::string& file, const std::string& entry) {
@@ -449,7 +466,7 @@ struct Scanner {
       Severity s = classify_import(im.module, im.name);
       if (s > Severity::Info && s < Severity::Critical && user_allowed(full, im.module, opt.allow_)) s = Severity::Info;
       if (s == Severity::Info) {
-        allowed.insert(full);
+        allowed.insert(printable(full));
         continue;
       }
       std::string detail = full + " via " + im.opcode + (im.called ? " (called)" : "") +

@@ -193,6 +193,11 @@ TEST(ScanFiles, MalformedArchivesAndMissingPaths) {
   ScanReport r = scan_bytes(std::string("PK\x03\x04garbage", 11), "broken.pt");
   EXPECT_TRUE(has_finding(r, "malformed_archive", "end-of-central-directory", Severity::High)) << dump(r);
   EXPECT_THROW(scan_model("/nonexistent/model.pt"), Error);
+  // Names from the file are escaped: the report is valid UTF-8 JSON whatever
+  // the bytes (found by the fuzzer: a GLOBAL naming byte 0xb3).
+  ScanReport odd = scan_bytes(std::string("c\xb3os\nsys\x1b[2Jtem\n.", 17), "odd.pkl");
+  EXPECT_NO_THROW(odd.to_json().dump());
+  EXPECT_TRUE(has_finding(odd, "import", "\\xb3os.sys\\x1b[2Jtem", Severity::High)) << dump(odd);
   ScanReport text = scan_bytes("just some text", "notes.txt");
   EXPECT_TRUE(text.clean());
 }
