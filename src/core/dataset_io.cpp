@@ -16,14 +16,48 @@
 #include <torch/torch.h>
 
 #include "aegis/core/error.h"
+#include "aegis/integrity/encryption.h"
 
 namespace aegis {
 
 namespace fs = std::filesystem;
 
-std::string read_file_bytes(const std::string& path, uint64_t max_bytes) {
+namespace {
+
+// Gunzips bytes held in memory (a decrypted ".gz" file), bounded by max_bytes.
+std::string gunzip_bytes(const std::string& in, const std::string& path, uint64_t max_bytes) {
+  z_stream zs{};
+  AEGIS_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, Internal, "zlib init failed");
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = uInt(in.size());
+  std::string out;
+  std::vector<char> buf(1 << 20);
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf.data());
+    zs.avail_out = uInt(buf.size());
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf.data(), buf.size() - zs.avail_out);
+    if (out.size() > max_bytes) break;
+    if (rc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) rc = Z_BUF_ERROR;
+  }
+  inflateEnd(&zs);
+  AEGIS_CHECK(out.size() <= max_bytes, CorruptData, path << ": decompresses to more than " << max_bytes << " bytes");
+  AEGIS_CHECK(rc == Z_STREAM_END, CorruptData, path << ": corrupt or truncated gzip data");
+  return out;
+}
+
+}  // namespace
+
+std::string read_file_bytes(const std::string& path, uint64_t max_bytes, const std::string& key_file) {
   AEGIS_CHECK(fs::exists(path), NotFound, "file not found: " << path);
   AEGIS_CHECK(fs::is_regular_file(path), InvalidArgument, "not a regular file: " << path);
+  if (is_encrypted_file(path)) {
+    std::string plain = decrypt_file_to_bytes(path, EncryptionKey::resolve(key_file, path), max_bytes);
+    if (plain.size() >= 2 && uint8_t(plain[0]) == 0x1f && uint8_t(plain[1]) == 0x8b)
+      return gunzip_bytes(plain, path, max_bytes);
+    return plain;
+  }
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files unchanged
   AEGIS_CHECK(f != nullptr, Io, "cannot open " << path);
   std::string out;

@@ -2,11 +2,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
 #include "aegis/core/error.h"
+#include "aegis/integrity/encryption.h"
 
 namespace aegis {
 
@@ -51,8 +53,15 @@ std::shared_ptr<ScriptClassifier> ScriptClassifier::load(const std::string& path
   AEGIS_CHECK(fs::is_regular_file(path), InvalidArgument, "model path is not a file: " << path);
   torch::jit::ExtraFilesMap extra{{kMetaFile, ""}};
   torch::jit::Module module;
+  std::string decrypted;  // only for encrypted archives
+  if (is_encrypted_file(path)) decrypted = decrypt_file_to_bytes(path, EncryptionKey::resolve(o.key_file_, path));
   try {
-    module = torch::jit::load(path, device, extra);
+    if (decrypted.empty()) {
+      module = torch::jit::load(path, device, extra);
+    } else {
+      std::istringstream in(decrypted);
+      module = torch::jit::load(in, device, extra);
+    }
   } catch (const std::exception& e) {
     AEGIS_FAIL(CorruptData, "cannot load " << path << ": not a TorchScript archive ("
                                             << one_line_message(e) << ")");

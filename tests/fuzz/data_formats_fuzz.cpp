@@ -1,5 +1,5 @@
 // Fuzzes the IDX and NPY parsers, which read untrusted data files.
-// fuzz-sources: src/core/dataset_io.cpp src/core/error.cpp
+// fuzz-sources: src/core/dataset_io.cpp src/core/error.cpp src/core/sha256.cpp src/integrity/encryption.cpp
 
 #include <cstddef>
 #include <cstdint>

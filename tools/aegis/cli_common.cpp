@@ -63,6 +63,7 @@ std::shared_ptr<ScriptClassifier> ModelFlags::load() const {
   }
   if (!mean.empty() || !std.empty()) o.normalization(mean, std);
   if (!class_names.empty()) o.class_names(class_names);
+  if (!key_file.empty()) o.key_file(key_file);
   return ScriptClassifier::load(path, o);
 }
 
@@ -76,6 +77,8 @@ void add_model_flags(CLI::App* sub, ModelFlags& f, bool required) {
   sub->add_option("--mean", f.mean, "Per-channel mean the model expects inputs normalised with")->delimiter(',');
   sub->add_option("--std", f.std, "Per-channel std the model expects inputs normalised with")->delimiter(',');
   sub->add_option("--class-names", f.class_names, "Class names, comma-separated")->delimiter(',');
+  sub->add_option("--key-file", f.key_file,
+                  "Key file of an encrypted model (aegis encrypt); or set AEGIS_KEY_FILE / AEGIS_KEY");
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& j) {

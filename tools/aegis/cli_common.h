@@ -50,6 +50,7 @@ struct ModelFlags {
   std::vector<double> clip;  // lo, hi
   std::vector<double> mean, std;
   std::vector<std::string> class_names;
+  std::string key_file;  // for models encrypted with `aegis encrypt`
   std::shared_ptr<ScriptClassifier> load() const;
 };
 void add_model_flags(CLI::App* sub, ModelFlags& flags, bool required = true);

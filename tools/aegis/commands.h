@@ -11,5 +11,15 @@ namespace aegis::cli {
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_info_command(CLI::App& app, Context& ctx);
+/// keygen, sign, verify (integrity/model_signing.h).
+void add_signing_commands(CLI::App& app, Context& ctx);
+/// scan (integrity/model_scan.h).
+void add_scan_command(CLI::App& app, Context& ctx);
+/// encrypt, decrypt (integrity/encryption.h).
+void add_crypt_commands(CLI::App& app, Context& ctx);
+/// registry ... (integrity/registry.h).
+void add_registry_command(CLI::App& app, Context& ctx);
+/// data diff|register|log|verify (integrity/data_diff.h, data_ledger.h).
+void add_data_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

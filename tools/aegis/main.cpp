@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   aegis::cli::add_train_command(app, ctx);
   aegis::cli::add_eval_command(app, ctx);
   aegis::cli::add_info_command(app, ctx);
+  aegis::cli::add_signing_commands(app, ctx);
+  aegis::cli::add_scan_command(app, ctx);
+  aegis::cli::add_crypt_commands(app, ctx);
+  aegis::cli::add_registry_command(app, ctx);
+  aegis::cli::add_data_command(app, ctx);
 
   try {
     app.parse(argc, argv);

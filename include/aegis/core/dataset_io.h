@@ -16,8 +16,11 @@
 namespace aegis {
 
 /// Reads a whole file, transparently gunzipping ".gz" (or gzip magic).
-/// `max_bytes` bounds the decompressed size (zip-bomb guard).
-std::string read_file_bytes(const std::string& path, uint64_t max_bytes = uint64_t{8} << 30);
+/// `max_bytes` bounds the decompressed size (zip-bomb guard). Files encrypted
+/// by `aegis encrypt` are decrypted with `key_file`, else $AEGIS_KEY_FILE or
+/// $AEGIS_KEY (PermissionDenied when there is no key).
+std::string read_file_bytes(const std::string& path, uint64_t max_bytes = uint64_t{8} << 30,
+                            const std::string& key_file = "");
 
 /// Parses IDX bytes into a tensor of the stored type (uint8 -> kUInt8, etc.).
 torch::Tensor parse_idx(const std::string& bytes, const std::string& what = "IDX data");

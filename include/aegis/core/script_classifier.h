@@ -29,6 +29,9 @@ struct ModelOverrides {
   std::optional<double> clip_min_, clip_max_;
   std::optional<std::vector<double>> mean_, std_;
   std::optional<std::vector<std::string>> class_names_;
+  /// Key file for an encrypted model (integrity/encryption.h); "" falls back
+  /// to $AEGIS_KEY_FILE / $AEGIS_KEY when the file turns out to be encrypted.
+  std::string key_file_;
 
   ModelOverrides& input_shape(std::vector<int64_t> v) { input_shape_ = std::move(v); return *this; }
   ModelOverrides& num_classes(int64_t v) { num_classes_ = v; return *this; }
@@ -37,6 +40,7 @@ struct ModelOverrides {
     mean_ = std::move(m); std_ = std::move(s); return *this;
   }
   ModelOverrides& class_names(std::vector<std::string> v) { class_names_ = std::move(v); return *this; }
+  ModelOverrides& key_file(std::string v) { key_file_ = std::move(v); return *this; }
   bool empty() const {
     return !input_shape_ && !num_classes_ && !clip_min_ && !mean_ && !class_names_;
   }
@@ -52,6 +56,8 @@ class ScriptClassifier : public Classifier {
   /// Loads a TorchScript archive. Throws NotFound (no file), CorruptData (not a
   /// TorchScript archive, bad aegis.json), InvalidArgument (no metadata and no
   /// input shape given), ShapeMismatch (the module rejects the declared shape).
+  /// An encrypted archive (aegis encrypt) is decrypted in memory with the key
+  /// from `overrides.key_file_` or the environment; PermissionDenied without one.
   static std::shared_ptr<ScriptClassifier> load(const std::string& path,
                                                 const ModelOverrides& overrides = {},
                                                 torch::Device device = torch::kCPU);
