@@ -11,5 +11,8 @@ namespace aegis::cli {
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_info_command(CLI::App& app, Context& ctx);
+void add_serve_command(CLI::App& app, Context& ctx);
+void add_keys_command(CLI::App& app, Context& ctx);
+void add_log_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   aegis::cli::add_train_command(app, ctx);
   aegis::cli::add_eval_command(app, ctx);
   aegis::cli::add_info_command(app, ctx);
+  aegis::cli::add_serve_command(app, ctx);
+  aegis::cli::add_keys_command(app, ctx);
+  aegis::cli::add_log_command(app, ctx);
 
   try {
     app.parse(argc, argv);
