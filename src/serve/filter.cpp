@@ -2,13 +2,12 @@
 
 namespace aegis::serve {
 
-std::string HttpRequest::header(const std::string &lower_name) const {
+std::string HttpRequest::header(const std::string& lower_name) const {
   auto it = headers.find(lower_name);
   return it == headers.end() ? "" : it->second;
 }
 
-FilterStatus RequestContext::reject(int status, const std::string &code,
-                                    const std::string &message) {
+FilterStatus RequestContext::reject(int status, const std::string& code, const std::string& message) {
   response.status = status;
   response.content_type = "application/json";
   response.body = nlohmann::json{{"error", message}, {"reason", code}}.dump();
@@ -17,4 +16,4 @@ FilterStatus RequestContext::reject(int status, const std::string &code,
   return FilterStatus::Stop;
 }
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

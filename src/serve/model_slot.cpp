@@ -7,25 +7,18 @@
 
 namespace aegis::serve {
 
-ModelSlot::ModelSlot(ModelConfig config, ModelVerifier server_verify,
-                     Metrics *metrics)
-    : config_(std::move(config)), server_verify_(std::move(server_verify)),
-      metrics_(metrics) {
+ModelSlot::ModelSlot(ModelConfig config, ModelVerifier server_verify, Metrics* metrics)
+    : config_(std::move(config)), server_verify_(std::move(server_verify)), metrics_(metrics) {
   config_.validate();
   primary_ = load(config_.path, false);
-  if (!config_.fallback_path.empty())
-    fallback_ = load(config_.fallback_path, true);
+  if (!config_.fallback_path.empty()) fallback_ = load(config_.fallback_path, true);
 }
 
-std::shared_ptr<LoadedModel> ModelSlot::load(const std::string &path,
-                                             bool fallback) const {
-  AEGIS_CHECK(std::filesystem::exists(path), NotFound,
-              "model file " << path << " does not exist");
+std::shared_ptr<LoadedModel> ModelSlot::load(const std::string& path, bool fallback) const {
+  AEGIS_CHECK(std::filesystem::exists(path), NotFound, "model file " << path << " does not exist");
   // The hooks run before a single byte of the model is deserialised.
-  if (server_verify_)
-    server_verify_(path);
-  if (config_.verify)
-    config_.verify(path);
+  if (server_verify_) server_verify_(path);
+  if (config_.verify) config_.verify(path);
   auto m = std::make_shared<LoadedModel>();
   m->path = path;
   m->version = sha256_file(path).substr(0, 12);
@@ -39,21 +32,20 @@ std::shared_ptr<LoadedModel> ModelSlot::load(const std::string &path,
     }
   }
   const std::string name = config_.name;
-  Metrics *metrics = metrics_;
-  m->batcher = std::make_unique<DynamicBatcher>(
-      m->classifier, config_.batching, [metrics, name](int64_t n) {
-        if (metrics)
-          metrics->observe_batch(name, n);
-      });
-  if (primary_) {
-    const auto &a = primary_->classifier->meta();
-    const auto &b = m->classifier->meta();
-    AEGIS_CHECK(a.input_shape == b.input_shape &&
-                    a.num_classes == b.num_classes,
-                InvalidArgument,
-                "model " << path
-                         << " does not take the same input shape and classes "
-                            "as the model it would replace");
+  Metrics* metrics = metrics_;
+  m->batcher = std::make_unique<DynamicBatcher>(m->classifier, config_.batching, [metrics, name](int64_t n) {
+    if (metrics) metrics->observe_batch(name, n);
+  });
+  std::shared_ptr<LoadedModel> primary;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    primary = primary_;
+  }
+  if (primary) {
+    const auto& a = primary->classifier->meta();
+    const auto& b = m->classifier->meta();
+    AEGIS_CHECK(a.input_shape == b.input_shape && a.num_classes == b.num_classes, InvalidArgument,
+                "model " << path << " does not take the same input shape and classes as the model it would replace");
   }
   return m;
 }
@@ -63,9 +55,8 @@ std::shared_ptr<LoadedModel> ModelSlot::current() const {
   return use_fallback_ && fallback_ ? fallback_ : primary_;
 }
 
-std::string ModelSlot::swap(const std::string &path) {
-  auto m =
-      load(path, false); // outside the lock: serving continues while loading
+std::string ModelSlot::swap(const std::string& path) {
+  auto m = load(path, false);  // outside the lock: serving continues while loading
   std::lock_guard<std::mutex> lock(mu_);
   history_.push_back(primary_->path);
   primary_ = m;
@@ -76,11 +67,10 @@ std::string ModelSlot::rollback() {
   std::string path;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    AEGIS_CHECK(!history_.empty(), NotFound,
-                "model '" << config_.name << "' has no previous version");
+    AEGIS_CHECK(!history_.empty(), NotFound, "model '" << config_.name << "' has no previous version");
     path = history_.back();
   }
-  auto m = load(path, false); // verified again: the file may have changed since
+  auto m = load(path, false);  // verified again: the file may have changed since
   std::lock_guard<std::mutex> lock(mu_);
   history_.pop_back();
   primary_ = m;
@@ -89,8 +79,7 @@ std::string ModelSlot::rollback() {
 
 void ModelSlot::use_fallback(bool on) {
   std::lock_guard<std::mutex> lock(mu_);
-  AEGIS_CHECK(!on || fallback_, InvalidArgument,
-              "model '" << config_.name << "' has no fallback");
+  AEGIS_CHECK(!on || fallback_, InvalidArgument, "model '" << config_.name << "' has no fallback");
   use_fallback_ = on;
 }
 
@@ -108,4 +97,4 @@ nlohmann::json ModelSlot::to_json() const {
           {"previous_versions", history_.size()}};
 }
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -1,15 +1,16 @@
+#include "aegis/serve/config.h"
+
 #include <gtest/gtest.h>
 
 #include "aegis/core/error.h"
-#include "aegis/serve/config.h"
 
 namespace aegis::serve {
 namespace {
 
-std::string error_of(const std::string &toml) {
+std::string error_of(const std::string& toml) {
   try {
     parse_serve_config(toml, "/base");
-  } catch (const Error &e) {
+  } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
     return e.what();
   }
@@ -67,7 +68,7 @@ action = "fallback"
   EXPECT_EQ(c.server.audit_path, "/var/audit.db");
   EXPECT_TRUE(c.server.metrics_public);
   ASSERT_EQ(c.models.size(), 1u);
-  const ModelConfig &m = c.models[0];
+  const ModelConfig& m = c.models[0];
   EXPECT_EQ(m.path, "/base/model.pt");
   EXPECT_EQ(m.fallback_path, "/base/robust.pt");
   EXPECT_EQ(m.detector_path, "/base/model.pt.detector.json");
@@ -90,36 +91,19 @@ action = "fallback"
 
 TEST(ServeConfig, BadSettingsAreNamed) {
   const std::string model = "[[models]]\nname = \"m\"\npath = \"m.pt\"\n";
-  EXPECT_NE(error_of("this is = not toml =").find("not valid TOML"),
+  EXPECT_NE(error_of("this is = not toml =").find("not valid TOML"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nport = 1\n").find("no model"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nprot = 1\n" + model).find("server.prot"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nport = \"80\"\n" + model).find("server.port must be an integer"), std::string::npos);
+  EXPECT_NE(error_of("[server]\nport = 70000\n" + model).find("port"), std::string::npos);
+  EXPECT_NE(error_of(model + "[models.output]\nmode = \"all\"\n").find("output mode"), std::string::npos);
+  EXPECT_NE(error_of(model + "[models.output]\nnoise = \"gaussian\"\nepsilon = 3.0\n").find("epsilon < 1"),
             std::string::npos);
-  EXPECT_NE(error_of("[server]\nport = 1\n").find("no model"),
-            std::string::npos);
-  EXPECT_NE(error_of("[server]\nprot = 1\n" + model).find("server.prot"),
-            std::string::npos);
-  EXPECT_NE(error_of("[server]\nport = \"80\"\n" + model)
-                .find("server.port must be an integer"),
-            std::string::npos);
-  EXPECT_NE(error_of("[server]\nport = 70000\n" + model).find("port"),
-            std::string::npos);
-  EXPECT_NE(
-      error_of(model + "[models.output]\nmode = \"all\"\n").find("output mode"),
-      std::string::npos);
-  EXPECT_NE(
-      error_of(model + "[models.output]\nnoise = \"gaussian\"\nepsilon = 3.0\n")
-          .find("epsilon < 1"),
-      std::string::npos);
-  EXPECT_NE(error_of(model + "[[models.rules]]\naction = \"fallback\"\n")
-                .find("fallback model"),
-            std::string::npos);
-  EXPECT_NE(error_of(model + model).find("configured twice"),
-            std::string::npos);
-  EXPECT_NE(error_of("[[models]]\nname = \"a/b\"\npath = \"m.pt\"\n")
-                .find("model name"),
-            std::string::npos);
-  EXPECT_NE(error_of(model + "detection_policy = \"block\"\n")
-                .find("detection policy"),
-            std::string::npos);
+  EXPECT_NE(error_of(model + "[[models.rules]]\naction = \"fallback\"\n").find("fallback model"), std::string::npos);
+  EXPECT_NE(error_of(model + model).find("configured twice"), std::string::npos);
+  EXPECT_NE(error_of("[[models]]\nname = \"a/b\"\npath = \"m.pt\"\n").find("model name"), std::string::npos);
+  EXPECT_NE(error_of(model + "detection_policy = \"block\"\n").find("detection policy"), std::string::npos);
 }
 
-} // namespace
-} // namespace aegis::serve
+}  // namespace
+}  // namespace aegis::serve

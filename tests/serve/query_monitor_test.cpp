@@ -1,3 +1,5 @@
+#include "aegis/serve/query_monitor.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -5,7 +7,6 @@
 
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
-#include "aegis/serve/query_monitor.h"
 
 namespace aegis::serve {
 namespace {
@@ -21,8 +22,7 @@ TEST(ShapiroWilk, HighForNormalLowForSkewedAndTwoPointData) {
       b.push_back(expo(rng));
       c.push_back(i % 2 ? 0.0 : 1.0);
     }
-    const double wa = shapiro_wilk_w(a), wb = shapiro_wilk_w(b),
-                 wc = shapiro_wilk_w(c);
+    const double wa = shapiro_wilk_w(a), wb = shapiro_wilk_w(b), wc = shapiro_wilk_w(c);
     EXPECT_GT(wa, 0.9) << n;
     EXPECT_LE(wa, 1.0);
     EXPECT_LT(wb, wa) << n;
@@ -31,8 +31,7 @@ TEST(ShapiroWilk, HighForNormalLowForSkewedAndTwoPointData) {
   // Invariant to shifting and scaling.
   std::vector<double> x = {1, 4, 2, 8, 5, 7, 3.5, 9, 0.5, 6};
   std::vector<double> y;
-  for (double v : x)
-    y.push_back(3 * v - 11);
+  for (double v : x) y.push_back(3 * v - 11);
   EXPECT_NEAR(shapiro_wilk_w(x), shapiro_wilk_w(y), 1e-12);
   EXPECT_THROW(shapiro_wilk_w({1, 2}), Error);
 }
@@ -40,8 +39,7 @@ TEST(ShapiroWilk, HighForNormalLowForSkewedAndTwoPointData) {
 TEST(ShapiroWilk, MatchesAKnownValue) {
   // scipy.stats.shapiro([1..10]) gives W = 0.9702 (uniform spacing).
   std::vector<double> x;
-  for (int i = 1; i <= 10; ++i)
-    x.push_back(i);
+  for (int i = 1; i <= 10; ++i) x.push_back(i);
   EXPECT_NEAR(shapiro_wilk_w(x), 0.9702, 2e-3);
 }
 
@@ -58,16 +56,14 @@ TEST(QueryMonitor, CatchesSmallPerturbationsAroundOneImageButNotBenignTraffic) {
   QueryMonitor mon(opt.knn_threshold(thr));
   torch::Tensor benign = benign_stream(200, 2);
   int false_alarms = 0;
-  for (int64_t i = 0; i < benign.size(0); ++i)
-    false_alarms += mon.observe("good", benign.slice(0, i, i + 1)).alert;
+  for (int64_t i = 0; i < benign.size(0); ++i) false_alarms += mon.observe("good", benign.slice(0, i, i + 1)).alert;
   EXPECT_LE(false_alarms, 8);
   // A Square-style probe: one image, small random changes each query.
   auto gen = make_generator(3, "attack");
   torch::Tensor base = torch::rand({1, 1, 8, 8}, gen);
   int64_t detected_at = -1;
   for (int64_t q = 1; q <= 50 && detected_at < 0; ++q) {
-    torch::Tensor x =
-        (base + 0.05 * torch::randn({1, 1, 8, 8}, gen)).clamp(0, 1);
+    torch::Tensor x = (base + 0.05 * torch::randn({1, 1, 8, 8}, gen)).clamp(0, 1);
     MonitorVerdict v = mon.observe("bad", x);
     if (v.alert) {
       EXPECT_EQ(v.source, "knn");
@@ -75,7 +71,7 @@ TEST(QueryMonitor, CatchesSmallPerturbationsAroundOneImageButNotBenignTraffic) {
       detected_at = q;
     }
   }
-  EXPECT_EQ(detected_at, opt.k_ + 1); // as soon as k neighbours exist
+  EXPECT_EQ(detected_at, opt.k_ + 1);  // as soon as k neighbours exist
 }
 
 TEST(QueryMonitor, PradaFlagsSyntheticQueriesByTheirDistanceDistribution) {
@@ -88,7 +84,7 @@ TEST(QueryMonitor, PradaFlagsSyntheticQueriesByTheirDistanceDistribution) {
   MonitorVerdict v;
   for (int i = 0; i < 60; ++i) {
     torch::Tensor x = seed.clone();
-    x[0][i % 16] = (i / 16) % 2 ? 1.0 : 0.0; // one feature set to 0 or 1
+    x[0][i % 16] = (i / 16) % 2 ? 1.0 : 0.0;  // one feature set to 0 or 1
     v = mon.observe("extractor", x);
   }
   EXPECT_TRUE(v.alert);
@@ -97,8 +93,7 @@ TEST(QueryMonitor, PradaFlagsSyntheticQueriesByTheirDistanceDistribution) {
   // Gaussian queries give near-normal minimum distances.
   QueryMonitor clean(opt);
   MonitorVerdict c;
-  for (int i = 0; i < 60; ++i)
-    c = clean.observe("user", torch::randn({1, 16}, gen));
+  for (int i = 0; i < 60; ++i) c = clean.observe("user", torch::randn({1, 16}, gen));
   EXPECT_GT(c.prada_w, opt.prada_delta_);
   EXPECT_FALSE(c.alert);
   EXPECT_EQ(c.queries, 60);
@@ -108,10 +103,8 @@ TEST(QueryMonitor, OptionsAreValidated) {
   EXPECT_THROW(QueryMonitor(MonitorOptions().k(0)), Error);
   EXPECT_THROW(QueryMonitor(MonitorOptions().k(10).history(5)), Error);
   EXPECT_THROW(QueryMonitor(MonitorOptions().prada_delta(1.5)), Error);
-  EXPECT_THROW(
-      calibrate_knn_threshold(torch::rand({3, 4}), MonitorOptions().k(5), 0.1),
-      Error);
+  EXPECT_THROW(calibrate_knn_threshold(torch::rand({3, 4}), MonitorOptions().k(5), 0.1), Error);
 }
 
-} // namespace
-} // namespace aegis::serve
+}  // namespace
+}  // namespace aegis::serve

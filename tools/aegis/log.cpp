@@ -16,34 +16,27 @@ struct LogFlags {
   std::string expect_head;
 };
 
-} // namespace
+}  // namespace
 
-void add_log_command(CLI::App &app, Context &ctx) {
+void add_log_command(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<LogFlags>();
-  auto *log = app.add_subcommand("log", "Inspect the gateway's audit log");
+  auto* log = app.add_subcommand("log", "Inspect the gateway's audit log");
   log->require_subcommand(1);
-  auto *verify =
-      log->add_subcommand("verify", "Verify the hash chain of an audit log");
+  auto* verify = log->add_subcommand("verify", "Verify the hash chain of an audit log");
   add_output_flags(verify, f->out);
-  verify->add_option("audit_log", f->audit, "Audit log (SQLite)")
-      ->capture_default_str();
+  verify->add_option("audit_log", f->audit, "Audit log (SQLite)")->capture_default_str();
   verify->add_option("--expect-head", f->expect_head,
-                     "Hash the last entry must have (kept elsewhere; catches "
-                     "entries cut from the end)");
+                     "Hash the last entry must have (kept elsewhere; catches entries cut from the end)");
   verify->callback([f, &ctx] {
-    serve::AuditVerification v =
-        serve::verify_audit_log(f->audit, f->expect_head);
-    if (!v.ok)
-      ctx.exit_code = 1;
+    serve::AuditVerification v = serve::verify_audit_log(f->audit, f->expect_head);
+    if (!v.ok) ctx.exit_code = 1;
     emit(f->out, v.to_json(), [&] {
       if (v.ok)
-        std::cout << "audit log OK: " << v.entries << " entries, head "
-                  << v.head << "\n";
+        std::cout << "audit log OK: " << v.entries << " entries, head " << v.head << "\n";
       else
-        std::cout << "audit log TAMPERED at entry " << v.bad_seq << ": "
-                  << v.problem << "\n";
+        std::cout << "audit log TAMPERED at entry " << v.bad_seq << ": " << v.problem << "\n";
     });
   });
 }
 
-} // namespace aegis::cli
+}  // namespace aegis::cli

@@ -16,41 +16,39 @@
 
 #include <cstdint>
 #include <mutex>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 struct sqlite3;
 
 namespace aegis::serve {
 
 struct AuditEntry {
-  std::string kind;   ///< "request", "admin", "response-rule", ...
-  std::string key_id; ///< the API key's public id ("" when none was given)
+  std::string kind;    ///< "request", "admin", "response-rule", ...
+  std::string key_id;  ///< the API key's public id ("" when none was given)
   std::string model;
-  std::string decision; ///< "allow", "flag", "reject", or the admin action
-  int status = 0;       ///< HTTP status sent
+  std::string decision;  ///< "allow", "flag", "reject", or the admin action
+  int status = 0;        ///< HTTP status sent
   std::string reason;
-  nlohmann::json details =
-      nlohmann::json::object(); ///< detector scores, batch size, ...
+  nlohmann::json details = nlohmann::json::object();  ///< detector scores, batch size, ...
 };
 
 class AuditLog {
-public:
+ public:
   /// Opens or creates the database. Throws Io / CorruptData.
-  explicit AuditLog(const std::string &path);
+  explicit AuditLog(const std::string& path);
   ~AuditLog();
-  AuditLog(const AuditLog &) = delete;
-  AuditLog &operator=(const AuditLog &) = delete;
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
 
   /// Appends one entry (thread-safe); returns its hash.
-  std::string append(const AuditEntry &e);
+  std::string append(const AuditEntry& e);
   /// Hash of the newest entry (64 zeros when empty).
   std::string head() const;
   int64_t size() const;
 
-private:
-  sqlite3 *db_ = nullptr;
+ private:
+  sqlite3* db_ = nullptr;
   mutable std::mutex mu_;
   int64_t seq_ = 0;
   std::string head_;
@@ -59,18 +57,16 @@ private:
 struct AuditVerification {
   bool ok = true;
   int64_t entries = 0;
-  std::string head;    ///< hash of the last entry
-  int64_t bad_seq = 0; ///< first row that fails (0 when ok)
-  std::string problem; ///< what failed there
+  std::string head;     ///< hash of the last entry
+  int64_t bad_seq = 0;  ///< first row that fails (0 when ok)
+  std::string problem;  ///< what failed there
   nlohmann::json to_json() const;
 };
 
 /// Recomputes the chain. `expect_head` (optional) must equal the last hash.
-AuditVerification verify_audit_log(const std::string &path,
-                                   const std::string &expect_head = {});
+AuditVerification verify_audit_log(const std::string& path, const std::string& expect_head = {});
 
 /// The hash of one row: SHA-256 over the previous hash and the row's fields.
-std::string audit_entry_hash(const std::string &prev_hash, int64_t seq,
-                             const std::string &time, const AuditEntry &e);
+std::string audit_entry_hash(const std::string& prev_hash, int64_t seq, const std::string& time, const AuditEntry& e);
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -9,6 +9,8 @@
 ///   metrics.observe_batch("m", n); }); torch::Tensor probs = b.submit(x);   //
 ///   [b, classes], blocks until done
 
+#include <torch/types.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -17,26 +19,23 @@
 #include <mutex>
 #include <thread>
 
-#include <torch/types.h>
-
 #include "aegis/core/classifier.h"
 #include "aegis/serve/config.h"
 
 namespace aegis::serve {
 
 class DynamicBatcher {
-public:
-  DynamicBatcher(ClassifierPtr model, BatchingOptions options,
-                 std::function<void(int64_t)> on_batch = {});
+ public:
+  DynamicBatcher(ClassifierPtr model, BatchingOptions options, std::function<void(int64_t)> on_batch = {});
   ~DynamicBatcher();
-  DynamicBatcher(const DynamicBatcher &) = delete;
-  DynamicBatcher &operator=(const DynamicBatcher &) = delete;
+  DynamicBatcher(const DynamicBatcher&) = delete;
+  DynamicBatcher& operator=(const DynamicBatcher&) = delete;
 
   /// Softmax probabilities for x [b, ...]; blocks until computed. Rethrows
   /// the forward's error.
-  torch::Tensor submit(const torch::Tensor &x);
+  torch::Tensor submit(const torch::Tensor& x);
 
-private:
+ private:
   struct Item {
     torch::Tensor x;
     std::promise<torch::Tensor> result;
@@ -54,4 +53,4 @@ private:
   std::thread worker_;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

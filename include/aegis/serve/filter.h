@@ -15,15 +15,15 @@
 ///     }
 ///   };
 
+#include <torch/types.h>
+
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
-
-#include <nlohmann/json.hpp>
-#include <torch/types.h>
 
 #include "aegis/serve/api_keys.h"
 #include "aegis/serve/audit_log.h"
@@ -41,10 +41,10 @@ namespace aegis::serve {
 struct HttpRequest {
   std::string method;
   std::string path;
-  std::map<std::string, std::string> headers; ///< names lower-case
+  std::map<std::string, std::string> headers;  ///< names lower-case
   std::string body;
   std::string remote_addr;
-  std::string header(const std::string &lower_name) const;
+  std::string header(const std::string& lower_name) const;
 };
 
 struct HttpResponse {
@@ -56,63 +56,61 @@ struct HttpResponse {
 
 /// What every filter shares: built once by the Gateway, outliving requests.
 struct GatewayServices {
-  const ServerConfig *server = nullptr;
-  KeyStore *keys = nullptr;
-  RateLimitStore *rates = nullptr;
-  const Clock *clock = nullptr;
-  AuditLog *audit = nullptr; ///< may be null (no audit log configured)
-  Metrics *metrics = nullptr;
-  ResponseEngine *responses = nullptr;
+  const ServerConfig* server = nullptr;
+  KeyStore* keys = nullptr;
+  RateLimitStore* rates = nullptr;
+  const Clock* clock = nullptr;
+  AuditLog* audit = nullptr;  ///< may be null (no audit log configured)
+  Metrics* metrics = nullptr;
+  ResponseEngine* responses = nullptr;
 };
 
 /// Per-model state that lives as long as the gateway.
 struct ModelRuntime {
   std::unique_ptr<ModelSlot> slot;
-  std::unique_ptr<QueryMonitor> monitor; ///< null when monitoring is off
+  std::unique_ptr<QueryMonitor> monitor;  ///< null when monitoring is off
   std::mutex rng_mu;
-  std::mt19937_64 rng; ///< output noise
-  const ModelConfig &config() const { return slot->config(); }
+  std::mt19937_64 rng;  ///< output noise
+  const ModelConfig& config() const { return slot->config(); }
 };
 
 enum class FilterStatus { Continue, Stop };
 
 struct RequestContext {
-  explicit RequestContext(const HttpRequest &r) : http(r) {}
-  const HttpRequest &http;
+  explicit RequestContext(const HttpRequest& r) : http(r) {}
+  const HttpRequest& http;
   std::string model_name;
-  ModelRuntime *runtime =
-      nullptr; ///< the model asked for (null for admin routes)
+  ModelRuntime* runtime = nullptr;  ///< the model asked for (null for admin routes)
   double start_time = 0;
 
   // Built by the filters.
   std::optional<KeyRecord> key;
   InferRequest request;
-  torch::Tensor x;                    ///< validated batch [b, input_shape...]
-  torch::Tensor probs;                ///< model output [b, classes]
-  std::shared_ptr<LoadedModel> model; ///< the version that answered
+  torch::Tensor x;                     ///< validated batch [b, input_shape...]
+  torch::Tensor probs;                 ///< model output [b, classes]
+  std::shared_ptr<LoadedModel> model;  ///< the version that answered
   bool detector_alert = false;
   bool monitor_alert = false;
   bool flagged = false;
-  nlohmann::json details = nlohmann::json::object(); ///< goes to the audit log
+  nlohmann::json details = nlohmann::json::object();  ///< goes to the audit log
 
   // The answer.
   HttpResponse response;
   std::string decision = "allow";
-  std::string reason; ///< short code of a rejection, e.g. "rate_limited"
+  std::string reason;  ///< short code of a rejection, e.g. "rate_limited"
 
   /// Sets an error response {"error": message, "reason": code} and returns
   /// Stop.
-  FilterStatus reject(int status, const std::string &code,
-                      const std::string &message);
+  FilterStatus reject(int status, const std::string& code, const std::string& message);
   std::string key_id() const { return key ? key->id : ""; }
 };
 
 class Filter {
-public:
+ public:
   virtual ~Filter() = default;
-  virtual const char *name() const = 0;
-  virtual FilterStatus on_request(RequestContext &ctx) = 0;
-  virtual void on_response(RequestContext &) {}
+  virtual const char* name() const = 0;
+  virtual FilterStatus on_request(RequestContext& ctx) = 0;
+  virtual void on_response(RequestContext&) {}
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

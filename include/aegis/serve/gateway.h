@@ -32,36 +32,34 @@ namespace aegis::serve {
 /// Services a caller may supply instead of the defaults (tests inject a
 /// ManualClock; several replicas would share a RateLimitStore).
 struct GatewayOptions {
-  std::shared_ptr<Clock> clock;          ///< default SystemClock
-  std::shared_ptr<RateLimitStore> rates; ///< default InProcessRateLimitStore
-  std::shared_ptr<KeyStore> keys;        ///< default KeyStore(server.keys_path)
+  std::shared_ptr<Clock> clock;           ///< default SystemClock
+  std::shared_ptr<RateLimitStore> rates;  ///< default InProcessRateLimitStore
+  std::shared_ptr<KeyStore> keys;         ///< default KeyStore(server.keys_path)
 };
 
 class Gateway {
-public:
+ public:
   /// Validates the config, opens keys and audit log, loads every model
   /// (verification hooks first). Throws what those throw.
   explicit Gateway(ServeConfig config, GatewayOptions options = {});
   ~Gateway();
 
   /// Answers one request; never throws.
-  HttpResponse handle(const HttpRequest &request);
+  HttpResponse handle(const HttpRequest& request);
 
-  const ServeConfig &config() const { return config_; }
-  Metrics &metrics() { return metrics_; }
-  KeyStore &keys() { return *keys_; }
-  AuditLog *audit() { return audit_.get(); }
-  ResponseEngine &responses() { return *responses_; }
+  const ServeConfig& config() const { return config_; }
+  Metrics& metrics() { return metrics_; }
+  KeyStore& keys() { return *keys_; }
+  AuditLog* audit() { return audit_.get(); }
+  ResponseEngine& responses() { return *responses_; }
   /// Throws NotFound.
-  ModelSlot &model(const std::string &name);
+  ModelSlot& model(const std::string& name);
 
-private:
-  HttpResponse route(RequestContext &ctx);
-  HttpResponse
-  run_chain(RequestContext &ctx, const std::vector<Filter *> &chain,
-            const std::function<void(RequestContext &)> &handler = {});
-  HttpResponse admin(RequestContext &ctx,
-                     const std::vector<std::string> &parts);
+ private:
+  HttpResponse route(RequestContext& ctx);
+  HttpResponse run_chain(RequestContext& ctx, const std::vector<Filter*>& chain,
+                         const std::function<void(RequestContext&)>& handler = {});
+  HttpResponse admin(RequestContext& ctx, const std::vector<std::string>& parts);
   GatewayServices services();
 
   ServeConfig config_;
@@ -72,12 +70,11 @@ private:
   Metrics metrics_;
   std::unique_ptr<ResponseEngine> responses_;
   std::map<std::string, std::unique_ptr<ModelRuntime>> models_;
-  std::vector<std::unique_ptr<Filter>> filters_; // owns every filter
-  std::vector<Filter *> infer_chain_, predict_auth_chain_, admin_chain_,
-      auditor_chain_;
+  std::vector<std::unique_ptr<Filter>> filters_;  // owns every filter
+  std::vector<Filter*> infer_chain_, predict_auth_chain_, admin_chain_, auditor_chain_;
 };
 
 /// HTTP status for an aegis::Error kind.
 int http_status_for(ErrorKind kind);
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

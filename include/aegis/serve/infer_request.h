@@ -11,32 +11,31 @@
 ///   t.datatype
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace aegis::serve {
 
 struct ParseLimits {
-  int64_t max_elements_ = int64_t{1} << 22; ///< total numbers over all inputs
-  int64_t max_inputs_ = 4;                  ///< tensors in one request
-  int64_t max_rank_ = 8;                    ///< dimensions of one tensor
-  int64_t max_depth_ = 16; ///< nesting of JSON arrays and objects
-  ParseLimits &max_elements(int64_t v) {
+  int64_t max_elements_ = int64_t{1} << 22;  ///< total numbers over all inputs
+  int64_t max_inputs_ = 4;                   ///< tensors in one request
+  int64_t max_rank_ = 8;                     ///< dimensions of one tensor
+  int64_t max_depth_ = 16;                   ///< nesting of JSON arrays and objects
+  ParseLimits& max_elements(int64_t v) {
     max_elements_ = v;
     return *this;
   }
-  ParseLimits &max_inputs(int64_t v) {
+  ParseLimits& max_inputs(int64_t v) {
     max_inputs_ = v;
     return *this;
   }
-  ParseLimits &max_rank(int64_t v) {
+  ParseLimits& max_rank(int64_t v) {
     max_rank_ = v;
     return *this;
   }
-  ParseLimits &max_depth(int64_t v) {
+  ParseLimits& max_depth(int64_t v) {
     max_depth_ = v;
     return *this;
   }
@@ -45,9 +44,9 @@ struct ParseLimits {
 /// One input tensor, decoded. Integer datatypes are converted to float.
 struct DecodedTensor {
   std::string name;
-  std::string datatype; ///< FP32, FP64, FP16, UINT8, INT8, INT16, INT32, INT64
+  std::string datatype;  ///< FP32, FP64, FP16, UINT8, INT8, INT16, INT32, INT64
   std::vector<int64_t> shape;
-  std::vector<float> data; ///< row-major, product(shape) long
+  std::vector<float> data;  ///< row-major, product(shape) long
   /// True when some value was NaN or infinite (JSON has no NaN, but numbers
   /// like 1e999 overflow to infinity).
   bool non_finite = false;
@@ -63,10 +62,9 @@ struct InferRequest {
 };
 
 /// Parses and decodes. Throws Error(InvalidArgument) naming what is wrong.
-InferRequest parse_infer_request(std::string_view body,
-                                 const ParseLimits &limits = {});
+InferRequest parse_infer_request(std::string_view body, const ParseLimits& limits = {});
 
 /// True for a datatype name the decoder accepts.
-bool is_supported_datatype(const std::string &datatype);
+bool is_supported_datatype(const std::string& datatype);
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -14,10 +14,9 @@
 
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "aegis/core/script_classifier.h"
 #include "aegis/defenses/detectors/detector.h"
@@ -29,25 +28,25 @@ namespace aegis::serve {
 
 struct LoadedModel {
   std::string path;
-  std::string version; ///< first 12 hex of the file's SHA-256
+  std::string version;  ///< first 12 hex of the file's SHA-256
   std::shared_ptr<ScriptClassifier> classifier;
-  std::unique_ptr<Detector> detector; ///< may be null
-  std::mutex detector_mu;             ///< detectors are not assumed thread-safe
+  std::unique_ptr<Detector> detector;  ///< may be null
+  std::mutex detector_mu;              ///< detectors are not assumed thread-safe
   std::unique_ptr<DynamicBatcher> batcher;
   bool is_fallback = false;
 };
 
 class ModelSlot {
-public:
+ public:
   /// Loads config.path (and the fallback, if any). Throws what loading throws.
-  ModelSlot(ModelConfig config, ModelVerifier server_verify, Metrics *metrics);
+  ModelSlot(ModelConfig config, ModelVerifier server_verify, Metrics* metrics);
 
-  const ModelConfig &config() const { return config_; }
+  const ModelConfig& config() const { return config_; }
   /// The model requests go to now (the fallback while it is switched on).
   std::shared_ptr<LoadedModel> current() const;
   /// Verifies and loads `path`, then swaps it in. The new model must take the
   /// same input shape and classes. Returns the new version.
-  std::string swap(const std::string &path);
+  std::string swap(const std::string& path);
   /// Swaps the previous version back in. Throws NotFound when there is none.
   std::string rollback();
   /// Serves the fallback model instead (or the primary again).
@@ -55,17 +54,16 @@ public:
   bool using_fallback() const;
   nlohmann::json to_json() const;
 
-private:
-  std::shared_ptr<LoadedModel> load(const std::string &path,
-                                    bool fallback) const;
+ private:
+  std::shared_ptr<LoadedModel> load(const std::string& path, bool fallback) const;
 
   const ModelConfig config_;
   const ModelVerifier server_verify_;
-  Metrics *metrics_;
+  Metrics* metrics_;
   mutable std::mutex mu_;
   std::shared_ptr<LoadedModel> primary_, fallback_;
-  std::vector<std::string> history_; // paths swapped out, newest last
+  std::vector<std::string> history_;  // paths swapped out, newest last
   bool use_fallback_ = false;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

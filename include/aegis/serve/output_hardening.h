@@ -17,21 +17,21 @@
 ///   HardenedOutput out = harden_output(probs, o, rng);
 ///   out.to_json_outputs();   // Open Inference Protocol "outputs" array
 
+#include <torch/types.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-
-#include <nlohmann/json.hpp>
-#include <torch/types.h>
 
 namespace aegis::serve {
 
 enum class OutputMode { Full, TopK, Rounded, Label };
 enum class NoiseMechanism { None, Laplace, Gaussian };
-OutputMode parse_output_mode(const std::string &s);
-NoiseMechanism parse_noise(const std::string &s);
-const char *output_mode_name(OutputMode m);
-const char *noise_name(NoiseMechanism m);
+OutputMode parse_output_mode(const std::string& s);
+NoiseMechanism parse_noise(const std::string& s);
+const char* output_mode_name(OutputMode m);
+const char* noise_name(NoiseMechanism m);
 
 struct OutputOptions {
   OutputMode mode_ = OutputMode::Full;
@@ -39,20 +39,20 @@ struct OutputOptions {
   int decimals_ = 2;
   NoiseMechanism noise_ = NoiseMechanism::None;
   double epsilon_ = 1.0;
-  double delta_ = 1e-5; ///< Gaussian only
-  OutputOptions &mode(OutputMode v) {
+  double delta_ = 1e-5;  ///< Gaussian only
+  OutputOptions& mode(OutputMode v) {
     mode_ = v;
     return *this;
   }
-  OutputOptions &top_k(int64_t v) {
+  OutputOptions& top_k(int64_t v) {
     top_k_ = v;
     return *this;
   }
-  OutputOptions &decimals(int v) {
+  OutputOptions& decimals(int v) {
     decimals_ = v;
     return *this;
   }
-  OutputOptions &noise(NoiseMechanism v, double epsilon, double delta = 1e-5) {
+  OutputOptions& noise(NoiseMechanism v, double epsilon, double delta = 1e-5) {
     noise_ = v;
     epsilon_ = epsilon;
     delta_ = delta;
@@ -66,18 +66,15 @@ struct OutputOptions {
 };
 
 struct HardenedOutput {
-  torch::Tensor labels; ///< [b] int64, always present (from the noised scores)
-  torch::Tensor
-      scores; ///< [b, c] (full, rounded), [b, k] (topk); undefined for label
-  torch::Tensor classes; ///< [b, k] int64 for topk
+  torch::Tensor labels;   ///< [b] int64, always present (from the noised scores)
+  torch::Tensor scores;   ///< [b, c] (full, rounded), [b, k] (topk); undefined for label
+  torch::Tensor classes;  ///< [b, k] int64 for topk
   OutputMode mode = OutputMode::Full;
   /// The Open Inference Protocol "outputs" array.
   nlohmann::json to_json_outputs() const;
 };
 
 /// Hardens softmax probabilities `probs` [b, c]. Noise draws from `rng`.
-HardenedOutput harden_output(const torch::Tensor &probs,
-                             const OutputOptions &options,
-                             std::mt19937_64 &rng);
+HardenedOutput harden_output(const torch::Tensor& probs, const OutputOptions& options, std::mt19937_64& rng);
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -20,52 +20,51 @@
 ///   MonitorVerdict v = mon.observe("key-id", x);   // x: [batch, ...]
 ///   if (v.alert) ...;
 
+#include <torch/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/types.h>
 
 namespace aegis::serve {
 
 struct MonitorOptions {
-  int64_t k_ = 20;         ///< neighbours of the stateful detector
-  int64_t history_ = 1000; ///< queries kept per key
-  double knn_threshold_ =
-      0.0;            ///< alert below this mean k-NN distance; 0 = k-NN off
-  bool prada_ = true; ///< PRADA on
-  int64_t prada_min_queries_ = 100; ///< distances needed before testing
-  int64_t prada_window_ = 500;      ///< most recent distances tested
-  double prada_delta_ = 0.90;       ///< alert when W < delta
-  MonitorOptions &k(int64_t v) {
+  int64_t k_ = 20;                   ///< neighbours of the stateful detector
+  int64_t history_ = 1000;           ///< queries kept per key
+  double knn_threshold_ = 0.0;       ///< alert below this mean k-NN distance; 0 = k-NN off
+  bool prada_ = true;                ///< PRADA on
+  int64_t prada_min_queries_ = 100;  ///< distances needed before testing
+  int64_t prada_window_ = 500;       ///< most recent distances tested
+  double prada_delta_ = 0.90;        ///< alert when W < delta
+  MonitorOptions& k(int64_t v) {
     k_ = v;
     return *this;
   }
-  MonitorOptions &history(int64_t v) {
+  MonitorOptions& history(int64_t v) {
     history_ = v;
     return *this;
   }
-  MonitorOptions &knn_threshold(double v) {
+  MonitorOptions& knn_threshold(double v) {
     knn_threshold_ = v;
     return *this;
   }
-  MonitorOptions &prada(bool v) {
+  MonitorOptions& prada(bool v) {
     prada_ = v;
     return *this;
   }
-  MonitorOptions &prada_min_queries(int64_t v) {
+  MonitorOptions& prada_min_queries(int64_t v) {
     prada_min_queries_ = v;
     return *this;
   }
-  MonitorOptions &prada_window(int64_t v) {
+  MonitorOptions& prada_window(int64_t v) {
     prada_window_ = v;
     return *this;
   }
-  MonitorOptions &prada_delta(double v) {
+  MonitorOptions& prada_delta(double v) {
     prada_delta_ = v;
     return *this;
   }
@@ -76,28 +75,26 @@ struct MonitorOptions {
 
 struct MonitorVerdict {
   bool alert = false;
-  std::string source; ///< "knn", "prada" or "" when no alert
-  double knn_distance =
-      -1; ///< smallest mean k-NN distance in the batch (-1: too few queries)
-  double prada_w =
-      -1; ///< Shapiro-Wilk W of the key's min distances (-1: too few)
-  int64_t queries = 0; ///< queries seen from this key
+  std::string source;        ///< "knn", "prada" or "" when no alert
+  double knn_distance = -1;  ///< smallest mean k-NN distance in the batch (-1: too few queries)
+  double prada_w = -1;       ///< Shapiro-Wilk W of the key's min distances (-1: too few)
+  int64_t queries = 0;       ///< queries seen from this key
   nlohmann::json to_json() const;
 };
 
 class QueryMonitor {
-public:
+ public:
   explicit QueryMonitor(MonitorOptions options = {});
   /// Scores and records the samples of one request from `key`.
-  MonitorVerdict observe(const std::string &key, const torch::Tensor &x);
+  MonitorVerdict observe(const std::string& key, const torch::Tensor& x);
   /// Forgets a key's history.
-  void reset(const std::string &key);
-  const MonitorOptions &options() const { return options_; }
+  void reset(const std::string& key);
+  const MonitorOptions& options() const { return options_; }
 
-private:
+ private:
   struct KeyState {
-    std::deque<torch::Tensor> history; // flattened float queries
-    std::deque<double> min_distances;  // PRADA's D
+    std::deque<torch::Tensor> history;  // flattened float queries
+    std::deque<double> min_distances;   // PRADA's D
     int64_t queries = 0;
   };
   MonitorOptions options_;
@@ -108,11 +105,10 @@ private:
 /// The k-NN threshold that flags about `fpr` of benign queries: the samples
 /// of `benign` are streamed in order as one key's traffic and the `fpr`
 /// quantile of their mean k-NN distances is returned.
-double calibrate_knn_threshold(const torch::Tensor &benign,
-                               const MonitorOptions &options, double fpr);
+double calibrate_knn_threshold(const torch::Tensor& benign, const MonitorOptions& options, double fpr);
 
 /// Shapiro-Wilk W statistic (Royston 1992 approximation of the
 /// coefficients), 3 <= n <= 5000. Near 1 for normal data.
 double shapiro_wilk_w(std::vector<double> values);
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -20,26 +20,26 @@ namespace aegis::serve {
 
 /// Seconds since the Unix epoch; injected wherever time decides something.
 class Clock {
-public:
+ public:
   virtual ~Clock() = default;
   virtual double now() const = 0;
 };
 
 /// The system clock.
 class SystemClock : public Clock {
-public:
+ public:
   double now() const override;
 };
 
 /// A clock that only moves when told (tests, simulations).
 class ManualClock : public Clock {
-public:
+ public:
   explicit ManualClock(double start = 0.0) : t_(start) {}
   double now() const override { return t_.load(); }
   void advance(double seconds) { t_.store(t_.load() + seconds); }
   void set(double t) { t_.store(t); }
 
-private:
+ private:
   std::atomic<double> t_;
 };
 
@@ -60,39 +60,33 @@ struct RateDecision {
 
 /// Shared state of the limits. Implementations must be thread-safe.
 class RateLimitStore {
-public:
+ public:
   virtual ~RateLimitStore() = default;
   /// GCRA: admits `cost` units for `bucket` at time `now` under `limit`, or
   /// refuses without consuming anything.
-  virtual RateDecision acquire(const std::string &bucket,
-                               const RateLimit &limit, double cost,
-                               double now) = 0;
+  virtual RateDecision acquire(const std::string& bucket, const RateLimit& limit, double cost, double now) = 0;
   /// Daily quota: adds `amount` to `bucket`'s count for UTC day `day` unless
   /// that would exceed `quota`; returns whether it was added.
-  virtual bool add_daily(const std::string &bucket, int64_t day, int64_t amount,
-                         int64_t quota) = 0;
+  virtual bool add_daily(const std::string& bucket, int64_t day, int64_t amount, int64_t quota) = 0;
   /// Current count of `bucket` for `day`.
-  virtual int64_t daily_count(const std::string &bucket, int64_t day) = 0;
+  virtual int64_t daily_count(const std::string& bucket, int64_t day) = 0;
 };
 
 /// Everything in this process's memory (one replica).
 class InProcessRateLimitStore : public RateLimitStore {
-public:
-  RateDecision acquire(const std::string &bucket, const RateLimit &limit,
-                       double cost, double now) override;
-  bool add_daily(const std::string &bucket, int64_t day, int64_t amount,
-                 int64_t quota) override;
-  int64_t daily_count(const std::string &bucket, int64_t day) override;
+ public:
+  RateDecision acquire(const std::string& bucket, const RateLimit& limit, double cost, double now) override;
+  bool add_daily(const std::string& bucket, int64_t day, int64_t amount, int64_t quota) override;
+  int64_t daily_count(const std::string& bucket, int64_t day) override;
 
-private:
+ private:
   std::mutex mu_;
-  std::unordered_map<std::string, double> tat_; // theoretical arrival times
-  std::unordered_map<std::string, std::pair<int64_t, int64_t>>
-      daily_; // bucket -> (day, count)
+  std::unordered_map<std::string, double> tat_;                         // theoretical arrival times
+  std::unordered_map<std::string, std::pair<int64_t, int64_t>> daily_;  // bucket -> (day, count)
 };
 
 /// The UTC day number of a Unix time, and seconds until that day ends.
 int64_t utc_day(double unix_seconds);
 double seconds_to_next_utc_day(double unix_seconds);
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -20,34 +20,32 @@
 namespace aegis::serve {
 
 struct RemoteOptions {
-  RemoteOptions(std::string url, std::string model)
-      : url_(std::move(url)), model_(std::move(model)) {}
-  std::string url_;   ///< "http://host:port"
-  std::string model_; ///< model name on the server
+  RemoteOptions(std::string url, std::string model) : url_(std::move(url)), model_(std::move(model)) {}
+  std::string url_;    ///< "http://host:port"
+  std::string model_;  ///< model name on the server
   std::string api_key_;
-  int64_t batch_size_ = 64; ///< samples per HTTP request
+  int64_t batch_size_ = 64;  ///< samples per HTTP request
   int timeout_s_ = 30;
-  RemoteOptions &api_key(std::string v) {
+  RemoteOptions& api_key(std::string v) {
     api_key_ = std::move(v);
     return *this;
   }
-  RemoteOptions &batch_size(int64_t v) {
+  RemoteOptions& batch_size(int64_t v) {
     batch_size_ = v;
     return *this;
   }
-  RemoteOptions &timeout_s(int v) {
+  RemoteOptions& timeout_s(int v) {
     timeout_s_ = v;
     return *this;
   }
 };
 
 class RemoteClassifier : public Classifier {
-public:
+ public:
   /// Reads the model's metadata (`GET /v2/models/{name}`) into ModelMeta.
   /// Throws Unauthenticated / PermissionDenied / NotFound / Io with the
   /// server's reason.
-  static std::shared_ptr<RemoteClassifier>
-  connect(const RemoteOptions &options);
+  static std::shared_ptr<RemoteClassifier> connect(const RemoteOptions& options);
   ~RemoteClassifier() override;
 
   bool has_gradients() const override { return false; }
@@ -56,14 +54,13 @@ public:
   /// True when the server answers labels only.
   bool label_only() const { return label_only_; }
 
-protected:
-  torch::Tensor compute_logits(const torch::Tensor &x, bool grad) override;
+ protected:
+  torch::Tensor compute_logits(const torch::Tensor& x, bool grad) override;
 
-private:
+ private:
   struct Impl;
-  RemoteClassifier(ModelMeta meta, RemoteOptions options,
-                   std::unique_ptr<Impl> impl);
-  torch::Tensor query(const torch::Tensor &x);
+  RemoteClassifier(ModelMeta meta, RemoteOptions options, std::unique_ptr<Impl> impl);
+  torch::Tensor query(const torch::Tensor& x);
 
   RemoteOptions options_;
   std::unique_ptr<Impl> impl_;
@@ -71,4 +68,4 @@ private:
   bool label_only_ = false;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

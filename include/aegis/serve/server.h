@@ -19,14 +19,14 @@
 namespace aegis::serve {
 
 class GatewayServer {
-public:
-  explicit GatewayServer(Gateway &gateway);
+ public:
+  explicit GatewayServer(Gateway& gateway);
   ~GatewayServer();
-  GatewayServer(const GatewayServer &) = delete;
-  GatewayServer &operator=(const GatewayServer &) = delete;
+  GatewayServer(const GatewayServer&) = delete;
+  GatewayServer& operator=(const GatewayServer&) = delete;
 
   /// Binds; returns the port (the one chosen when `port` is 0). Throws Io.
-  int bind(const std::string &host, int port);
+  int bind(const std::string& host, int port);
   /// Serves on a background thread until stop().
   void start();
   /// Serves on this thread until stop() is called from elsewhere.
@@ -35,11 +35,11 @@ public:
   void stop();
   int port() const { return port_; }
 
-private:
+ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::thread thread_;
   int port_ = 0;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -16,17 +16,16 @@
 namespace aegis::serve {
 
 class AuthFilter : public Filter {
-public:
+ public:
   AuthFilter(GatewayServices services, std::set<Role> roles, bool check_model)
-      : services_(services), roles_(std::move(roles)),
-        check_model_(check_model) {}
-  const char *name() const override { return "auth"; }
-  FilterStatus on_request(RequestContext &ctx) override;
+      : services_(services), roles_(std::move(roles)), check_model_(check_model) {}
+  const char* name() const override { return "auth"; }
+  FilterStatus on_request(RequestContext& ctx) override;
 
-private:
+ private:
   const GatewayServices services_;
   const std::set<Role> roles_;
   const bool check_model_;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

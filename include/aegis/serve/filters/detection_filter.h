@@ -15,12 +15,12 @@
 namespace aegis::serve {
 
 class DetectionFilter : public Filter {
-public:
+ public:
   explicit DetectionFilter(GatewayServices services) : services_(services) {}
-  const char *name() const override { return "detection"; }
-  FilterStatus on_request(RequestContext &ctx) override;
+  const char* name() const override { return "detection"; }
+  FilterStatus on_request(RequestContext& ctx) override;
 
-private:
+ private:
   const GatewayServices services_;
 };
 
@@ -28,13 +28,13 @@ private:
 /// request, adds it to the review queue and feeds the response rules, which
 /// run here for every request (so a quarantine applies from the next one).
 class MonitorFilter : public Filter {
-public:
+ public:
   explicit MonitorFilter(GatewayServices services) : services_(services) {}
-  const char *name() const override { return "monitor"; }
-  FilterStatus on_request(RequestContext &ctx) override;
+  const char* name() const override { return "monitor"; }
+  FilterStatus on_request(RequestContext& ctx) override;
 
-private:
+ private:
   const GatewayServices services_;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

@@ -11,13 +11,13 @@
 namespace aegis::serve {
 
 class RateLimitFilter : public Filter {
-public:
+ public:
   explicit RateLimitFilter(GatewayServices services) : services_(services) {}
-  const char *name() const override { return "rate_limit"; }
-  FilterStatus on_request(RequestContext &ctx) override;
+  const char* name() const override { return "rate_limit"; }
+  FilterStatus on_request(RequestContext& ctx) override;
 
-private:
+ private:
   const GatewayServices services_;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve

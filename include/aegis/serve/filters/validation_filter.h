@@ -12,13 +12,13 @@
 namespace aegis::serve {
 
 class ValidationFilter : public Filter {
-public:
+ public:
   explicit ValidationFilter(ParseLimits limits) : limits_(limits) {}
-  const char *name() const override { return "validation"; }
-  FilterStatus on_request(RequestContext &ctx) override;
+  const char* name() const override { return "validation"; }
+  FilterStatus on_request(RequestContext& ctx) override;
 
-private:
+ private:
   const ParseLimits limits_;
 };
 
-} // namespace aegis::serve
+}  // namespace aegis::serve
