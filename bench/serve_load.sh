@@ -71,5 +71,5 @@ TOML
     non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
     echo "| $batching | $c | $rps | $p50 | $p99 |${non2xx:+ non-2xx: $non2xx}"
   done
-  kill -INT "$pid"; wait "$pid" || true; pid=""
+  kill -TERM "$pid"; wait "$pid" || true; pid=""
 done

@@ -33,7 +33,7 @@ history = 500
 [[models.rules]]
 source = "monitor"
 window = 10
-max_alert_rate = 0.3
+max_alert_rate = 0.05
 action = "quarantine"
 TOML
 key=$("$AEGIS" keys create --keys "$dir/keys.json" --role predict --models fmnist --name demo-client 2>/dev/null)
@@ -104,7 +104,7 @@ PYEOF
 code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $admin" "$url/v1/review")
 echo "review queue (admin): HTTP $code, $("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$dir/resp.json") flagged requests waiting"
 curl -s -H "Authorization: Bearer $admin" "$url/metrics" | grep -E '^aegis_(alerts|rejections|response_actions)_total' || true
-kill -INT "$pid"
+kill -TERM "$pid"
 wait "$pid" || true
 trap - EXIT
 "$AEGIS" log verify "$dir/audit.db"

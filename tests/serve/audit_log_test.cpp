@@ -64,9 +64,9 @@ TEST(AuditLog, DetectsEditedRemovedAndReorderedEntries) {
     const char* word;
   };
   const std::vector<Case> cases = {
-      {"edited decision", "UPDATE audit SET decision='allow' WHERE seq=4", 4, "edited"},
+      {"edited decision", "UPDATE audit SET decision='allow' WHERE seq=5", 5, "edited"},
       {"edited details", "UPDATE audit SET details='{\"batch\":1}' WHERE seq=7", 7, "edited"},
-      {"edited status", "UPDATE audit SET status=200 WHERE seq=8", 8, "edited"},
+      {"edited status", "UPDATE audit SET status=200 WHERE seq=9", 9, "edited"},
       {"removed", "DELETE FROM audit WHERE seq=5", 6, "missing"},
       {"removed and renumbered", "DELETE FROM audit WHERE seq=5; UPDATE audit SET seq=seq-1 WHERE seq>5", 5, "chain"},
       // seq is the rowid: reordering means swapping the sequence numbers.

@@ -425,9 +425,11 @@ TEST(Gateway, ConcurrentClientsAreCoalescedIntoOneBatch) {
       auto r = c.Post("/v2/models/m/infer", Harness::auth(h.predict), Harness::body({{v, 0.8f - v, 0.3f, 0.1f}}),
                       "application/json");
       status[i] = r ? r->status : -1;
-      if (r && r->status == 200)
-        for (const auto& o : json::parse(r->body)["outputs"])
+      if (r && r->status == 200) {
+        const json j = json::parse(r->body);  // kept alive while its outputs are read
+        for (const auto& o : j["outputs"])
           if (o["name"] == "label") label[i] = o["data"][0];
+      }
     });
   }
   for (auto& t : threads) t.join();

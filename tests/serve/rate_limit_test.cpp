@@ -19,7 +19,8 @@ TEST(GCRA, AdmitsBurstThenExactlyTheRate) {
   EXPECT_TRUE(store.acquire("k", limit, 1, t0 + 0.1).allowed);
   // Over a long run the admitted count is rate * time + burst.
   int admitted = 0;
-  for (int ms = 101; ms <= 10100; ++ms) admitted += store.acquire("k", limit, 1, t0 + ms / 1000.0).allowed;
+  // Admits at 0.2 s, 0.3 s, ..., 10.1 s (the loop ends between two admissions).
+  for (int ms = 101; ms <= 10150; ++ms) admitted += store.acquire("k", limit, 1, t0 + ms / 1000.0).allowed;
   EXPECT_EQ(admitted, 100);
 }
 

@@ -59,8 +59,8 @@ void add_keys_command(CLI::App& app, Context&) {
     for (const auto& r : store.list()) j.push_back(r.to_json());
     emit(f->out, j, [&] {
       for (const auto& r : store.list())
-        std::cout << fmt::format("{}  {:<8} {:<20} {}{}\n", r.id, serve::role_name(r.role), fmt::join(r.models, ","),
-                                 r.name, r.revoked ? "  (revoked)" : "");
+        std::cout << fmt::format("{}  {:<8} {:<20} {}{}\n", r.id, serve::role_name(r.role),
+                                 fmt::format("{}", fmt::join(r.models, ",")), r.name, r.revoked ? "  (revoked)" : "");
     });
   });
   auto* revoke = keys->add_subcommand("revoke", "Revoke a key by id (a running gateway needs a restart to reload)");

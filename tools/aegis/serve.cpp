@@ -76,6 +76,9 @@ void run(ServeFlags& f, Context&) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  // A shell starts background jobs with SIGINT ignored; an ignored signal never reaches sigwait.
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   if (!f.knn_calibrate.empty()) {
