@@ -21,5 +21,8 @@ void add_crypt_commands(CLI::App& app, Context& ctx);
 void add_registry_command(CLI::App& app, Context& ctx);
 /// data diff|register|log|verify (integrity/data_diff.h, data_ledger.h).
 void add_data_command(CLI::App& app, Context& ctx);
+void add_serve_command(CLI::App& app, Context& ctx);
+void add_keys_command(CLI::App& app, Context& ctx);
+void add_log_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   aegis::cli::add_crypt_commands(app, ctx);
   aegis::cli::add_registry_command(app, ctx);
   aegis::cli::add_data_command(app, ctx);
+  aegis::cli::add_serve_command(app, ctx);
+  aegis::cli::add_keys_command(app, ctx);
+  aegis::cli::add_log_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,116 @@
+#pragma once
+/// Configuration of `aegis serve`: one TOML file (docs/serve.md) parsed into
+/// immutable structs, one ModelConfig per served model with every protection
+/// configurable per model. Code may set what TOML cannot say: the model
+/// verification hook (signature checks), a detector factory, a clock.
+///
+///   ServeConfig cfg = load_serve_config("serve.toml");
+///   cfg.server.verify_model = [](const std::string& path) {
+///   verify_signature(path); };
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "aegis/core/classifier.h"
+#include "aegis/serve/infer_request.h"
+#include "aegis/serve/output_hardening.h"
+#include "aegis/serve/query_monitor.h"
+#include "aegis/serve/rate_limit.h"
+
+namespace aegis {
+class Detector;
+}
+
+namespace aegis::serve {
+
+/// Called with a model file's path before it is loaded or swapped in; throws
+/// (e.g. Error(PermissionDenied)) to refuse the model. The integrity area's
+/// signature verification plugs in here.
+using ModelVerifier = std::function<void(const std::string& model_path)>;
+/// Builds the runtime detector of a model (overrides `detector` paths).
+using DetectorFactory = std::function<std::unique_ptr<Detector>(ClassifierPtr model)>;
+
+struct BatchingOptions {
+  bool enabled = false;     ///< coalesce concurrent requests into one forward
+  int64_t max_batch = 64;   ///< samples per forward
+  double max_delay_ms = 2;  ///< longest a request waits for others
+};
+
+struct RateOptions {
+  RateLimit requests;         ///< requests/s per key (rate 0 = unlimited)
+  RateLimit samples;          ///< samples/s per key
+  int64_t daily_samples = 0;  ///< samples per key per UTC day (0 = unlimited)
+};
+
+enum class DetectionPolicy { Off, Log, Flag, Reject };
+DetectionPolicy parse_detection_policy(const std::string& s);
+const char* detection_policy_name(DetectionPolicy p);
+
+enum class ResponseAction { Throttle, Quarantine, Fallback };
+ResponseAction parse_response_action(const std::string& s);
+const char* response_action_name(ResponseAction a);
+
+/// "When the alert rate of a key's last `window` requests exceeds
+/// `max_alert_rate`, do `action`."
+struct ResponseRule {
+  std::string source = "any";  ///< "detector", "monitor" or "any"
+  int64_t window = 20;
+  double max_alert_rate = 0.5;
+  ResponseAction action = ResponseAction::Quarantine;
+  double throttle_factor = 0.1;  ///< Throttle: the key's rates are multiplied by this
+  nlohmann::json to_json() const;
+};
+
+struct ModelConfig {
+  std::string name;
+  std::string path;
+  std::string fallback_path;  ///< model the Fallback action switches to ("" = none)
+  int64_t max_batch = 256;    ///< samples in one request
+  BatchingOptions batching;
+  RateOptions rate;
+  OutputOptions output;
+  std::string detector_path;  ///< Detector JSON; "" = none (or
+                              ///< model.pt.detector.json when "auto")
+  DetectionPolicy detection_policy = DetectionPolicy::Log;
+  DetectorFactory detector_factory;  ///< set by code; wins over detector_path
+  bool monitor = true;
+  MonitorOptions monitor_options;
+  std::vector<ResponseRule> rules;
+  uint64_t noise_seed = 0;  ///< 0 = seeded from libsodium's random bytes
+  ModelVerifier verify;     ///< per-model hook; ServerConfig::verify_model also runs
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8080;  ///< 0 = any free port
+  std::string keys_path = "keys.json";
+  std::string audit_path = "audit.db";  ///< "" = no audit log (tests only)
+  int64_t max_body_bytes = 8 << 20;
+  int read_timeout_s = 10;  ///< slow clients are cut off
+  int write_timeout_s = 10;
+  int threads = 8;
+  bool metrics_public = false;  ///< /metrics without a key
+  ParseLimits parse_limits;
+  ModelVerifier verify_model;  ///< runs before every model load and swap
+  nlohmann::json to_json() const;
+};
+
+struct ServeConfig {
+  ServerConfig server;
+  std::vector<ModelConfig> models;
+  void validate() const;
+  const ModelConfig* find(const std::string& name) const;
+};
+
+/// Parses TOML text; relative paths are resolved against `base_dir`.
+/// Throws InvalidArgument naming the key for bad values.
+ServeConfig parse_serve_config(const std::string& toml_text, const std::string& base_dir = ".");
+ServeConfig load_serve_config(const std::string& path);
+
+}  // namespace aegis::serve

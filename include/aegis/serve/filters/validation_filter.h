@@ -1,0 +1,24 @@
+#pragma once
+/// Input validation: parses the infer request (infer_request.h) and checks
+/// it against the model: one input, a supported datatype, shape
+/// [batch, input_shape...] (or [batch, prod(input_shape)]), 1 <= batch <=
+/// max_batch, finite values inside the model's valid range, known output
+/// names. Every failure is a 400 (413 for too many samples) with a reason.
+///
+///   ValidationFilter v(services.server->parse_limits);
+
+#include "aegis/serve/filter.h"
+
+namespace aegis::serve {
+
+class ValidationFilter : public Filter {
+ public:
+  explicit ValidationFilter(ParseLimits limits) : limits_(limits) {}
+  const char* name() const override { return "validation"; }
+  FilterStatus on_request(RequestContext& ctx) override;
+
+ private:
+  const ParseLimits limits_;
+};
+
+}  // namespace aegis::serve

@@ -1,0 +1,302 @@
+#include "aegis/serve/config.h"
+
+#include <toml++/toml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "aegis/core/error.h"
+
+namespace aegis::serve {
+
+DetectionPolicy parse_detection_policy(const std::string& s) {
+  if (s == "off") return DetectionPolicy::Off;
+  if (s == "log") return DetectionPolicy::Log;
+  if (s == "flag") return DetectionPolicy::Flag;
+  if (s == "reject") return DetectionPolicy::Reject;
+  AEGIS_FAIL(InvalidArgument, "unknown detection policy '" << s << "' (off, log, flag, reject)");
+}
+
+const char* detection_policy_name(DetectionPolicy p) {
+  switch (p) {
+    case DetectionPolicy::Off:
+      return "off";
+    case DetectionPolicy::Log:
+      return "log";
+    case DetectionPolicy::Flag:
+      return "flag";
+    case DetectionPolicy::Reject:
+      return "reject";
+  }
+  return "?";
+}
+
+ResponseAction parse_response_action(const std::string& s) {
+  if (s == "throttle") return ResponseAction::Throttle;
+  if (s == "quarantine") return ResponseAction::Quarantine;
+  if (s == "fallback") return ResponseAction::Fallback;
+  AEGIS_FAIL(InvalidArgument, "unknown response action '" << s << "' (throttle, quarantine, fallback)");
+}
+
+const char* response_action_name(ResponseAction a) {
+  switch (a) {
+    case ResponseAction::Throttle:
+      return "throttle";
+    case ResponseAction::Quarantine:
+      return "quarantine";
+    case ResponseAction::Fallback:
+      return "fallback";
+  }
+  return "?";
+}
+
+nlohmann::json ResponseRule::to_json() const {
+  return {{"source", source},
+          {"window", window},
+          {"max_alert_rate", max_alert_rate},
+          {"action", response_action_name(action)},
+          {"throttle_factor", throttle_factor}};
+}
+
+void ModelConfig::validate() const {
+  AEGIS_CHECK(!name.empty() && name.find_first_of("/?#% ") == std::string::npos, InvalidArgument,
+              "model name '" << name << "' must be non-empty without '/', '?', '#', '%' or spaces");
+  AEGIS_CHECK(!path.empty(), InvalidArgument, "model '" << name << "' has no path");
+  AEGIS_CHECK(max_batch >= 1, InvalidArgument, "model '" << name << "': max_batch must be >= 1");
+  AEGIS_CHECK(batching.max_batch >= 1 && batching.max_delay_ms >= 0, InvalidArgument,
+              "model '" << name << "': batching needs max_batch >= 1 and max_delay_ms >= 0");
+  for (const RateLimit* r : {&rate.requests, &rate.samples})
+    AEGIS_CHECK(r->unlimited() || r->burst >= 1, InvalidArgument, "model '" << name << "': a rate burst must be >= 1");
+  AEGIS_CHECK(rate.daily_samples >= 0, InvalidArgument, "model '" << name << "': daily_samples must be >= 0");
+  output.validate();
+  monitor_options.validate();
+  for (const auto& r : rules) {
+    AEGIS_CHECK(r.source == "any" || r.source == "detector" || r.source == "monitor", InvalidArgument,
+                "model '" << name << "': rule source must be any, detector or monitor");
+    AEGIS_CHECK(r.window >= 1 && r.max_alert_rate >= 0 && r.max_alert_rate < 1, InvalidArgument,
+                "model '" << name << "': a rule needs window >= 1 and max_alert_rate in [0, 1)");
+    AEGIS_CHECK(r.action != ResponseAction::Fallback || !fallback_path.empty(), InvalidArgument,
+                "model '" << name << "': a fallback rule needs a fallback model");
+    AEGIS_CHECK(r.throttle_factor > 0 && r.throttle_factor <= 1, InvalidArgument,
+                "model '" << name << "': throttle_factor must be in (0, 1]");
+  }
+}
+
+nlohmann::json ModelConfig::to_json() const {
+  nlohmann::json rules_j = nlohmann::json::array();
+  for (const auto& r : rules) rules_j.push_back(r.to_json());
+  return {{"name", name},
+          {"path", path},
+          {"fallback", fallback_path},
+          {"max_batch", max_batch},
+          {"batching",
+           {{"enabled", batching.enabled}, {"max_batch", batching.max_batch}, {"max_delay_ms", batching.max_delay_ms}}},
+          {"rate",
+           {{"requests_per_s", rate.requests.rate},
+            {"request_burst", rate.requests.burst},
+            {"samples_per_s", rate.samples.rate},
+            {"sample_burst", rate.samples.burst},
+            {"daily_samples", rate.daily_samples}}},
+          {"output", output.to_json()},
+          {"detector", detector_path},
+          {"detection_policy", detection_policy_name(detection_policy)},
+          {"monitor", monitor ? monitor_options.to_json() : nlohmann::json(false)},
+          {"rules", rules_j}};
+}
+
+nlohmann::json ServerConfig::to_json() const {
+  return {{"host", host},
+          {"port", port},
+          {"keys", keys_path},
+          {"audit_log", audit_path},
+          {"max_body_bytes", max_body_bytes},
+          {"read_timeout_s", read_timeout_s},
+          {"threads", threads},
+          {"metrics_public", metrics_public}};
+}
+
+void ServeConfig::validate() const {
+  AEGIS_CHECK(!models.empty(), InvalidArgument, "the configuration serves no model");
+  AEGIS_CHECK(server.port >= 0 && server.port <= 65535, InvalidArgument, "port must be in [0, 65535]");
+  AEGIS_CHECK(server.max_body_bytes >= 1024, InvalidArgument, "max_body_bytes must be >= 1024");
+  AEGIS_CHECK(server.read_timeout_s >= 1 && server.write_timeout_s >= 1, InvalidArgument, "timeouts must be >= 1 s");
+  AEGIS_CHECK(server.threads >= 1 && server.threads <= 1024, InvalidArgument, "threads must be in [1, 1024]");
+  std::set<std::string> names;
+  for (const auto& m : models) {
+    m.validate();
+    AEGIS_CHECK(names.insert(m.name).second, InvalidArgument, "model '" << m.name << "' is configured twice");
+  }
+}
+
+const ModelConfig* ServeConfig::find(const std::string& name) const {
+  for (const auto& m : models)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+namespace {
+
+// Typed reads that name the key when the value has the wrong type.
+template <typename T>
+T get(const toml::table& t, const std::string& key, T def, const std::string& where) {
+  const toml::node* n = t.get(key);
+  if (!n) return def;
+  if constexpr (std::is_same_v<T, bool>) {
+    auto v = n->value<bool>();
+    AEGIS_CHECK(v, InvalidArgument, where << key << " must be true or false");
+    return *v;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    auto v = n->value<std::string>();
+    AEGIS_CHECK(v, InvalidArgument, where << key << " must be a string");
+    return *v;
+  } else if constexpr (std::is_integral_v<T>) {
+    auto v = n->value<int64_t>();
+    AEGIS_CHECK(v && n->is_integer(), InvalidArgument, where << key << " must be an integer");
+    return static_cast<T>(*v);
+  } else {
+    auto v = n->value<double>();
+    AEGIS_CHECK(v, InvalidArgument, where << key << " must be a number");
+    return static_cast<T>(*v);
+  }
+}
+
+const toml::table* sub(const toml::table& t, const std::string& key, const std::string& where) {
+  const toml::node* n = t.get(key);
+  if (!n) return nullptr;
+  AEGIS_CHECK(n->is_table(), InvalidArgument, where << key << " must be a table");
+  return n->as_table();
+}
+
+void check_keys(const toml::table& t, const std::set<std::string>& known, const std::string& where) {
+  for (const auto& [k, v] : t)
+    AEGIS_CHECK(known.count(std::string(k.str())), InvalidArgument, "unknown setting " << where << k.str());
+}
+
+std::string resolve(const std::string& p, const std::string& base) {
+  if (p.empty() || std::filesystem::path(p).is_absolute()) return p;
+  return (std::filesystem::path(base) / p).lexically_normal().string();
+}
+
+ModelConfig parse_model(const toml::table& t, const std::string& base) {
+  ModelConfig m;
+  m.name = get<std::string>(t, "name", "", "models.");
+  const std::string w = "models[" + m.name + "].";
+  check_keys(t,
+             {"name", "path", "fallback", "max_batch", "detector", "detection_policy", "noise_seed", "batching", "rate",
+              "output", "monitor", "rules"},
+             w);
+  m.path = resolve(get<std::string>(t, "path", "", w), base);
+  m.fallback_path = resolve(get<std::string>(t, "fallback", "", w), base);
+  m.max_batch = get<int64_t>(t, "max_batch", m.max_batch, w);
+  std::string det = get<std::string>(t, "detector", "", w);
+  m.detector_path = det == "auto" ? m.path + ".detector.json" : resolve(det, base);
+  m.detection_policy = parse_detection_policy(get<std::string>(t, "detection_policy", "log", w));
+  m.noise_seed = get<uint64_t>(t, "noise_seed", 0, w);
+  if (auto* b = sub(t, "batching", w)) {
+    check_keys(*b, {"enabled", "max_batch", "max_delay_ms"}, w + "batching.");
+    m.batching.enabled = get<bool>(*b, "enabled", true, w + "batching.");
+    m.batching.max_batch = get<int64_t>(*b, "max_batch", m.batching.max_batch, w + "batching.");
+    m.batching.max_delay_ms = get<double>(*b, "max_delay_ms", m.batching.max_delay_ms, w + "batching.");
+  }
+  if (auto* r = sub(t, "rate", w)) {
+    const std::string rw = w + "rate.";
+    check_keys(*r, {"requests_per_s", "request_burst", "samples_per_s", "sample_burst", "daily_samples"}, rw);
+    m.rate.requests.rate = get<double>(*r, "requests_per_s", 0, rw);
+    m.rate.requests.burst = get<double>(*r, "request_burst", std::max(1.0, m.rate.requests.rate), rw);
+    m.rate.samples.rate = get<double>(*r, "samples_per_s", 0, rw);
+    m.rate.samples.burst = get<double>(*r, "sample_burst", std::max(1.0, m.rate.samples.rate), rw);
+    m.rate.daily_samples = get<int64_t>(*r, "daily_samples", 0, rw);
+  }
+  if (auto* o = sub(t, "output", w)) {
+    const std::string ow = w + "output.";
+    check_keys(*o, {"mode", "top_k", "decimals", "noise", "epsilon", "delta"}, ow);
+    m.output.mode(parse_output_mode(get<std::string>(*o, "mode", "full", ow)));
+    m.output.top_k(get<int64_t>(*o, "top_k", 3, ow)).decimals(get<int>(*o, "decimals", 2, ow));
+    m.output.noise(parse_noise(get<std::string>(*o, "noise", "none", ow)), get<double>(*o, "epsilon", 1.0, ow),
+                   get<double>(*o, "delta", 1e-5, ow));
+  }
+  if (auto* mo = sub(t, "monitor", w)) {
+    const std::string mw = w + "monitor.";
+    check_keys(
+        *mo, {"enabled", "k", "history", "knn_threshold", "prada", "prada_min_queries", "prada_window", "prada_delta"},
+        mw);
+    m.monitor = get<bool>(*mo, "enabled", true, mw);
+    auto& o = m.monitor_options;
+    o.k(get<int64_t>(*mo, "k", o.k_, mw)).history(get<int64_t>(*mo, "history", o.history_, mw));
+    o.knn_threshold(get<double>(*mo, "knn_threshold", o.knn_threshold_, mw))
+        .prada(get<bool>(*mo, "prada", o.prada_, mw));
+    o.prada_min_queries(get<int64_t>(*mo, "prada_min_queries", o.prada_min_queries_, mw));
+    o.prada_window(get<int64_t>(*mo, "prada_window", o.prada_window_, mw));
+    o.prada_delta(get<double>(*mo, "prada_delta", o.prada_delta_, mw));
+  }
+  if (const toml::node* rn = t.get("rules")) {
+    AEGIS_CHECK(rn->is_array_of_tables(), InvalidArgument, w << "rules must be an array of tables ([[models.rules]])");
+    for (const auto& e : *rn->as_array()) {
+      const auto& rt = *e.as_table();
+      const std::string rw = w + "rules.";
+      check_keys(rt, {"source", "window", "max_alert_rate", "action", "throttle_factor"}, rw);
+      ResponseRule r;
+      r.source = get<std::string>(rt, "source", r.source, rw);
+      r.window = get<int64_t>(rt, "window", r.window, rw);
+      r.max_alert_rate = get<double>(rt, "max_alert_rate", r.max_alert_rate, rw);
+      r.action = parse_response_action(get<std::string>(rt, "action", "quarantine", rw));
+      r.throttle_factor = get<double>(rt, "throttle_factor", r.throttle_factor, rw);
+      m.rules.push_back(r);
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+ServeConfig parse_serve_config(const std::string& text, const std::string& base) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << e.description() << " at line " << e.source().begin.line;
+    AEGIS_FAIL(InvalidArgument, "serve config is not valid TOML: " << os.str());
+  }
+  check_keys(root, {"server", "models"}, "");
+  ServeConfig c;
+  if (auto* s = sub(root, "server", "")) {
+    const std::string w = "server.";
+    check_keys(*s,
+               {"host", "port", "keys", "audit_log", "max_body_bytes", "read_timeout_s", "write_timeout_s", "threads",
+                "metrics_public", "max_elements"},
+               w);
+    c.server.host = get<std::string>(*s, "host", c.server.host, w);
+    c.server.port = get<int>(*s, "port", c.server.port, w);
+    c.server.keys_path = resolve(get<std::string>(*s, "keys", c.server.keys_path, w), base);
+    c.server.audit_path = resolve(get<std::string>(*s, "audit_log", c.server.audit_path, w), base);
+    c.server.max_body_bytes = get<int64_t>(*s, "max_body_bytes", c.server.max_body_bytes, w);
+    c.server.read_timeout_s = get<int>(*s, "read_timeout_s", c.server.read_timeout_s, w);
+    c.server.write_timeout_s = get<int>(*s, "write_timeout_s", c.server.write_timeout_s, w);
+    c.server.threads = get<int>(*s, "threads", c.server.threads, w);
+    c.server.metrics_public = get<bool>(*s, "metrics_public", false, w);
+    c.server.parse_limits.max_elements(get<int64_t>(*s, "max_elements", c.server.parse_limits.max_elements_, w));
+  } else {
+    c.server.keys_path = resolve(c.server.keys_path, base);
+    c.server.audit_path = resolve(c.server.audit_path, base);
+  }
+  if (const toml::node* mn = root.get("models")) {
+    AEGIS_CHECK(mn->is_array_of_tables(), InvalidArgument, "models must be an array of tables ([[models]])");
+    for (const auto& e : *mn->as_array()) c.models.push_back(parse_model(*e.as_table(), base));
+  }
+  c.validate();
+  return c;
+}
+
+ServeConfig load_serve_config(const std::string& path) {
+  std::ifstream in(path);
+  AEGIS_CHECK(in, NotFound, "cannot read serve config " << path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto base = std::filesystem::path(path).parent_path().string();
+  return parse_serve_config(ss.str(), base.empty() ? "." : base);
+}
+
+}  // namespace aegis::serve

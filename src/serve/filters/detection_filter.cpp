@@ -1,0 +1,68 @@
+#include "aegis/serve/filters/detection_filter.h"
+
+#include <torch/torch.h>
+
+namespace aegis::serve {
+
+FilterStatus DetectionFilter::on_request(RequestContext& ctx) {
+  const ModelConfig& cfg = ctx.runtime->config();
+  if (cfg.detection_policy == DetectionPolicy::Off) return FilterStatus::Continue;
+  auto model = ctx.runtime->slot->current();
+  if (!model->detector) return FilterStatus::Continue;
+  torch::Tensor scores, flags;
+  {
+    std::lock_guard<std::mutex> lock(model->detector_mu);
+    torch::NoGradGuard ng;
+    scores = model->detector->score(ctx.x).to(torch::kFloat).flatten();
+    flags = scores > model->detector->threshold();
+  }
+  std::vector<float> s(scores.data_ptr<float>(), scores.data_ptr<float>() + scores.numel());
+  ctx.details["detector"] = {
+      {"name", model->detector->name()}, {"scores", s}, {"threshold", model->detector->threshold()}};
+  ctx.detector_alert = flags.any().item<bool>();
+  if (!ctx.detector_alert) return FilterStatus::Continue;
+  if (services_.metrics) services_.metrics->count_alert(cfg.name, "detector");
+  switch (cfg.detection_policy) {
+    case DetectionPolicy::Reject:
+      if (services_.responses) services_.responses->record(*ctx.runtime->slot, ctx.key_id(), true, false);
+      return ctx.reject(422, "adversarial_input", "the input was rejected by the model's adversarial-input detector");
+    case DetectionPolicy::Flag:
+      ctx.flagged = true;
+      ctx.decision = "flag";
+      ctx.reason = "detector";
+      break;
+    default:
+      break;
+  }
+  return FilterStatus::Continue;
+}
+
+FilterStatus MonitorFilter::on_request(RequestContext& ctx) {
+  const ModelConfig& cfg = ctx.runtime->config();
+  if (ctx.runtime->monitor) {
+    MonitorVerdict v = ctx.runtime->monitor->observe(ctx.key_id(), ctx.x);
+    ctx.details["monitor"] = v.to_json();
+    if (v.alert) {
+      ctx.monitor_alert = true;
+      ctx.flagged = true;
+      ctx.decision = "flag";
+      ctx.reason = ctx.reason.empty() ? "monitor-" + v.source : ctx.reason + "+monitor-" + v.source;
+      if (services_.metrics) services_.metrics->count_alert(cfg.name, "monitor-" + v.source);
+    }
+  }
+  if (ctx.flagged && services_.responses) {
+    int64_t id = services_.responses->add_review({{"key_id", ctx.key_id()},
+                                                  {"model", cfg.name},
+                                                  {"request_id", ctx.request.id},
+                                                  {"reason", ctx.reason},
+                                                  {"details", ctx.details}});
+    ctx.details["review_id"] = id;
+  }
+  if (services_.responses) {
+    auto actions = services_.responses->record(*ctx.runtime->slot, ctx.key_id(), ctx.detector_alert, ctx.monitor_alert);
+    if (!actions.empty()) ctx.details["actions"] = actions;
+  }
+  return FilterStatus::Continue;
+}
+
+}  // namespace aegis::serve

@@ -1,0 +1,133 @@
+#include "aegis/serve/remote_classifier.h"
+
+#include "aegis/serve/internal/httplib.h"
+#include <torch/torch.h>
+
+#include <mutex>
+
+#include "aegis/core/error.h"
+
+namespace aegis::serve {
+
+struct RemoteClassifier::Impl {
+  explicit Impl(const std::string& url) : client(url) {}
+  httplib::Client client;
+  std::mutex mu;  // httplib::Client is not for concurrent use
+  httplib::Headers headers;
+};
+
+namespace {
+
+// Throws the aegis error that matches an HTTP failure, with the server's
+// reason.
+[[noreturn]] void throw_http(const httplib::Result& res, const std::string& what) {
+  if (!res)
+    AEGIS_FAIL(Io, what << ": no response (connection failed or timed out, httplib error "
+                        << static_cast<int>(res.error()) << ")");
+  std::string msg = res->body.substr(0, 300);
+  try {
+    auto j = nlohmann::json::parse(res->body);
+    if (j.contains("error")) msg = j["error"].get<std::string>();
+  } catch (...) {
+  }
+  const int s = res->status;
+  const ErrorKind kind = s == 401   ? ErrorKind::Unauthenticated
+                         : s == 403 ? ErrorKind::PermissionDenied
+                         : s == 404 ? ErrorKind::NotFound
+                         : s == 429 ? ErrorKind::RateLimited
+                         : s < 500  ? ErrorKind::InvalidArgument
+                                    : ErrorKind::Io;
+  throw Error(kind, what + ": HTTP " + std::to_string(s) + ": " + msg);
+}
+
+}  // namespace
+
+RemoteClassifier::RemoteClassifier(ModelMeta meta, RemoteOptions options, std::unique_ptr<Impl> impl)
+    : Classifier(std::move(meta)), options_(std::move(options)), impl_(std::move(impl)) {}
+
+RemoteClassifier::~RemoteClassifier() = default;
+
+std::shared_ptr<RemoteClassifier> RemoteClassifier::connect(const RemoteOptions& o) {
+  AEGIS_CHECK(o.batch_size_ >= 1, InvalidArgument, "batch_size must be >= 1");
+  auto impl = std::make_unique<Impl>(o.url_);
+  AEGIS_CHECK(impl->client.is_valid(), InvalidArgument, "not a usable URL: " << o.url_);
+  impl->client.set_connection_timeout(o.timeout_s_, 0);
+  impl->client.set_read_timeout(o.timeout_s_, 0);
+  impl->client.set_write_timeout(o.timeout_s_, 0);
+  impl->client.set_keep_alive(true);
+  if (!o.api_key_.empty()) impl->headers.emplace("Authorization", "Bearer " + o.api_key_);
+  auto res = impl->client.Get("/v2/models/" + o.model_, impl->headers);
+  if (!res || res->status != 200) throw_http(res, "model metadata of '" + o.model_ + "'");
+  ModelMeta meta;
+  bool label_only = false;
+  try {
+    auto j = nlohmann::json::parse(res->body);
+    auto shape = j.at("inputs").at(0).at("shape").get<std::vector<int64_t>>();
+    AEGIS_CHECK(shape.size() >= 2, CorruptData, "model input shape has no sample dimensions");
+    meta.input_shape.assign(shape.begin() + 1, shape.end());
+    const auto& p = j.at("parameters");
+    meta.num_classes = p.at("num_classes").get<int64_t>();
+    meta.clip_min = p.value("clip_min", 0.0);
+    meta.clip_max = p.value("clip_max", 1.0);
+    meta.class_names = p.value("class_names", std::vector<std::string>{});
+    if (p.contains("output")) label_only = p["output"].value("mode", "full") == "label";
+    meta.architecture = "remote";
+    meta.provenance = {{"url", o.url_}, {"model", o.model_}, {"versions", j.value("versions", nlohmann::json())}};
+    meta.validate();
+  } catch (const nlohmann::json::exception& e) {
+    AEGIS_FAIL(CorruptData, "model metadata of '" << o.model_ << "' is malformed: " << e.what());
+  }
+  auto rc = std::shared_ptr<RemoteClassifier>(new RemoteClassifier(std::move(meta), o, std::move(impl)));
+  rc->label_only_ = label_only;
+  return rc;
+}
+
+torch::Tensor RemoteClassifier::query(const torch::Tensor& x) {
+  torch::Tensor c = x.detach().to(torch::kFloat).contiguous().cpu();
+  const float* d = c.data_ptr<float>();
+  nlohmann::json body = {{"inputs",
+                          {{{"name", "input"},
+                            {"datatype", "FP32"},
+                            {"shape", c.sizes().vec()},
+                            {"data", std::vector<float>(d, d + c.numel())}}}}};
+  std::lock_guard<std::mutex> lock(impl_->mu);  // one request at a time on this connection
+  auto res =
+      impl_->client.Post("/v2/models/" + options_.model_ + "/infer", impl_->headers, body.dump(), "application/json");
+  ++requests_;
+  if (!res || res->status != 200) throw_http(res, "inference on '" + options_.model_ + "'");
+  const int64_t b = x.size(0), k = meta_.num_classes;
+  try {
+    auto j = nlohmann::json::parse(res->body);
+    torch::Tensor logits;
+    torch::Tensor labels;
+    for (const auto& o : j.at("outputs")) {
+      const std::string name = o.at("name");
+      if (name == "scores") {
+        auto v = o.at("data").get<std::vector<float>>();
+        AEGIS_CHECK(static_cast<int64_t>(v.size()) == b * k, CorruptData, "scores have the wrong size");
+        logits = torch::tensor(v).reshape({b, k}).clamp_min(1e-12).log();
+      } else if (name == "label") {
+        auto v = o.at("data").get<std::vector<int64_t>>();
+        AEGIS_CHECK(static_cast<int64_t>(v.size()) == b, CorruptData, "labels have the wrong size");
+        labels = torch::tensor(v, torch::kLong);
+      }
+    }
+    if (logits.defined()) return logits;
+    AEGIS_CHECK(labels.defined(), CorruptData, "the response has neither scores nor labels");
+    AEGIS_CHECK((labels >= 0).all().item<bool>() && (labels < k).all().item<bool>(), CorruptData,
+                "the response has a label out of range");
+    return torch::full({b, k}, -30.0f).scatter_(1, labels.unsqueeze(1), 0.0f);
+  } catch (const nlohmann::json::exception& e) {
+    AEGIS_FAIL(CorruptData, "malformed inference response: " << e.what());
+  }
+}
+
+torch::Tensor RemoteClassifier::compute_logits(const torch::Tensor& x, bool grad) {
+  AEGIS_CHECK(!grad, Unsupported, "a remote model has no gradients (black-box only)");
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < x.size(0); i += options_.batch_size_)
+    parts.push_back(query(x.slice(0, i, std::min(x.size(0), i + options_.batch_size_))));
+  return torch::cat(parts);
+}
+
+}  // namespace aegis::serve

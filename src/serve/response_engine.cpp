@@ -1,0 +1,106 @@
+#include "aegis/serve/response_engine.h"
+
+#include "aegis/core/error.h"
+
+namespace aegis::serve {
+
+void ResponseEngine::log_action(const std::string& action, const std::string& key, const std::string& model,
+                                const std::string& reason, nlohmann::json details) {
+  if (metrics_) metrics_->count_action(action);
+  if (audit_) audit_->append(AuditEntry{"response", key, model, action, 0, reason, std::move(details)});
+}
+
+std::vector<std::string> ResponseEngine::record(ModelSlot& slot, const std::string& key, bool detector_alert,
+                                                bool monitor_alert) {
+  std::vector<std::string> taken;
+  const ModelConfig& cfg = slot.config();
+  std::vector<std::pair<const ResponseRule*, double>> fired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = 0; i < cfg.rules.size(); ++i) {
+      const ResponseRule& r = cfg.rules[i];
+      bool alert = r.source == "detector"  ? detector_alert
+                   : r.source == "monitor" ? monitor_alert
+                                           : detector_alert || monitor_alert;
+      auto& w = windows_[key + "|" + cfg.name + "|" + std::to_string(i)];
+      w.push_back(alert);
+      if (static_cast<int64_t>(w.size()) > r.window) w.pop_front();
+      if (static_cast<int64_t>(w.size()) < r.window) continue;
+      int64_t alerts = 0;
+      for (bool a : w) alerts += a;
+      const double rate = static_cast<double>(alerts) / r.window;
+      if (rate <= r.max_alert_rate) continue;
+      w.clear();  // a fresh window before the rule can fire again
+      fired.emplace_back(&r, rate);
+      if (r.action == ResponseAction::Quarantine) quarantined_.insert(key);
+      if (r.action == ResponseAction::Throttle) {
+        auto [it, _] = throttle_.emplace(key + "|" + cfg.name, 1.0);
+        it->second *= r.throttle_factor;
+      }
+    }
+  }
+  for (auto [r, rate] : fired) {
+    if (r->action == ResponseAction::Fallback) slot.use_fallback(true);
+    const std::string action = response_action_name(r->action);
+    taken.push_back(action);
+    log_action(action, key, cfg.name, "alert rate over threshold", {{"rule", r->to_json()}, {"alert_rate", rate}});
+  }
+  return taken;
+}
+
+bool ResponseEngine::quarantined(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return quarantined_.count(key) > 0;
+}
+
+void ResponseEngine::release(const std::string& key, const std::string& admin) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    AEGIS_CHECK(quarantined_.erase(key) == 1, NotFound, "key '" << key << "' is not quarantined");
+    for (auto it = windows_.begin(); it != windows_.end();)
+      it = it->first.rfind(key + "|", 0) == 0 ? windows_.erase(it) : std::next(it);
+  }
+  log_action("release", key, "", "released by admin " + admin, {{"admin", admin}});
+}
+
+double ResponseEngine::throttle_factor(const std::string& key, const std::string& model) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = throttle_.find(key + "|" + model);
+  return it == throttle_.end() ? 1.0 : it->second;
+}
+
+int64_t ResponseEngine::add_review(nlohmann::json item) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t id = next_review_++;
+  item["id"] = id;
+  item["status"] = "pending";
+  reviews_[id] = std::move(item);
+  return id;
+}
+
+nlohmann::json ResponseEngine::reviews(bool pending_only) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, item] : reviews_)
+    if (!pending_only || item["status"] == "pending") out.push_back(item);
+  return out;
+}
+
+void ResponseEngine::resolve_review(int64_t id, const std::string& decision, const std::string& admin) {
+  AEGIS_CHECK(decision == "confirm" || decision == "dismiss", InvalidArgument,
+              "review decision must be \"confirm\" or \"dismiss\"");
+  nlohmann::json item;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = reviews_.find(id);
+    AEGIS_CHECK(it != reviews_.end(), NotFound, "no review item " << id);
+    AEGIS_CHECK(it->second["status"] == "pending", InvalidArgument, "review item " << id << " is already resolved");
+    it->second["status"] = decision == "confirm" ? "confirmed" : "dismissed";
+    it->second["resolved_by"] = admin;
+    item = it->second;
+  }
+  log_action("review-" + decision, item.value("key_id", ""), item.value("model", ""), "review " + std::to_string(id),
+             {{"review_id", id}, {"admin", admin}});
+}
+
+}  // namespace aegis::serve

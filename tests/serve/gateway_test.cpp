@@ -1,0 +1,571 @@
+// End-to-end tests of the gateway over loopback: a real GatewayServer on an
+// ephemeral port, real HTTP clients. No sleeps and no timing: rate limits run
+// on a ManualClock, batching waits for a full batch, concurrency is joined.
+#include "aegis/serve/gateway.h"
+
+#include <gtest/gtest.h>
+#include "aegis/serve/internal/httplib.h"
+#include <sqlite3.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "aegis/core/error.h"
+#include "aegis/defenses/detectors/detector.h"
+#include "aegis/serve/remote_classifier.h"
+#include "aegis/serve/server.h"
+#include "support/test_support.h"
+
+namespace aegis::serve {
+namespace {
+
+using nlohmann::json;
+
+// A test detector: the score of a sample is its largest value.
+class MaxValueDetector : public Detector {
+ public:
+  explicit MaxValueDetector(double threshold) { threshold_ = threshold; }
+  std::string name() const override { return "max-value"; }
+  torch::Tensor score(const torch::Tensor& x) override { return std::get<0>(x.flatten(1).max(1)); }
+
+ protected:
+  json state_json() const override { return json::object(); }
+};
+
+torch::Tensor weights(double s) {
+  return torch::tensor({{1.0, 0.0, 0.0, 0.5}, {0.0, 1.0, 0.0, 0.5}, {0.0, 0.0, 1.0, 0.5}}) * s;
+}
+
+struct Harness {
+  testing::TempDir dir;
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(1.7e9);
+  std::shared_ptr<KeyStore> keys = std::make_shared<KeyStore>();
+  std::string predict, admin, auditor, other_model, revoked;
+  std::unique_ptr<Gateway> gateway;
+  std::unique_ptr<GatewayServer> server;
+  std::unique_ptr<httplib::Client> client;
+
+  Harness() {
+    testing::make_linear(weights(3.0), torch::zeros({3}))->save(dir.file("m.pt"));
+    testing::make_linear(weights(-3.0), torch::zeros({3}))->save(dir.file("m2.pt"));
+    testing::make_linear(weights(1.0), torch::ones({3}))->save(dir.file("fallback.pt"));
+    predict = keys->create(KeyOptions(Role::Predict).models({"m"}).name("p")).key;
+    admin = keys->create(KeyOptions(Role::Admin)).key;
+    auditor = keys->create(KeyOptions(Role::Auditor)).key;
+    other_model = keys->create(KeyOptions(Role::Predict).models({"other"})).key;
+    auto r = keys->create(KeyOptions(Role::Predict));
+    keys->revoke(r.record.id);
+    revoked = r.key;
+  }
+
+  ServeConfig config(const std::function<void(ModelConfig&)>& edit = {}) {
+    ServeConfig c;
+    c.server.port = 0;
+    c.server.audit_path = dir.file("audit.db");
+    c.server.max_body_bytes = 64 * 1024;
+    c.server.threads = 16;
+    ModelConfig m;
+    m.name = "m";
+    m.path = dir.file("m.pt");
+    m.fallback_path = dir.file("fallback.pt");
+    m.max_batch = 16;
+    m.monitor = false;
+    m.noise_seed = 1;
+    if (edit) edit(m);
+    c.models.push_back(m);
+    return c;
+  }
+
+  void start(ServeConfig c) {
+    gateway = std::make_unique<Gateway>(std::move(c), GatewayOptions{clock, nullptr, keys});
+    server = std::make_unique<GatewayServer>(*gateway);
+    int port = server->bind("127.0.0.1", 0);
+    server->start();
+    client = std::make_unique<httplib::Client>("127.0.0.1", port);
+    client->set_read_timeout(60, 0);
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server->port()); }
+
+  static httplib::Headers auth(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
+
+  static std::string body(const std::vector<std::vector<float>>& rows, const std::string& dtype = "FP32") {
+    json data = rows;
+    return json{{"id", "t"},
+                {"inputs",
+                 {{{"name", "x"},
+                   {"shape", {rows.size(), rows.empty() ? 0 : rows[0].size()}},
+                   {"datatype", dtype},
+                   {"data", data}}}}}
+        .dump();
+  }
+
+  httplib::Result infer(const std::string& key, const std::string& b, const std::string& model = "m") {
+    return client->Post(("/v2/models/" + model + "/infer").c_str(), auth(key), b, "application/json");
+  }
+};
+
+std::string reason(const httplib::Result& r) { return json::parse(r->body).value("reason", ""); }
+
+TEST(Gateway, HealthMetadataAndCorrectPredictions) {
+  Harness h;
+  h.start(h.config());
+  auto live = h.client->Get("/v2/health/live");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(live->status, 200);
+  EXPECT_EQ(h.client->Get("/v2/models/m")->status, 401);
+  auto meta = h.client->Get("/v2/models/m", Harness::auth(h.predict));
+  ASSERT_EQ(meta->status, 200);
+  EXPECT_EQ(json::parse(meta->body)["inputs"][0]["shape"], json({-1, 4}));
+  EXPECT_EQ(h.client->Get("/v2/models/m/ready", Harness::auth(h.predict))->status, 200);
+
+  std::vector<std::vector<float>> rows = {{0.9f, 0.1f, 0.2f, 0.3f}, {0.1f, 0.2f, 0.8f, 0.0f}};
+  auto r = h.infer(h.predict, Harness::body(rows));
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["model_name"], "m");
+  EXPECT_EQ(j["id"], "t");
+  json scores;
+  for (const auto& o : j["outputs"]) {
+    if (o["name"] == "label") EXPECT_EQ(o["data"], json({0, 2}));
+    if (o["name"] == "scores") scores = o["data"];
+  }
+  auto local = ScriptClassifier::load(h.dir.file("m.pt"));
+  torch::Tensor want =
+      local->probabilities(torch::tensor({0.9f, 0.1f, 0.2f, 0.3f, 0.1f, 0.2f, 0.8f, 0.0f}).reshape({2, 4}));
+  ASSERT_EQ(scores.size(), 6u);
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(scores[i].get<double>(), want.flatten()[i].item<double>(), 1e-5);
+}
+
+TEST(Gateway, AuthenticationAndAuthorisationAreEnforcedAndLogged) {
+  Harness h;
+  h.start(h.config());
+  const std::string b = Harness::body({{0.1f, 0.2f, 0.3f, 0.4f}});
+  auto none = h.client->Post("/v2/models/m/infer", b, "application/json");
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(reason(none), "missing_key");
+  std::string wrong = h.predict;
+  wrong.back() = wrong.back() == 'a' ? 'b' : 'a';
+  EXPECT_EQ(reason(h.infer(wrong, b)), "unknown_key");
+  EXPECT_EQ(h.infer(h.revoked, b)->status, 401);
+  EXPECT_EQ(reason(h.infer(h.revoked, b)), "revoked_key");
+  EXPECT_EQ(h.infer(h.other_model, b)->status, 403);
+  EXPECT_EQ(reason(h.infer(h.other_model, b)), "model_not_allowed");
+  EXPECT_EQ(reason(h.infer(h.auditor, b)), "role_not_allowed");
+  EXPECT_EQ(h.infer(h.admin, b, "nope")->status,
+            404);  // after authentication only
+  EXPECT_EQ(h.infer(h.predict, b, "nope")->status,
+            403);  // not on its list, existing or not
+  auto x = h.client->Post("/v2/models/m/infer", {{"X-API-Key", h.admin}}, b, "application/json");
+  EXPECT_EQ(x->status, 200);
+  EXPECT_EQ(h.gateway->metrics().rejections("unknown_key"), 1);
+  h.server->stop();
+  // Every decision is in the audit log; no secret part of any key is.
+  std::ifstream in(h.dir.file("audit.db"), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  for (const auto& k : {h.predict, h.admin, h.auditor, h.revoked, wrong})
+    EXPECT_EQ(ss.str().find(k.substr(19)), std::string::npos);
+  AuditVerification v = verify_audit_log(h.dir.file("audit.db"));
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_GE(v.entries, 8);
+}
+
+TEST(Gateway, BadInputsGet4xxWithAReasonAndNeverCrash) {
+  Harness h;
+  h.start(h.config());
+  auto bad = [&](const std::string& b, int status, const std::string& why) {
+    auto r = h.infer(h.predict, b);
+    ASSERT_TRUE(r) << why;
+    EXPECT_EQ(r->status, status) << why << ": " << r->body;
+    EXPECT_EQ(reason(r), why) << r->body;
+  };
+  bad("{not json", 400, "bad_request");
+  bad(Harness::body({{0.1f, 0.2f, 0.3f}}), 400, "bad_shape");
+  bad(Harness::body({{0.1f, 0.2f, 1.5f, 0.3f}}), 400, "out_of_range");
+  bad(Harness::body({{-0.5f, 0.2f, 0.5f, 0.3f}}), 400, "out_of_range");
+  bad(R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP64","data":[1e39,0,0,0]}]})", 400, "non_finite");
+  bad(R"({"inputs":[{"name":"x","shape":[0,4],"datatype":"FP32","data":[]}]})", 400, "bad_shape");
+  bad(Harness::body(std::vector<std::vector<float>>(17, {0.1f, 0.1f, 0.1f, 0.1f})), 413, "batch_too_large");
+  bad(R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[0,0,0,0]}],"outputs":[{"name":"w"}]})", 400,
+      "bad_request");
+  auto big = h.infer(h.predict, std::string(70 * 1024, ' '));
+  EXPECT_EQ(big->status, 413);
+  // Still serving after all of that; integer datatypes work too.
+  EXPECT_EQ(
+      h.infer(h.predict, R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"INT32","data":[0,1,0,0]}]})")->status,
+      200);
+  EXPECT_EQ(h.client->Get("/nope", Harness::auth(h.admin))->status, 404);
+}
+
+TEST(Gateway, RateLimitsAndDailyQuotaAnswer429WithRetryAfter) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) {
+    m.rate.requests = RateLimit{1.0, 2.0};
+    m.rate.daily_samples = 6;
+  }));
+  const std::string one = Harness::body({{0.1f, 0.2f, 0.3f, 0.4f}});
+  EXPECT_EQ(h.infer(h.predict, one)->status, 200);
+  EXPECT_EQ(h.infer(h.predict, one)->status, 200);
+  auto r = h.infer(h.predict, one);
+  EXPECT_EQ(r->status, 429);
+  EXPECT_EQ(reason(r), "rate_limited");
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(h.infer(h.admin, one)->status,
+            200);  // another key has its own bucket
+  h.clock->advance(1.0);
+  EXPECT_EQ(h.infer(h.predict, one)->status, 200);
+  h.clock->advance(10.0);
+  // 3 samples used; 4 more would pass the quota of 6.
+  auto q = h.infer(h.predict, Harness::body(std::vector<std::vector<float>>(4, {0.1f, 0.1f, 0.1f, 0.1f})));
+  EXPECT_EQ(q->status, 429);
+  EXPECT_EQ(reason(q), "quota_exceeded");
+  EXPECT_GE(std::stoll(q->get_header_value("Retry-After")), 1);
+  EXPECT_EQ(h.infer(h.predict, Harness::body(std::vector<std::vector<float>>(3, {0.1f, 0.1f, 0.1f, 0.1f})))->status,
+            200);
+  h.clock->advance(86400.0);
+  EXPECT_EQ(h.infer(h.predict, one)->status, 200);
+}
+
+TEST(Gateway, DetectorPoliciesRejectOrFlagIntoTheReviewQueue) {
+  for (DetectionPolicy policy : {DetectionPolicy::Reject, DetectionPolicy::Flag, DetectionPolicy::Log}) {
+    Harness h;
+    h.start(h.config([&](ModelConfig& m) {
+      m.detection_policy = policy;
+      m.detector_factory = [](ClassifierPtr) { return std::make_unique<MaxValueDetector>(0.95); };
+    }));
+    EXPECT_EQ(h.infer(h.predict, Harness::body({{0.1f, 0.2f, 0.3f, 0.4f}}))->status, 200);
+    auto r = h.infer(h.predict, Harness::body({{0.1f, 0.2f, 1.0f, 0.4f}}));
+    auto review = h.client->Get("/v1/review", Harness::auth(h.admin));
+    ASSERT_EQ(review->status, 200);
+    json items = json::parse(review->body)["items"];
+    EXPECT_EQ(h.gateway->metrics().alerts("m", "detector"), 1);
+    if (policy == DetectionPolicy::Reject) {
+      EXPECT_EQ(r->status, 422);
+      EXPECT_EQ(reason(r), "adversarial_input");
+      EXPECT_TRUE(items.empty());
+    } else if (policy == DetectionPolicy::Flag) {
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->get_header_value("X-Aegis-Flagged"), "detector");
+      ASSERT_EQ(items.size(), 1u);
+      EXPECT_EQ(items[0]["reason"], "detector");
+      const std::string id = std::to_string(items[0]["id"].get<int64_t>());
+      EXPECT_EQ(h.client->Get("/v1/review", Harness::auth(h.predict))->status, 403);
+      EXPECT_EQ(h.client
+                    ->Post(("/v1/review/" + id).c_str(), Harness::auth(h.admin), R"({"decision":"maybe"})",
+                           "application/json")
+                    ->status,
+                400);
+      EXPECT_EQ(h.client
+                    ->Post(("/v1/review/" + id).c_str(), Harness::auth(h.admin), R"({"decision":"confirm"})",
+                           "application/json")
+                    ->status,
+                200);
+      EXPECT_TRUE(json::parse(h.client->Get("/v1/review", Harness::auth(h.admin))->body)["items"].empty());
+    } else {
+      EXPECT_EQ(r->status, 200);
+      EXPECT_FALSE(r->has_header("X-Aegis-Flagged"));
+      EXPECT_TRUE(items.empty());
+    }
+  }
+}
+
+TEST(Gateway, MonitorCatchesAProbeStreamAndTheRuleQuarantinesTheKey) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) {
+    m.monitor = true;
+    m.monitor_options = MonitorOptions().k(3).history(50).knn_threshold(0.05).prada(false);
+    m.rules.push_back(ResponseRule{"monitor", 4, 0.2, ResponseAction::Quarantine, 0.1});
+  }));
+  // Benign: far-apart queries never alert.
+  for (int i = 0; i < 6; ++i) {
+    float v = 0.15f * i;
+    EXPECT_EQ(h.infer(h.admin, Harness::body({{v, 0.9f - v, 0.5f, i % 2 ? 0.0f : 1.0f}}))->status, 200);
+  }
+  // The probe: the same point with tiny changes.
+  int first_flag = -1, status = 200, sent = 0;
+  while (status == 200 && sent < 20) {
+    float d = 0.001f * sent;
+    auto r = h.infer(h.predict, Harness::body({{0.5f + d, 0.5f, 0.5f - d, 0.5f}}));
+    status = r->status;
+    ++sent;
+    if (first_flag < 0 && r->has_header("X-Aegis-Flagged")) first_flag = sent;
+  }
+  EXPECT_EQ(first_flag, 4);  // the 4th query has k = 3 neighbours
+  EXPECT_EQ(status, 403);    // 1 alert in the window of 4 is over 0.2: quarantined
+  EXPECT_EQ(sent, 5);
+  EXPECT_EQ(reason(h.infer(h.predict, Harness::body({{0.1f, 0.1f, 0.1f, 0.1f}}))), "quarantined");
+  EXPECT_EQ(h.gateway->metrics().alerts("m", "monitor-knn"), 1);
+  const std::string id = key_id_of(h.predict);
+  EXPECT_EQ(
+      h.client->Post(("/v1/keys/" + id + "/release").c_str(), Harness::auth(h.auditor), "", "application/json")->status,
+      403);
+  EXPECT_EQ(
+      h.client->Post(("/v1/keys/" + id + "/release").c_str(), Harness::auth(h.admin), "", "application/json")->status,
+      200);
+  EXPECT_EQ(h.infer(h.predict, Harness::body({{0.9f, 0.0f, 0.2f, 0.7f}}))->status, 200);
+  h.server->stop();
+  // The quarantine and the release are in the (intact) audit log.
+  sqlite3* db = nullptr;
+  sqlite3_open(h.dir.file("audit.db").c_str(), &db);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "SELECT decision FROM audit WHERE kind='response'", -1, &s, nullptr);
+  std::vector<std::string> actions;
+  while (sqlite3_step(s) == SQLITE_ROW) actions.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  EXPECT_EQ(actions, (std::vector<std::string>{"quarantine", "release"}));
+  EXPECT_TRUE(verify_audit_log(h.dir.file("audit.db")).ok);
+}
+
+TEST(Gateway, FallbackRuleSwitchesModelAndThrottleRuleSlowsTheKey) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) {
+    m.detection_policy = DetectionPolicy::Log;
+    m.detector_factory = [](ClassifierPtr) { return std::make_unique<MaxValueDetector>(0.95); };
+    m.rules.push_back(ResponseRule{"detector", 1, 0.0, ResponseAction::Fallback, 0.1});
+    m.rules.push_back(ResponseRule{"detector", 1, 0.0, ResponseAction::Throttle, 0.5});
+    m.rate.requests = RateLimit{1.0, 1.0};
+  }));
+  const std::string v1 = h.gateway->model("m").current()->version;
+  auto r = h.infer(h.predict, Harness::body({{1.0f, 0.2f, 0.3f, 0.4f}}));
+  ASSERT_EQ(r->status, 200);
+  // The rules run before inference: the alerting request already gets the
+  // fallback.
+  EXPECT_NE(json::parse(r->body)["model_version"], v1);
+  EXPECT_TRUE(h.gateway->model("m").using_fallback());
+  EXPECT_DOUBLE_EQ(h.gateway->responses().throttle_factor(key_id_of(h.predict), "m"), 0.5);
+  // At 1/s a request per second passes; at the throttled 0.5/s the second one
+  // does not.
+  h.clock->advance(1.0);
+  EXPECT_EQ(h.infer(h.predict, Harness::body({{0.1f, 0.2f, 0.3f, 0.4f}}))->status, 200);
+  h.clock->advance(1.0);
+  EXPECT_EQ(h.infer(h.predict, Harness::body({{0.1f, 0.2f, 0.3f, 0.4f}}))->status, 429);
+  EXPECT_EQ(h.infer(h.admin, Harness::body({{0.1f, 0.2f, 0.3f, 0.4f}}))->status,
+            200);  // not throttled
+  EXPECT_EQ(
+      h.client->Post("/v1/models/m/fallback", Harness::auth(h.admin), R"({"on":false})", "application/json")->status,
+      200);
+  EXPECT_FALSE(h.gateway->model("m").using_fallback());
+}
+
+TEST(Gateway, OutputHardeningModesReachTheClient) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) { m.output.mode(OutputMode::TopK).top_k(2); }));
+  auto r = h.infer(h.predict, Harness::body({{0.9f, 0.1f, 0.2f, 0.3f}}));
+  json j = json::parse(r->body);
+  std::set<std::string> names;
+  for (const auto& o : j["outputs"]) names.insert(o["name"]);
+  EXPECT_EQ(names, (std::set<std::string>{"label", "topk_scores", "topk_classes"}));
+  EXPECT_EQ(j["parameters"]["output"]["mode"], "topk");
+  for (const auto& o : j["outputs"])
+    if (o["name"] == "topk_classes") EXPECT_EQ(o["shape"], json({1, 2}));
+}
+
+TEST(Gateway, RemoteClassifierQueriesTheServedModelThroughItsKey) {
+  Harness h;
+  h.start(h.config());
+  auto remote = RemoteClassifier::connect(RemoteOptions(h.url(), "m").api_key(h.predict).batch_size(3));
+  EXPECT_FALSE(remote->has_gradients());
+  EXPECT_EQ(remote->meta().input_shape, std::vector<int64_t>{4});
+  EXPECT_EQ(remote->meta().num_classes, 3);
+  torch::Tensor x = torch::rand({7, 4});
+  auto local = ScriptClassifier::load(h.dir.file("m.pt"));
+  EXPECT_TRUE(torch::allclose(remote->probabilities(x), local->probabilities(x), 1e-4, 1e-5));
+  EXPECT_TRUE(torch::equal(remote->predict(x), local->predict(x)));
+  EXPECT_EQ(remote->queries(), 14);
+  EXPECT_EQ(remote->requests(), 6);  // 3 + 3 + 1, twice
+  try {
+    remote->loss_gradient(x, torch::zeros({7}, torch::kLong));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+  }
+  try {
+    RemoteClassifier::connect(RemoteOptions(h.url(), "m").api_key(h.revoked));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unauthenticated);
+  }
+  try {
+    remote->probabilities(torch::full({1, 4}, 2.0));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("must lie in"), std::string::npos);
+  }
+}
+
+TEST(Gateway, LabelOnlyEndpointGivesADecisionOnlyRemote) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) { m.output.mode(OutputMode::Label); }));
+  auto remote = RemoteClassifier::connect(RemoteOptions(h.url(), "m").api_key(h.predict));
+  EXPECT_TRUE(remote->label_only());
+  torch::Tensor x = torch::rand({5, 4});
+  auto local = ScriptClassifier::load(h.dir.file("m.pt"));
+  EXPECT_TRUE(torch::equal(remote->predict(x), local->predict(x)));
+}
+
+TEST(Gateway, ConcurrentClientsAreCoalescedIntoOneBatch) {
+  Harness h;
+  constexpr int kClients = 8;
+  // A long delay: the batch is released by reaching max_batch, never by time.
+  h.start(h.config([](ModelConfig& m) { m.batching = BatchingOptions{true, kClients, 600000.0}; }));
+  auto local = ScriptClassifier::load(h.dir.file("m.pt"));
+  std::vector<std::thread> threads;
+  std::vector<int> status(kClients, 0);
+  std::vector<int64_t> label(kClients, -1);
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", h.server->port());
+      c.set_read_timeout(120, 0);
+      float v = 0.1f * i;
+      auto r = c.Post("/v2/models/m/infer", Harness::auth(h.predict), Harness::body({{v, 0.8f - v, 0.3f, 0.1f}}),
+                      "application/json");
+      status[i] = r ? r->status : -1;
+      if (r && r->status == 200) {
+        const json j = json::parse(r->body);  // kept alive while its outputs are read
+        for (const auto& o : j["outputs"])
+          if (o["name"] == "label") label[i] = o["data"][0];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(status[i], 200);
+    float v = 0.1f * i;
+    EXPECT_EQ(label[i], local->predict(torch::tensor({{v, 0.8f - v, 0.3f, 0.1f}}))[0].item<int64_t>());
+  }
+  EXPECT_EQ(h.gateway->metrics().batches("m"), std::make_pair(int64_t{1}, int64_t{kClients}));
+  EXPECT_EQ(h.gateway->metrics().largest_batch("m"), kClients);
+}
+
+TEST(Gateway, HotSwapAndRollbackUnderLoadFailNoRequest) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) { m.batching = BatchingOptions{true, 4, 1.0}; }));
+  const std::string v1 = h.gateway->model("m").current()->version;
+  auto m1 = ScriptClassifier::load(h.dir.file("m.pt"));
+  auto m2 = ScriptClassifier::load(h.dir.file("m2.pt"));
+  const std::vector<float> row = {0.9f, 0.1f, 0.2f, 0.3f};
+  const int64_t l1 = m1->predict(torch::tensor(row).unsqueeze(0))[0].item<int64_t>();
+  const int64_t l2 = m2->predict(torch::tensor(row).unsqueeze(0))[0].item<int64_t>();
+  ASSERT_NE(l1, l2);
+  constexpr int kClients = 6, kEach = 25;
+  std::atomic<int> done{0}, failed{0}, mismatched{0};
+  std::atomic<bool> saw_v2{false};
+  std::string v2;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&] {
+      httplib::Client c("127.0.0.1", h.server->port());
+      c.set_read_timeout(120, 0);
+      for (int k = 0; k < kEach; ++k) {
+        auto r = c.Post("/v2/models/m/infer", Harness::auth(h.admin), Harness::body({row}), "application/json");
+        if (!r || r->status != 200) {
+          ++failed;
+        } else {
+          json j = json::parse(r->body);
+          int64_t label = -1;
+          for (const auto& o : j["outputs"])
+            if (o["name"] == "label") label = o["data"][0];
+          // Every answer comes whole from one version.
+          if (j["model_version"] == v1 ? label != l1 : label != l2) ++mismatched;
+          if (j["model_version"] != v1) saw_v2 = true;
+        }
+        ++done;
+      }
+    });
+  }
+  // Swap once some requests are through, roll back once v2 has answered.
+  while (done.load() < kClients * 3) std::this_thread::yield();
+  auto s = h.client->Post("/v1/models/m/swap", Harness::auth(h.admin), json{{"path", h.dir.file("m2.pt")}}.dump(),
+                          "application/json");
+  ASSERT_EQ(s->status, 200) << s->body;
+  v2 = json::parse(s->body)["version"];
+  while (!saw_v2.load() && done.load() < kClients * kEach) std::this_thread::yield();
+  auto rb = h.client->Post("/v1/models/m/rollback", Harness::auth(h.admin), "", "application/json");
+  ASSERT_EQ(rb->status, 200);
+  EXPECT_EQ(json::parse(rb->body)["version"], v1);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(mismatched.load(), 0);
+  EXPECT_TRUE(saw_v2.load());
+  EXPECT_EQ(h.gateway->model("m").current()->version, v1);
+  EXPECT_EQ(h.client->Post("/v1/models/m/rollback", Harness::auth(h.admin), "", "application/json")->status, 404);
+  // A swap to a model of another shape is refused and changes nothing.
+  testing::make_linear(torch::ones({3, 5}), torch::zeros({3}))->save(h.dir.file("wide.pt"));
+  auto w = h.client->Post("/v1/models/m/swap", Harness::auth(h.admin), json{{"path", h.dir.file("wide.pt")}}.dump(),
+                          "application/json");
+  EXPECT_EQ(w->status, 400);
+  EXPECT_EQ(h.client
+                ->Post("/v1/models/m/swap", Harness::auth(h.predict), json{{"path", h.dir.file("m2.pt")}}.dump(),
+                       "application/json")
+                ->status,
+            403);
+  EXPECT_EQ(h.gateway->model("m").current()->version, v1);
+}
+
+TEST(Gateway, VerificationHookRefusesUnverifiedModels) {
+  Harness h;
+  std::atomic<int> calls{0};
+  ServeConfig c = h.config();
+  c.server.verify_model = [&](const std::string& path) {
+    ++calls;
+    AEGIS_CHECK(path.find("untrusted") == std::string::npos, PermissionDenied,
+                "signature of " << path << " does not verify");
+  };
+  h.start(c);
+  EXPECT_EQ(calls.load(), 2);  // primary and fallback
+  testing::make_linear(weights(2.0), torch::zeros({3}))->save(h.dir.file("untrusted.pt"));
+  auto r = h.client->Post("/v1/models/m/swap", Harness::auth(h.admin),
+                          json{{"path", h.dir.file("untrusted.pt")}}.dump(), "application/json");
+  EXPECT_EQ(r->status, 403);
+  EXPECT_NE(r->body.find("does not verify"), std::string::npos);
+  EXPECT_EQ(h.gateway->model("m").current()->path, h.dir.file("m.pt"));
+  ServeConfig bad = h.config([&](ModelConfig& m) { m.path = h.dir.file("untrusted.pt"); });
+  bad.server.verify_model = c.server.verify_model;
+  bad.server.audit_path.clear();
+  try {
+    Gateway g(bad, GatewayOptions{h.clock, nullptr, h.keys});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::PermissionDenied);
+  }
+}
+
+TEST(Gateway, MetricsForAuditorsAndATamperedAuditLogIsDetected) {
+  Harness h;
+  h.start(h.config());
+  for (int i = 0; i < 3; ++i) h.infer(h.predict, Harness::body({{0.1f, 0.2f, 0.3f, 0.4f}}));
+  h.infer(h.predict, "{}");
+  EXPECT_EQ(h.client->Get("/metrics", Harness::auth(h.predict))->status, 403);
+  auto m = h.client->Get("/metrics", Harness::auth(h.auditor));
+  ASSERT_EQ(m->status, 200);
+  EXPECT_NE(m->body.find("aegis_requests_total{model=\"m\",status=\"200\"} 3"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("aegis_rejections_total{reason=\"bad_request\"} 1"), std::string::npos);
+  EXPECT_NE(m->body.find("aegis_batch_size_count{model=\"m\"} 3"), std::string::npos);
+  EXPECT_NE(m->body.find("aegis_request_duration_seconds_bucket"), std::string::npos);
+  auto head = h.client->Get("/v1/audit/head", Harness::auth(h.auditor));
+  ASSERT_EQ(head->status, 200);
+  const std::string expected_head = json::parse(head->body)["head"];
+  h.server->stop();
+  h.gateway.reset();
+  EXPECT_TRUE(verify_audit_log(h.dir.file("audit.db"), expected_head).ok);
+  // Someone turns a rejection into an allow.
+  sqlite3* db = nullptr;
+  sqlite3_open(h.dir.file("audit.db").c_str(), &db);
+  ASSERT_EQ(
+      sqlite3_exec(
+          db, "DROP TRIGGER audit_no_update; UPDATE audit SET decision='allow', status=200 WHERE decision='reject'",
+          nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  AuditVerification v = verify_audit_log(h.dir.file("audit.db"));
+  EXPECT_FALSE(v.ok);
+  EXPECT_NE(v.problem.find("edited"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aegis::serve
