@@ -23,7 +23,8 @@ struct Entry {
 
 std::unique_ptr<Attack> make_bim(const nlohmann::json& params) {
   nlohmann::json p = params;
-  AEGIS_CHECK(!p.contains("random_start"), InvalidArgument, "bim: unknown parameter 'random_start' (bim never starts randomly)");
+  AEGIS_CHECK(!p.contains("random_start") || p["random_start"] == false, InvalidArgument,
+              "bim: 'random_start' must be false (bim never starts randomly; use pgd)");
   p["random_start"] = false;
   return PGD::from_json(p);
 }

@@ -79,7 +79,7 @@ nlohmann::json small_params(const std::string& name, double eps_linf) {
   if (name == "bim" || name == "pgd") return {{"eps", eps_linf}, {"steps", 10}};
   if (name == "apgd") return {{"eps", eps_linf}, {"steps", 10}};
   if (name == "apgd-t") return {{"eps", eps_linf}, {"steps", 5}, {"target_classes", 2}};
-  if (name == "cw") return {{"steps", 30}, {"binary_search_steps", 2}, {"initial_const", 1.0}};
+  if (name == "cw") return {{"steps", 20}, {"binary_search_steps", 1}, {"initial_const", 1.0}};
   if (name == "deepfool") return {{"steps", 20}};
   if (name == "square") return {{"eps", eps_linf}, {"queries", 60}};
   if (name == "hopskipjump") return {{"steps", 3}, {"init_evals", 20}};
@@ -90,17 +90,14 @@ TEST(EvasionAttacks, EveryAttackKeepsBallRangeEvalModeAndParametersOverSeeds) {
   auto model = testing::trained_bars_cnn();
   std::vector<torch::Tensor> before;
   for (auto& p : model->parameters()) before.push_back(p.clone());
-  Dataset d = testing::make_bar_images(8, 4, 41);
+  Dataset d = testing::make_bar_images(6, 4, 41);
   ASSERT_EQ(attack_catalog().size(), 9u);
   for (const auto& info : attack_catalog()) {
     for (uint64_t seed = 0; seed < 3; ++seed) {
-      for (std::string norm : {"linf", "l2"}) {
+      {
+        const std::string norm = seed % 2 ? "l2" : "linf";
         nlohmann::json p = small_params(info.name, norm == "linf" ? 0.08 : 1.5);
-        if (info.name == "cw") {
-          if (norm == "l2") continue;
-        } else {
-          p["norm"] = norm;
-        }
+        if (info.name != "cw") p["norm"] = norm;
         p["seed"] = seed;
         auto a = make_attack(info.name, p);
         AttackResult r = a->run(*model, d.x, d.y);

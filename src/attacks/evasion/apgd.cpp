@@ -1,8 +1,8 @@
 #include "aegis/attacks/evasion/apgd.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "aegis/attacks/evasion/pgd.h"
 #include "aegis/attacks/registry.h"
@@ -64,7 +64,7 @@ std::vector<int64_t> apgd_checkpoints(int64_t steps) {
   }
   std::vector<int64_t> w;
   for (double v : p) {
-    int64_t c = int64_t(std::ceil(v * double(steps)));
+    int64_t c = int64_t(std::ceil(v * double(steps) - 1e-9));
     if (c <= 0 || c > steps) continue;
     if (w.empty() || c > w.back()) w.push_back(c);
   }
@@ -122,9 +122,15 @@ std::unique_ptr<Attack> APGD::from_json_targeted(const nlohmann::json& params) {
 }
 
 nlohmann::json APGD::options_json() const {
-  nlohmann::json j = {{"eps", o_.eps_},         {"norm", norm_name(o_.norm_)}, {"steps", o_.steps_},
-                      {"restarts", o_.restarts_}, {"loss", o_.loss_},           {"rho", o_.rho_},
-                      {"momentum", o_.momentum_}, {"eot_samples", o_.eot_samples_}, {"early_stop", o_.early_stop_},
+  nlohmann::json j = {{"eps", o_.eps_},
+                      {"norm", norm_name(o_.norm_)},
+                      {"steps", o_.steps_},
+                      {"restarts", o_.restarts_},
+                      {"loss", o_.loss_},
+                      {"rho", o_.rho_},
+                      {"momentum", o_.momentum_},
+                      {"eot_samples", o_.eot_samples_},
+                      {"early_stop", o_.early_stop_},
                       {"seed", o_.seed_}};
   if (o_.target_classes_ > 0)
     j["target_classes"] = o_.target_classes_;
@@ -189,8 +195,9 @@ torch::Tensor APGD::attack(Classifier& model, const torch::Tensor& x, const torc
       for (torch::Tensor* t : state)
         if (t->defined()) *t = t->index_select(0, keep);
     };
-    state = {&idx, &x0, &y0, &tl, &ts, &xa, &grad, &loss, &x_prev, &x_best, &grad_best, &loss_best,
-             &loss_prev, &loss_best_last, &eta, &inc, &reduced_last};
+    state = {&idx,  &x0,     &y0,          &tl,        &ts,        &xa,        &grad,
+             &loss, &x_prev, &x_best,      &grad_best, &loss_best, &loss_prev, &loss_best_last,
+             &eta,  &inc,    &reduced_last};
 
     auto success = [&](const torch::Tensor& lg) {
       torch::Tensor pred = lg.argmax(1);
@@ -222,7 +229,8 @@ torch::Tensor APGD::attack(Classifier& model, const torch::Tensor& x, const torc
         torch::NoGradGuard g;
         const double a = k == 0 ? 1.0 : o_.momentum_;
         torch::Tensor e = eta.view(batch_view(xa));
-        torch::Tensor dir = norm == Norm::Linf ? grad.sign() : grad / flat_norm(grad).clamp_min(1e-12).view(batch_view(grad));
+        torch::Tensor dir =
+            norm == Norm::Linf ? grad.sign() : grad / flat_norm(grad).clamp_min(1e-12).view(batch_view(grad));
         torch::Tensor z = proj(xa + e * dir, x0, norm, eps, lo, hi);
         torch::Tensor xn = proj(xa + a * (z - xa) + (1 - a) * (xa - x_prev), x0, norm, eps, lo, hi);
         x_prev = xa;

@@ -128,7 +128,11 @@ torch::Tensor Square::attack(Classifier& model, const torch::Tensor& x_in, const
   const int64_t features = c * h * w;
   torch::Tensor x = x_in.reshape({n, c, h, w});
   auto gen = make_generator(o_.seed_, "square");
-  auto query = [&](const torch::Tensor& xa) { return model.logits(xa.reshape(x_in.sizes())); };
+  std::vector<int64_t> sample_shape = x_in.sizes().vec();
+  auto query = [&](const torch::Tensor& xa) {
+    sample_shape[0] = xa.size(0);
+    return model.logits(xa.reshape(sample_shape));
+  };
 
   torch::Tensor best = x.clone();
   torch::Tensor found = torch::zeros({n}, torch::kBool);
