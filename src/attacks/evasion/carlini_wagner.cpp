@@ -1,8 +1,8 @@
 #include "aegis/attacks/evasion/carlini_wagner.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "aegis/attacks/registry.h"
 #include "aegis/core/error.h"
@@ -33,9 +33,14 @@ std::unique_ptr<Attack> CarliniWagner::from_json(const nlohmann::json& params) {
 }
 
 nlohmann::json CarliniWagner::options_json() const {
-  return {{"steps", o_.steps_}, {"binary_search_steps", o_.binary_search_steps_},
-          {"initial_const", o_.initial_const_}, {"kappa", o_.kappa_}, {"lr", o_.lr_},
-          {"abort_early", o_.abort_early_}, {"targeted", target_mode_name(o_.target_mode_)}, {"seed", o_.seed_}};
+  return {{"steps", o_.steps_},
+          {"binary_search_steps", o_.binary_search_steps_},
+          {"initial_const", o_.initial_const_},
+          {"kappa", o_.kappa_},
+          {"lr", o_.lr_},
+          {"abort_early", o_.abort_early_},
+          {"targeted", target_mode_name(o_.target_mode_)},
+          {"seed", o_.seed_}};
 }
 
 torch::Tensor CarliniWagner::attack(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,

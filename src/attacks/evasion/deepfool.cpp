@@ -28,8 +28,11 @@ std::unique_ptr<Attack> DeepFool::from_json(const nlohmann::json& params) {
 }
 
 nlohmann::json DeepFool::options_json() const {
-  return {{"steps", o_.steps_}, {"overshoot", o_.overshoot_}, {"norm", norm_name(o_.norm_)},
-          {"candidates", o_.candidates_}, {"seed", o_.seed_}};
+  return {{"steps", o_.steps_},
+          {"overshoot", o_.overshoot_},
+          {"norm", norm_name(o_.norm_)},
+          {"candidates", o_.candidates_},
+          {"seed", o_.seed_}};
 }
 
 torch::Tensor DeepFool::attack(Classifier& model, const torch::Tensor& x, const torch::Tensor& y,

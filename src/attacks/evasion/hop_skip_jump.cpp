@@ -1,8 +1,8 @@
 #include "aegis/attacks/evasion/hop_skip_jump.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "aegis/attacks/registry.h"
 #include "aegis/core/error.h"
@@ -37,9 +37,15 @@ std::unique_ptr<Attack> HopSkipJump::from_json(const nlohmann::json& params) {
 }
 
 nlohmann::json HopSkipJump::options_json() const {
-  return {{"norm", norm_name(o_.norm_)}, {"steps", o_.steps_}, {"init_evals", o_.init_evals_},
-          {"max_evals", o_.max_evals_}, {"max_queries", o_.max_queries_}, {"gamma", o_.gamma_},
-          {"init_tries", o_.init_tries_}, {"targeted", target_mode_name(o_.target_mode_)}, {"seed", o_.seed_}};
+  return {{"norm", norm_name(o_.norm_)},
+          {"steps", o_.steps_},
+          {"init_evals", o_.init_evals_},
+          {"max_evals", o_.max_evals_},
+          {"max_queries", o_.max_queries_},
+          {"gamma", o_.gamma_},
+          {"init_tries", o_.init_tries_},
+          {"targeted", target_mode_name(o_.target_mode_)},
+          {"seed", o_.seed_}};
 }
 
 torch::Tensor HopSkipJump::attack(Classifier& model, const torch::Tensor& x_in, const torch::Tensor& y,
@@ -140,8 +146,8 @@ torch::Tensor HopSkipJump::attack(Classifier& model, const torch::Tensor& x_in, 
     iterations = t;
     const int64_t m = idx.size(0);
     // 2. Gradient direction at the boundary from the signs of random probes.
-    torch::Tensor delta = t == 1 ? torch::full({m}, 0.1 * (hi - lo))
-                                 : (linf ? double(d) : std::sqrt(double(d))) * theta * dprev;
+    torch::Tensor delta =
+        t == 1 ? torch::full({m}, 0.1 * (hi - lo)) : (linf ? double(d) : std::sqrt(double(d))) * theta * dprev;
     const int64_t evals = std::min<int64_t>(int64_t(double(o_.init_evals_) * std::sqrt(double(t))), o_.max_evals_);
     torch::Tensor grad = torch::empty({m, d});
     const int64_t chunk = std::max<int64_t>(1, 65536 / evals);
@@ -166,8 +172,8 @@ torch::Tensor HopSkipJump::attack(Classifier& model, const torch::Tensor& x_in, 
     torch::Tensor pending = torch::ones({m}, torch::kBool);
     for (int h = 0; h < 25 && pending.any().item<bool>(); ++h) {
       torch::Tensor p = pending.nonzero().flatten();
-      torch::Tensor cand = (xb.index_select(0, p) + eps.index_select(0, p).unsqueeze(1) * update.index_select(0, p))
-                               .clamp(lo, hi);
+      torch::Tensor cand =
+          (xb.index_select(0, p) + eps.index_select(0, p).unsqueeze(1) * update.index_select(0, p)).clamp(lo, hi);
       torch::Tensor ok = phi(cand, idx.index_select(0, p));
       pending.index_fill_(0, p.masked_select(ok), false);
       eps.index_copy_(0, p, torch::where(ok, eps.index_select(0, p), eps.index_select(0, p) / 2));
