@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <functional>
 
+#include "aegis/attacks/evasion/apgd.h"
+#include "aegis/attacks/evasion/carlini_wagner.h"
+#include "aegis/attacks/evasion/deepfool.h"
 #include "aegis/attacks/evasion/fgsm.h"
+#include "aegis/attacks/evasion/hop_skip_jump.h"
 #include "aegis/attacks/evasion/pgd.h"
+#include "aegis/attacks/evasion/square.h"
 #include "aegis/core/error.h"
 
 namespace aegis {
@@ -18,7 +23,8 @@ struct Entry {
 
 std::unique_ptr<Attack> make_bim(const nlohmann::json& params) {
   nlohmann::json p = params;
-  AEGIS_CHECK(!p.contains("random_start"), InvalidArgument, "bim: unknown parameter 'random_start' (bim never starts randomly)");
+  AEGIS_CHECK(!p.contains("random_start") || p["random_start"] == false, InvalidArgument,
+              "bim: 'random_start' must be false (bim never starts randomly; use pgd)");
   p["random_start"] = false;
   return PGD::from_json(p);
 }
@@ -29,6 +35,17 @@ const std::vector<Entry>& entries() {
       {{"fgsm", "Fast gradient sign method: one step of size eps (linf, l2)", true}, &FGSM::from_json},
       {{"bim", "Basic iterative method: PGD without random start", true}, &make_bim},
       {{"pgd", "Projected gradient descent with random start and restarts (linf, l2, l1)", true}, &PGD::from_json},
+      {{"apgd", "Auto-PGD with cross-entropy or DLR loss, momentum and step-size halving (linf, l2)", true},
+       &APGD::from_json},
+      {{"apgd-t", "AutoAttack's targeted APGD-DLR over the most likely wrong classes (linf, l2)", true},
+       &APGD::from_json_targeted},
+      {{"cw", "Carlini-Wagner L2: minimal perturbation, binary search over c, confidence kappa", true},
+       &CarliniWagner::from_json},
+      {{"deepfool", "DeepFool: minimal perturbation to the nearest linearised boundary (l2, linf)", true},
+       &DeepFool::from_json},
+      {{"square", "Square attack: score-based black-box random search (linf, l2)", false}, &Square::from_json},
+      {{"hopskipjump", "HopSkipJump: decision-based black-box, labels only (l2, linf)", false},
+       &HopSkipJump::from_json},
   };
   return table;
 }

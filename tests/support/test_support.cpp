@@ -5,13 +5,16 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "aegis/core/architectures.h"
 #include "aegis/core/random.h"
+#include "aegis/defenses/training/trainer.h"
 
 namespace aegis::testing {
 
@@ -73,6 +76,27 @@ std::shared_ptr<ScriptClassifier> make_linear(const torch::Tensor& weight, const
   meta.clip_min = clip_min;
   meta.clip_max = clip_max;
   return std::make_shared<ScriptClassifier>(std::move(m), meta);
+}
+
+std::shared_ptr<ScriptClassifier> trained_bars_cnn(int64_t classes) {
+  static std::map<int64_t, std::shared_ptr<ScriptClassifier>> cache;
+  auto& m = cache[classes];
+  if (m) return m;
+  const fs::path file = fs::temp_directory_path() / ("aegis-test-bars-cnn-v1-" + std::to_string(classes) + ".pt");
+  if (fs::exists(file)) {
+    try {
+      m = ScriptClassifier::load(file.string());
+      return m;
+    } catch (const std::exception&) {
+      // a damaged cache: train again below
+    }
+  }
+  seed_everything(3);
+  Dataset d = make_bar_images(512, classes, 1);
+  m = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, classes));
+  train(*m, d, nullptr, TrainOptions().epochs(2).batch_size(64).lr(3e-3));
+  m->save(file.string());  // atomic: a temporary file renamed into place
+  return m;
 }
 
 CommandResult run_command(const std::string& command) {

@@ -36,6 +36,11 @@ Dataset make_bar_images(int64_t n, int64_t classes, uint64_t seed);
 std::shared_ptr<ScriptClassifier> make_linear(const torch::Tensor& weight, const torch::Tensor& bias,
                                               double clip_min = 0.0, double clip_max = 1.0);
 
+/// A small CNN trained on make_bar_images (`classes` classes, 2 epochs): a
+/// model with real gradients for attack tests. Trained once per process and
+/// cached on disk under the temp dir, so the many test processes share it.
+std::shared_ptr<ScriptClassifier> trained_bars_cnn(int64_t classes = 4);
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;  ///< stdout

@@ -24,5 +24,7 @@ void add_data_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
 void add_keys_command(CLI::App& app, Context& ctx);
 void add_log_command(CLI::App& app, Context& ctx);
+void add_evaluate_command(CLI::App& app, Context& ctx);
+void add_attack_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

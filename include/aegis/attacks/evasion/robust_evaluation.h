@@ -39,6 +39,8 @@ struct RobustEvaluationOptions {
   /// For randomised or non-differentiable defences: expectation over
   /// transformation samples per gradient (1 = off).
   int64_t eot_samples_ = 1;
+  /// Clean-correct samples the sanity checks re-attack (first ones); default 200.
+  int64_t sanity_samples_ = 200;
 
   RobustEvaluationOptions& attacks(std::vector<std::pair<std::string, nlohmann::json>> v) { attacks_ = std::move(v); return *this; }
   RobustEvaluationOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
@@ -46,6 +48,7 @@ struct RobustEvaluationOptions {
   RobustEvaluationOptions& budget(std::string v) { budget_ = std::move(v); return *this; }
   RobustEvaluationOptions& sanity_checks(bool v) { sanity_checks_ = v; return *this; }
   RobustEvaluationOptions& eot_samples(int64_t v) { eot_samples_ = v; return *this; }
+  RobustEvaluationOptions& sanity_samples(int64_t v) { sanity_samples_ = v; return *this; }
 };
 
 /// One attack of the ensemble.
@@ -57,6 +60,7 @@ struct EvaluationStage {
   double robust_accuracy_after = 0;
   int64_t queries = 0;
   double seconds = 0;
+  bool white_box = true;          ///< needs gradients (false: score- or decision-based)
 };
 
 /// A sanity check's outcome; `passed` false means the robust accuracy is suspect.
@@ -80,9 +84,19 @@ struct RobustEvaluation {
   std::vector<SanityCheck> sanity;
   std::vector<std::string> warnings;   ///< failed sanity checks, in words
   double seconds = 0;
+  std::string protocol;          ///< "autoattack-standard", "autoattack-quick" or "custom"
+  std::vector<std::string> notes;  ///< how this run departs from the protocol (skipped stages, ...)
   nlohmann::json to_json(bool per_sample = false) const;
 };
 
 RobustEvaluation evaluate_robustness(Classifier& model, const Dataset& data, const RobustEvaluationOptions& options);
+
+/// The ensemble evaluate_robustness runs when options.attacks_ is empty, as
+/// (registry name, parameters) pairs with eps, norm and seed filled in.
+/// Depends on the model: APGD-T needs >= 4 classes, white-box stages need
+/// gradients, Square needs images (or flat features for linf).
+std::vector<std::pair<std::string, nlohmann::json>> default_ensemble(const ModelMeta& meta, bool has_gradients,
+                                                                     const RobustEvaluationOptions& options,
+                                                                     std::vector<std::string>* notes = nullptr);
 
 }  // namespace aegis

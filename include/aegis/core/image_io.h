@@ -1,0 +1,32 @@
+#pragma once
+/// PNG output for images aegis makes: adversarial examples next to their
+/// originals, perturbations, saliency maps. Written with stb_image_write
+/// (Debian's libstb-dev).
+///
+///   write_png("x.png", x[0]);                                // [C, H, W] in [lo, hi]
+///   write_image_grid("grid.png", {originals, adversarials, amplified}, 0, 1, 3);
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace aegis {
+
+/// Writes one image, [C, H, W] (C = 1 or 3) or [H, W], mapping [lo, hi] to
+/// 0..255 (values outside are clipped). Throws InvalidArgument on another
+/// shape, Io when the file cannot be written.
+void write_png(const std::string& path, const torch::Tensor& image, double lo = 0.0, double hi = 1.0);
+
+/// A grid: one column per tensor of `columns` (each [N, C, H, W], same shape),
+/// one row per sample, a 2-pixel gap, every image scaled up `scale` times
+/// (nearest neighbour). Returns the grid as [C, H', W'] in [0, 1].
+torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo = 0.0, double hi = 1.0,
+                         int64_t scale = 1);
+void write_image_grid(const std::string& path, const std::vector<torch::Tensor>& columns, double lo = 0.0,
+                      double hi = 1.0, int64_t scale = 1);
+
+/// A perturbation made visible: 0.5 + delta / (2 max|delta|) per sample, in [0, 1].
+torch::Tensor amplify_perturbation(const torch::Tensor& delta);
+
+}  // namespace aegis

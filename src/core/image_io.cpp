@@ -1,0 +1,71 @@
+#include "aegis/core/image_io.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "aegis/core/error.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace aegis {
+
+void write_png(const std::string& path, const torch::Tensor& image_in, double lo, double hi) {
+  AEGIS_CHECK(image_in.defined() && (image_in.dim() == 2 || image_in.dim() == 3), InvalidArgument,
+              "write_png: image must be [C, H, W] or [H, W]");
+  AEGIS_CHECK(hi > lo, InvalidArgument, "write_png: empty value range");
+  torch::Tensor img = image_in.dim() == 2 ? image_in.unsqueeze(0) : image_in;
+  const int64_t c = img.size(0), h = img.size(1), w = img.size(2);
+  AEGIS_CHECK(c == 1 || c == 3, InvalidArgument, "write_png: 1 or 3 channels, got " << c);
+  AEGIS_CHECK(h > 0 && w > 0, InvalidArgument, "write_png: empty image");
+  torch::Tensor bytes = ((img.detach().to(torch::kFloat).cpu() - lo) / (hi - lo) * 255.0)
+                            .round()
+                            .clamp(0, 255)
+                            .to(torch::kUInt8)
+                            .permute({1, 2, 0})
+                            .contiguous();
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  int ok = stbi_write_png(path.c_str(), int(w), int(h), int(c), bytes.data_ptr<uint8_t>(), int(w * c));
+  AEGIS_CHECK(ok != 0, Io, "cannot write PNG '" << path << "'");
+}
+
+torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo, double hi, int64_t scale) {
+  AEGIS_CHECK(!columns.empty(), InvalidArgument, "image grid: no columns");
+  AEGIS_CHECK(scale >= 1 && scale <= 16, InvalidArgument, "image grid: scale must be in [1, 16]");
+  const auto shape = columns[0].sizes();
+  AEGIS_CHECK(columns[0].dim() == 4, InvalidArgument, "image grid: columns must be [N, C, H, W]");
+  for (const auto& c : columns) AEGIS_CHECK(c.sizes() == shape, InvalidArgument, "image grid: columns differ in shape");
+  const int64_t n = shape[0], ch = shape[1], h = shape[2] * scale, w = shape[3] * scale, gap = 2;
+  const int64_t k = int64_t(columns.size());
+  torch::Tensor grid = torch::ones({ch, n * h + (n + 1) * gap, k * w + (k + 1) * gap});
+  for (int64_t j = 0; j < k; ++j) {
+    torch::Tensor col = ((columns[size_t(j)].detach().to(torch::kFloat).cpu() - lo) / (hi - lo)).clamp(0, 1);
+    if (scale > 1) col = col.repeat_interleave(scale, 2).repeat_interleave(scale, 3);
+    for (int64_t i = 0; i < n; ++i)
+      grid.narrow(1, gap + i * (h + gap), h).narrow(2, gap + j * (w + gap), w).copy_(col[i]);
+  }
+  return grid;
+}
+
+void write_image_grid(const std::string& path, const std::vector<torch::Tensor>& columns, double lo, double hi,
+                      int64_t scale) {
+  write_png(path, image_grid(columns, lo, hi, scale), 0.0, 1.0);
+}
+
+torch::Tensor amplify_perturbation(const torch::Tensor& delta) {
+  torch::Tensor d = delta.detach().to(torch::kFloat);
+  std::vector<int64_t> view(size_t(d.dim()), 1);
+  view[0] = d.size(0);
+  torch::Tensor m = d.flatten(1).abs().amax(1).clamp_min(1e-12).view(view);
+  return (0.5 + d / (2 * m)).clamp(0, 1);
+}
+
+}  // namespace aegis

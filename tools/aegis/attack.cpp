@@ -1,0 +1,193 @@
+// aegis attack: run one attack by name on a model and data; write the
+// adversarial examples (NPY), a PNG grid for images and the result (JSON).
+// Dispatch by family: evasion attacks come from the attack registry; another
+// family (membership, inversion, extraction) plugs in as one more branch of
+// run() with its own run_<family>() function.
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "aegis/attacks/registry.h"
+#include "aegis/core/dataset_io.h"
+#include "aegis/core/error.h"
+#include "aegis/core/image_io.h"
+#include "aegis/core/sha256.h"
+#include "commands.h"
+
+namespace aegis::cli {
+
+namespace {
+
+struct AttackFlags {
+  OutputFlags out;
+  DataFlags data;
+  ModelFlags model;
+  std::string attack;
+  CLI::Option* eps_opt = nullptr;
+  CLI::Option* steps_opt = nullptr;
+  CLI::Option* norm_opt = nullptr;
+  CLI::Option* targeted_opt = nullptr;
+  double eps = 0;
+  int64_t steps = 0;
+  std::string norm;
+  std::string targeted;
+  std::string params_json;
+  std::vector<std::string> params_kv;
+  std::string out_dir = "attack-out";
+  int64_t n = 0;
+  int64_t batch_size = 256;
+  int64_t grid = 16;
+};
+
+/// Parameters: --params JSON, then each --param key=value (value as JSON when
+/// it parses, else as a string), then --eps/--steps/--norm/--targeted when given.
+nlohmann::json collect_params(const AttackFlags& f) {
+  nlohmann::json p = nlohmann::json::object();
+  if (!f.params_json.empty()) {
+    try {
+      p = nlohmann::json::parse(f.params_json);
+    } catch (const nlohmann::json::exception& e) {
+      AEGIS_FAIL(InvalidArgument, "--params is not valid JSON: " << e.what());
+    }
+    AEGIS_CHECK(p.is_object(), InvalidArgument, "--params must be a JSON object");
+  }
+  for (const auto& kv : f.params_kv) {
+    auto eq = kv.find('=');
+    AEGIS_CHECK(eq != std::string::npos && eq > 0, InvalidArgument, "--param takes key=value, got '" << kv << "'");
+    std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    try {
+      p[key] = nlohmann::json::parse(value);
+    } catch (const nlohmann::json::exception&) {
+      p[key] = value;
+    }
+  }
+  if (f.eps_opt->count()) p["eps"] = f.eps;
+  if (f.steps_opt->count()) p["steps"] = f.steps;
+  if (f.norm_opt->count()) p["norm"] = f.norm;
+  if (f.targeted_opt->count()) p["targeted"] = f.targeted;
+  if (!p.contains("seed")) p["seed"] = f.out.seed;
+  return p;
+}
+
+bool is_evasion_attack(const std::string& name) {
+  for (const auto& a : attack_catalog())
+    if (a.name == name) return true;
+  return false;
+}
+
+void run_evasion(AttackFlags& f) {
+  auto attack = make_attack(f.attack, collect_params(f));
+  auto model = f.model.load();
+  if (f.n > 0) f.data.limit = f.n;
+  Dataset data = load_dataset(f.data.spec("test"));
+  AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to attack");
+
+  std::vector<AttackResult> parts;
+  for (const Batch& b : data.batches(f.batch_size)) parts.push_back(attack->run(*model, b.x, b.y));
+  AttackResult r;
+  auto cat = [&](auto get) {
+    std::vector<torch::Tensor> v;
+    for (auto& p : parts) v.push_back(get(p));
+    return torch::cat(v);
+  };
+  r.x_adv = cat([](AttackResult& p) { return p.x_adv; });
+  r.success = cat([](AttackResult& p) { return p.success; });
+  r.l0 = cat([](AttackResult& p) { return p.l0; });
+  r.l2 = cat([](AttackResult& p) { return p.l2; });
+  r.linf = cat([](AttackResult& p) { return p.linf; });
+  r.adv_pred = cat([](AttackResult& p) { return p.adv_pred; });
+  if (parts[0].targets.defined()) r.targets = cat([](AttackResult& p) { return p.targets; });
+  for (auto& p : parts) {
+    r.queries += p.queries;
+    r.iterations = std::max(r.iterations, p.iterations);
+    r.seconds += p.seconds;
+  }
+  torch::Tensor clean_pred = model->predict(data.x);
+  const double clean_acc = (clean_pred == data.y).to(torch::kDouble).mean().item<double>();
+  const double adv_acc = (r.adv_pred == data.y).to(torch::kDouble).mean().item<double>();
+
+  namespace fs = std::filesystem;
+  fs::create_directories(f.out_dir);
+  const std::string dir = fs::path(f.out_dir).string();
+  save_npy(r.x_adv, dir + "/x_adv.npy");
+  save_npy(data.y, dir + "/y.npy");
+  save_npy(r.adv_pred, dir + "/adv_pred.npy");
+  save_npy(r.success.to(torch::kUInt8), dir + "/success.npy");
+  std::vector<std::string> files = {"x_adv.npy", "y.npy", "adv_pred.npy", "success.npy"};
+  const auto& shape = model->meta().input_shape;
+  if (shape.size() == 3 && (shape[0] == 1 || shape[0] == 3) && f.grid > 0) {
+    const int64_t k = std::min<int64_t>(f.grid, data.size());
+    torch::Tensor xo = data.x.narrow(0, 0, k), xa = r.x_adv.narrow(0, 0, k);
+    const double lo = model->meta().clip_min, hi = model->meta().clip_max;
+    torch::Tensor amp = amplify_perturbation(xa - xo) * (hi - lo) + lo;
+    write_image_grid(dir + "/grid.png", {xo, xa, amp}, lo, hi, shape[1] <= 32 ? 3 : 1);
+    files.push_back("grid.png");
+  }
+  files.push_back("result.json");
+  nlohmann::json j = {
+      {"attack", attack->name()},
+      {"options", attack->options_json()},
+      {"model", {{"path", f.model.path}, {"sha256", sha256_file(f.model.path)}}},
+      {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
+      {"clean_accuracy", clean_acc},
+      {"adversarial_accuracy", adv_acc},
+      {"result", r.to_json()},
+      {"out", {{"dir", dir}, {"files", files}}}};
+  write_json_file(dir + "/result.json", j);
+  emit(f.out, j, [&] {
+    std::cout << fmt::format("{} on {} samples of {}: success rate {:.4f}, accuracy {:.4f} -> {:.4f}\n", attack->name(),
+                             data.size(), data.source, r.success_rate(), clean_acc, adv_acc);
+    const auto norms = j["result"]["norms_of_successes"];
+    if (norms.contains("l2") && !norms["l2"].is_null())
+      std::cout << fmt::format("perturbation of successes: median l2 {:.4f}, median linf {:.4f}\n",
+                               norms["l2"]["median"].get<double>(), norms["linf"]["median"].get<double>());
+    std::cout << fmt::format("{} queries, {:.1f}s; wrote {}/ ({})\n", r.queries, r.seconds, dir,
+                             fmt::join(files, ", "));
+  });
+}
+
+void run(AttackFlags& f) {
+  f.out.apply();
+  if (is_evasion_attack(f.attack)) return run_evasion(f);
+  std::string names;
+  for (const auto& a : attack_catalog()) names += (names.empty() ? "" : ", ") + a.name;
+  AEGIS_FAIL(InvalidArgument, "unknown attack '" << f.attack << "' (available: " << names << ")");
+}
+
+}  // namespace
+
+void add_attack_command(CLI::App& app, Context&) {
+  auto f = std::make_shared<AttackFlags>();
+  std::string list;
+  for (const auto& a : attack_catalog()) list += fmt::format("\n  {:<12} {}", a.name, a.summary);
+  auto* sub = app.add_subcommand("attack",
+                                 "Run one attack on a model; write adversarial examples (NPY), a PNG grid "
+                                 "and the result (JSON)");
+  sub->footer("Evasion attacks:" + list +
+              "\n\nParameters are the attack's registry parameters; unknown ones are rejected by name.");
+  add_output_flags(sub, f->out);
+  add_model_flags(sub, f->model);
+  add_data_flags(sub, f->data, "test");
+  sub->add_option("-a,--attack", f->attack, "Attack name (see below)")->required();
+  f->eps_opt = sub->add_option("--eps", f->eps, "Perturbation budget (eps-bounded attacks)");
+  f->steps_opt = sub->add_option("--steps", f->steps, "Iterations");
+  f->norm_opt = sub->add_option("--norm", f->norm, "linf, l2 or l1 (where the attack has it)");
+  f->targeted_opt = sub->add_option("--targeted", f->targeted, "none, random or least-likely");
+  sub->add_option("--params", f->params_json, "Parameters as a JSON object, e.g. '{\"restarts\": 3}'");
+  sub->add_option("--param", f->params_kv, "One parameter as key=value (repeatable)");
+  sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
+  sub->add_option("-n,--n", f->n, "Attack the first N samples (0 = all)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--batch-size", f->batch_size, "Samples attacked at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--grid", f->grid, "Samples shown in grid.png (0 = none)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->callback([f] { run(*f); });
+}
+
+}  // namespace aegis::cli

@@ -1,0 +1,148 @@
+// aegis evaluate: robust accuracy by the AutoAttack protocol (APGD-CE,
+// APGD-T, Square in sequence), per-stage table, sanity checks as warnings.
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <iostream>
+
+#include "aegis/attacks/evasion/robust_evaluation.h"
+#include "aegis/core/error.h"
+#include "aegis/core/sha256.h"
+#include "commands.h"
+
+namespace aegis::cli {
+
+namespace {
+
+struct EvaluateFlags {
+  OutputFlags out;
+  DataFlags data;
+  ModelFlags model;
+  std::string norm = "linf";
+  double eps = 0;
+  int64_t n = 0;
+  std::string budget = "standard";
+  int64_t batch_size = 256;
+  std::string attacks;  // JSON list
+  bool no_sanity = false;
+  int64_t sanity_samples = 200;
+  int64_t eot = 1;
+  bool per_sample = false;
+  std::string result_out;
+};
+
+/// --attacks '[{"attack": "apgd", "steps": 50}, {"attack": "square"}]' (or "name" strings).
+std::vector<std::pair<std::string, nlohmann::json>> parse_attacks(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    AEGIS_FAIL(InvalidArgument, "--attacks is not valid JSON: " << e.what());
+  }
+  AEGIS_CHECK(j.is_array() && !j.empty(), InvalidArgument, "--attacks must be a non-empty JSON list");
+  std::vector<std::pair<std::string, nlohmann::json>> v;
+  for (const auto& e : j) {
+    if (e.is_string()) {
+      v.push_back({e.get<std::string>(), nlohmann::json::object()});
+      continue;
+    }
+    AEGIS_CHECK(e.is_object() && e.contains("attack") && e["attack"].is_string(), InvalidArgument,
+                "--attacks: each entry is a name or an object with \"attack\": name, got " << e.dump());
+    nlohmann::json p = e;
+    std::string name = p["attack"];
+    p.erase("attack");
+    v.push_back({name, p});
+  }
+  return v;
+}
+
+void print_table(const RobustEvaluation& r, const std::string& source) {
+  std::cout << fmt::format("robust accuracy ({}), {} eps {:g}, {} samples of {}\n\n", r.protocol, norm_name(r.norm),
+                           r.eps, r.samples, source);
+  std::cout << fmt::format("{:<12} {:>9} {:>8} {:>12} {:>12} {:>9}\n", "stage", "attacked", "broken", "accuracy",
+                           "queries", "seconds");
+  const int64_t clean_wrong = r.samples - int64_t(std::llround(r.clean_accuracy * double(r.samples)));
+  std::cout << fmt::format("{:<12} {:>9} {:>8} {:>12.4f} {:>12} {:>9}\n", "clean", r.samples, clean_wrong,
+                           r.clean_accuracy, r.samples, "");
+  for (const auto& s : r.stages)
+    std::cout << fmt::format("{:<12} {:>9} {:>8} {:>12.4f} {:>12} {:>9.1f}\n", s.attack, s.attacked, s.broken,
+                             s.robust_accuracy_after, s.queries, s.seconds);
+  std::cout << fmt::format("\nrobust accuracy {:.4f} (clean {:.4f}) in {:.1f}s\n", r.robust_accuracy, r.clean_accuracy,
+                           r.seconds);
+  if (!r.sanity.empty()) {
+    std::cout << "\nsanity checks\n";
+    for (const auto& c : r.sanity)
+      std::cout << fmt::format("  [{}] {}: {}\n", c.passed ? " ok " : "FAIL", c.name, c.detail);
+  }
+  for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
+  for (const auto& w : r.warnings) std::cout << "WARNING: " << w << "\n";
+}
+
+void run(EvaluateFlags& f) {
+  f.out.apply();
+  if (f.n > 0) f.data.limit = f.n;
+  auto model = f.model.load();
+  Dataset data = load_dataset(f.data.spec("test"));
+  RobustEvaluationOptions o(parse_norm(f.norm), f.eps);
+  o.budget(f.budget)
+      .batch_size(f.batch_size)
+      .seed(f.out.seed)
+      .sanity_checks(!f.no_sanity)
+      .eot_samples(f.eot)
+      .sanity_samples(f.sanity_samples);
+  if (!f.attacks.empty()) o.attacks(parse_attacks(f.attacks));
+  RobustEvaluation r = evaluate_robustness(*model, data, o);
+  nlohmann::json j = {
+      {"model", {{"path", f.model.path}, {"sha256", sha256_file(f.model.path)}}},
+      {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
+      {"evaluation", r.to_json(f.per_sample)}};
+  if (!f.result_out.empty()) write_json_file(f.result_out, j);
+  emit(f.out, j, [&] {
+    print_table(r, data.source);
+    if (!f.result_out.empty()) std::cout << "\nresult saved to " << f.result_out << "\n";
+  });
+}
+
+}  // namespace
+
+void add_evaluate_command(CLI::App& app, Context&) {
+  auto f = std::make_shared<EvaluateFlags>();
+  auto* sub = app.add_subcommand(
+      "evaluate",
+      "Robust accuracy by the AutoAttack protocol: APGD-CE, targeted APGD-DLR and Square in sequence, each on the "
+      "samples still correct, with sanity checks that flag gradient masking");
+  add_output_flags(sub, f->out);
+  add_model_flags(sub, f->model);
+  add_data_flags(sub, f->data, "test");
+  sub->add_option("--norm", f->norm, "Threat model: linf or l2")
+      ->check(CLI::IsMember({"linf", "l2"}))
+      ->capture_default_str();
+  sub->add_option("--eps", f->eps, "Perturbation budget in that norm")->required()->check(CLI::PositiveNumber);
+  sub->add_option("-n,--n", f->n, "Evaluate the first N samples (0 = all; same as --limit)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--budget", f->budget,
+                  "quick (20 steps, 3 targets, 300 queries) or standard (AutoAttack's 100, 9, 5000)")
+      ->check(CLI::IsMember({"quick", "standard"}))
+      ->capture_default_str();
+  sub->add_option("--batch-size", f->batch_size, "Samples attacked at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option(
+      "--attacks", f->attacks,
+      "Custom ensemble as JSON, e.g. '[{\"attack\":\"apgd\",\"steps\":50},\"square\"]' (eps, norm, seed filled in)");
+  sub->add_flag("--no-sanity", f->no_sanity,
+                "Skip the sanity checks (they re-attack a subset at eps/2, 2 eps and unbounded)");
+  sub->add_option("--sanity-samples", f->sanity_samples, "Samples the sanity checks re-attack")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--eot", f->eot, "Expectation over transformation: gradient samples per step for randomised models")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--per-sample", f->per_sample, "Include per-sample verdicts (which attack broke each) in the JSON");
+  sub->add_option("--result", f->result_out, "Also write the result as JSON to this file");
+  sub->callback([f] { run(*f); });
+}
+
+}  // namespace aegis::cli
