@@ -11,5 +11,7 @@ namespace aegis::cli {
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_info_command(CLI::App& app, Context& ctx);
+void add_certify_command(CLI::App& app, Context& ctx);
+void add_detect_eval_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli
