@@ -1,22 +1,21 @@
+#include "aegis/defenses/ensemble.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "aegis/attacks/evasion/pgd.h"
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
-#include "aegis/defenses/ensemble.h"
 #include "support/test_support.h"
 
 namespace aegis {
 namespace {
 
-std::vector<ClassifierPtr> members(int n, int64_t features = 6,
-                                   int64_t classes = 4) {
+std::vector<ClassifierPtr> members(int n, int64_t features = 6, int64_t classes = 4) {
   std::vector<ClassifierPtr> out;
   for (int i = 0; i < n; ++i) {
     auto gen = make_generator(uint64_t(i), "member");
-    out.push_back(testing::make_linear(torch::randn({classes, features}, gen),
-                                       torch::randn({classes}, gen)));
+    out.push_back(testing::make_linear(torch::randn({classes, features}, gen), torch::randn({classes}, gen)));
   }
   return out;
 }
@@ -25,32 +24,25 @@ TEST(Ensemble, LogitsAreTheMeanOfTheMembers) {
   auto ms = members(3);
   EnsembleClassifier ens(ms, EnsembleOptions().combine("logits"));
   torch::Tensor x = torch::rand({16, 6}, make_generator(1, "x"));
-  torch::Tensor mean =
-      (ms[0]->logits(x) + ms[1]->logits(x) + ms[2]->logits(x)) / 3;
+  torch::Tensor mean = (ms[0]->logits(x) + ms[1]->logits(x) + ms[2]->logits(x)) / 3;
   EXPECT_TRUE(torch::allclose(ens.logits(x), mean, 1e-5, 1e-6));
   // Gradients too: the ensemble's input gradient is the mean of the members'.
-  torch::Tensor y =
-      torch::randint(0, 4, {16}, make_generator(2, "y"), torch::kLong);
+  torch::Tensor y = torch::randint(0, 4, {16}, make_generator(2, "y"), torch::kLong);
   torch::Tensor xg = x.clone().requires_grad_(true);
-  torch::Tensor g = torch::autograd::grad(
-      {ens.forward(xg).gather(1, y.unsqueeze(1)).sum()}, {xg})[0];
+  torch::Tensor g = torch::autograd::grad({ens.forward(xg).gather(1, y.unsqueeze(1)).sum()}, {xg})[0];
   torch::Tensor expect = torch::zeros_like(x);
   for (auto &m : ms) {
     torch::Tensor xm = x.clone().requires_grad_(true);
-    expect += torch::autograd::grad(
-                  {m->forward(xm).gather(1, y.unsqueeze(1)).sum()}, {xm})[0] /
-              3;
+    expect += torch::autograd::grad({m->forward(xm).gather(1, y.unsqueeze(1)).sum()}, {xm})[0] / 3;
   }
   EXPECT_TRUE(torch::allclose(g, expect, 1e-5, 1e-6));
 }
 
 TEST(Ensemble, ProbabilitiesAreTheWeightedMeanOfTheMembers) {
   auto ms = members(2);
-  EnsembleClassifier ens(
-      ms, EnsembleOptions().combine("probabilities").weights({1, 3}));
+  EnsembleClassifier ens(ms, EnsembleOptions().combine("probabilities").weights({1, 3}));
   torch::Tensor x = torch::rand({8, 6}, make_generator(3, "x"));
-  torch::Tensor expect =
-      0.25 * ms[0]->probabilities(x) + 0.75 * ms[1]->probabilities(x);
+  torch::Tensor expect = 0.25 * ms[0]->probabilities(x) + 0.75 * ms[1]->probabilities(x);
   EXPECT_TRUE(torch::allclose(ens.probabilities(x), expect, 1e-5, 1e-6));
   EXPECT_EQ(ens.meta().architecture, "ensemble");
 }
@@ -75,12 +67,10 @@ TEST(Ensemble, RejectsMismatchedMembersAndBadWeights) {
     EXPECT_EQ(e.kind(), ErrorKind::ShapeMismatch);
   }
   EXPECT_THROW(EnsembleClassifier({}), Error);
-  EXPECT_THROW(EnsembleClassifier(ms, EnsembleOptions().weights({1, 2})),
-               Error);
+  EXPECT_THROW(EnsembleClassifier(ms, EnsembleOptions().weights({1, 2})), Error);
   EXPECT_THROW(EnsembleClassifier(ms, EnsembleOptions().weights({0})), Error);
-  EXPECT_THROW(EnsembleClassifier(ms, EnsembleOptions().combine("vote")),
-               Error);
+  EXPECT_THROW(EnsembleClassifier(ms, EnsembleOptions().combine("vote")), Error);
 }
 
-} // namespace
-} // namespace aegis
+}  // namespace
+}  // namespace aegis

@@ -18,8 +18,7 @@ namespace {
 /// difference.
 std::pair<std::shared_ptr<ScriptClassifier>, Dataset> blob_model() {
   Dataset d = testing::make_blobs(200, 20, 2, 3, 0.05);
-  torch::Tensor c0 = d.x.index({d.y == 0}).mean(0),
-                c1 = d.x.index({d.y == 1}).mean(0);
+  torch::Tensor c0 = d.x.index({d.y == 0}).mean(0), c1 = d.x.index({d.y == 1}).mean(0);
   torch::Tensor w = torch::stack({c0 - c1, c1 - c0}) * 10;
   torch::Tensor mid = (c0 + c1) / 2;
   torch::Tensor b = -(w.matmul(mid));
@@ -28,8 +27,7 @@ std::pair<std::shared_ptr<ScriptClassifier>, Dataset> blob_model() {
 
 TEST(Transforms, BitDepthAndMedianComputeWhatTheySay) {
   torch::Tensor x = torch::tensor({0.0f, 0.2f, 0.49f, 0.51f, 1.0f});
-  EXPECT_TRUE(torch::equal(reduce_bit_depth(x, 1, 0, 1),
-                           torch::tensor({0.0f, 0.0f, 0.0f, 1.0f, 1.0f})));
+  EXPECT_TRUE(torch::equal(reduce_bit_depth(x, 1, 0, 1), torch::tensor({0.0f, 0.0f, 0.0f, 1.0f, 1.0f})));
   torch::Tensor q = reduce_bit_depth(torch::rand({100}), 3, 0, 1);
   EXPECT_TRUE(torch::allclose(q * 7, torch::round(q * 7), 0, 1e-5));
   // A lone bright pixel disappears under a 3x3 median; a constant image stays.
@@ -43,28 +41,24 @@ TEST(Transforms, BitDepthAndMedianComputeWhatTheySay) {
 
 TEST(Transforms, BPDAPassesGradientsStraightThroughAndExactSeesNone) {
   auto [model, d] = blob_model();
-  auto squeezed = std::make_shared<FeatureSqueezing>(
-      model, FeatureSqueezingOptions().bits(3));
+  auto squeezed = std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(3));
   torch::Tensor x = d.x.slice(0, 0, 8);
   // BPDA: the gradient is the inner model's gradient at t(x).
   auto [l1, g_bpda] = squeezed->loss_gradient(x, d.y.slice(0, 0, 8));
-  auto [l2, g_inner] =
-      model->loss_gradient(squeezed->transform(x), d.y.slice(0, 0, 8));
+  auto [l2, g_inner] = model->loss_gradient(squeezed->transform(x), d.y.slice(0, 0, 8));
   EXPECT_TRUE(torch::allclose(g_bpda, g_inner, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(l1, l2, 1e-5, 1e-6));
   squeezed->set_gradient(TransformedClassifier::Gradient::Exact);
   auto [l3, g_exact] = squeezed->loss_gradient(x, d.y.slice(0, 0, 8));
   EXPECT_EQ(g_exact.abs().sum().item<double>(),
-            0.0); // rounding has no gradient
+            0.0);  // rounding has no gradient
 }
 
 TEST(Transforms, PlainAttackIsFooledBySqueezingButBPDAIsNot) {
   auto [model, d] = blob_model();
-  auto squeezed = std::make_shared<FeatureSqueezing>(
-      model, FeatureSqueezingOptions().bits(3));
+  auto squeezed = std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(3));
   torch::Tensor correct = (squeezed->predict(d.x) == d.y).nonzero().flatten();
-  torch::Tensor x = d.x.index_select(0, correct),
-                y = d.y.index_select(0, correct);
+  torch::Tensor x = d.x.index_select(0, correct), y = d.y.index_select(0, correct);
   ASSERT_GT(x.size(0), 150);
   PGD pgd(PGDOptions(0.25).steps(20).seed(1));
   squeezed->set_gradient(TransformedClassifier::Gradient::Exact);
@@ -81,8 +75,7 @@ TEST(Transforms, PlainAttackIsFooledBySqueezingButBPDAIsNot) {
 
 TEST(Transforms, EOTAveragesOutTheNoiseOfRandomisedDefences) {
   auto [model, d] = blob_model();
-  auto noisy = std::make_shared<GaussianNoise>(
-      model, GaussianNoiseOptions(0.3).clip(false).seed(2));
+  auto noisy = std::make_shared<GaussianNoise>(model, GaussianNoiseOptions(0.3).clip(false).seed(2));
   EXPECT_TRUE(noisy->randomized());
   torch::Tensor x = d.x.slice(0, 0, 32);
   // Two queries see different noise; reseeding repeats a stream.
@@ -95,12 +88,7 @@ TEST(Transforms, EOTAveragesOutTheNoiseOfRandomisedDefences) {
   // the clean logits (zero-mean noise, no clipping), with error shrinking as
   // 1/sqrt(samples).
   torch::Tensor clean = model->logits(x);
-  auto err = [&](int64_t k) {
-    return (EOTClassifier(noisy, k).logits(x) - clean)
-        .pow(2)
-        .mean()
-        .item<double>();
-  };
+  auto err = [&](int64_t k) { return (EOTClassifier(noisy, k).logits(x) - clean).pow(2).mean().item<double>(); };
   double e1 = err(1), e64 = err(64);
   EXPECT_LT(e64, e1 / 16) << e1 << " " << e64;
   EXPECT_THROW(EOTClassifier(noisy, 0), Error);
@@ -111,15 +99,12 @@ TEST(Transforms, EOTAttackBeatsSingleSampleAttackOnANoisyNonlinearModel) {
   // cos-like ripple.
   auto [model, d] = blob_model();
   auto squeezed_noisy = std::make_shared<GaussianNoise>(
-      std::make_shared<FeatureSqueezing>(model,
-                                         FeatureSqueezingOptions().bits(2)),
-      GaussianNoiseOptions(0.15).seed(1));
+      std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(2)), GaussianNoiseOptions(0.15).seed(1));
   torch::Tensor x = d.x, y = d.y;
   auto fooled = [&](const torch::Tensor &xa) {
     // Judge by the defended model's majority over 15 draws.
     torch::Tensor votes = torch::zeros({x.size(0), 2});
-    for (int i = 0; i < 15; ++i)
-      votes += torch::one_hot(squeezed_noisy->predict(xa), 2);
+    for (int i = 0; i < 15; ++i) votes += torch::one_hot(squeezed_noisy->predict(xa), 2);
     return (votes.argmax(1) != y).to(torch::kDouble).mean().item<double>();
   };
   // Plain: the exact gradient through the squeezer is zero, and one noise draw
@@ -127,15 +112,13 @@ TEST(Transforms, EOTAttackBeatsSingleSampleAttackOnANoisyNonlinearModel) {
   std::static_pointer_cast<TransformedClassifier>(squeezed_noisy->inner())
       ->set_gradient(TransformedClassifier::Gradient::Exact);
   squeezed_noisy->set_gradient(TransformedClassifier::Gradient::Exact);
-  double plain = fooled(
-      PGD(PGDOptions(0.2).steps(20).seed(3)).run(*squeezed_noisy, x, y).x_adv);
+  double plain = fooled(PGD(PGDOptions(0.2).steps(20).seed(3)).run(*squeezed_noisy, x, y).x_adv);
   // BPDA through both transformations, EOT over 16 draws.
   std::static_pointer_cast<TransformedClassifier>(squeezed_noisy->inner())
       ->set_gradient(TransformedClassifier::Gradient::BPDA);
   squeezed_noisy->set_gradient(TransformedClassifier::Gradient::BPDA);
   EOTClassifier eot(squeezed_noisy, 16);
-  double adaptive =
-      fooled(PGD(PGDOptions(0.2).steps(20).seed(3)).run(eot, x, y).x_adv);
+  double adaptive = fooled(PGD(PGDOptions(0.2).steps(20).seed(3)).run(eot, x, y).x_adv);
   EXPECT_GT(adaptive, 0.85) << "plain " << plain;
   EXPECT_GT(adaptive, plain + 0.3) << "plain " << plain;
 }
@@ -143,32 +126,26 @@ TEST(Transforms, EOTAttackBeatsSingleSampleAttackOnANoisyNonlinearModel) {
 TEST(Transforms, SpatialSmoothingAndOptionChecks) {
   auto [model, blobs] = blob_model();
   EXPECT_THROW(SpatialSmoothing(model, SpatialSmoothingOptions()),
-               Error); // not images
-  EXPECT_THROW(FeatureSqueezing(model, FeatureSqueezingOptions().median(3)),
-               Error);
-  EXPECT_THROW(FeatureSqueezing(model, FeatureSqueezingOptions().bits(17)),
-               Error);
+               Error);  // not images
+  EXPECT_THROW(FeatureSqueezing(model, FeatureSqueezingOptions().median(3)), Error);
+  EXPECT_THROW(FeatureSqueezing(model, FeatureSqueezingOptions().bits(17)), Error);
   EXPECT_THROW(GaussianNoise(model, GaussianNoiseOptions(0)), Error);
   seed_everything(1);
-  std::shared_ptr<ScriptClassifier> cnn =
-      build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 2));
-  EXPECT_THROW(SpatialSmoothing(cnn, SpatialSmoothingOptions().window(2)),
-               Error);
-  EXPECT_THROW(SpatialSmoothing(cnn, SpatialSmoothingOptions().kind("max")),
-               Error);
+  std::shared_ptr<ScriptClassifier> cnn = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 2));
+  EXPECT_THROW(SpatialSmoothing(cnn, SpatialSmoothingOptions().window(2)), Error);
+  EXPECT_THROW(SpatialSmoothing(cnn, SpatialSmoothingOptions().kind("max")), Error);
   SpatialSmoothing median(cnn, SpatialSmoothingOptions().window(3));
   SpatialSmoothing mean(cnn, SpatialSmoothingOptions().window(3).kind("mean"));
   torch::Tensor img = torch::full({1, 1, 28, 28}, 0.2f);
   img[0][0][10][10] = 1.0f;
   torch::Tensor m = median.transform(img), a = mean.transform(img);
-  EXPECT_FLOAT_EQ(m[0][0][10][10].item<float>(), 0.2f); // the outlier is gone
+  EXPECT_FLOAT_EQ(m[0][0][10][10].item<float>(), 0.2f);  // the outlier is gone
   EXPECT_NEAR(a[0][0][10][10].item<float>(), 0.2f + 0.8f / 9,
-              1e-5); // averaged into its neighbours
+              1e-5);  // averaged into its neighbours
   EXPECT_NEAR(a[0][0][9][9].item<float>(), 0.2f + 0.8f / 9, 1e-5);
   EXPECT_FLOAT_EQ(a[0][0][0][0].item<float>(), 0.2f);
-  EXPECT_EQ(median.meta().provenance["input_defence"]["name"],
-            "spatial-smoothing");
+  EXPECT_EQ(median.meta().provenance["input_defence"]["name"], "spatial-smoothing");
 }
 
-} // namespace
-} // namespace aegis
+}  // namespace
+}  // namespace aegis

@@ -26,8 +26,7 @@ Dataset robust_vs_nonrobust(int64_t n, uint64_t seed) {
   torch::Tensor agree = (torch::rand({n}, gen) < 0.9).to(torch::kFloat) * 2 - 1;
   torch::Tensor x = torch::empty({n, 41});
   x.select(1, 0).copy_(0.5 + 0.3 * s * agree);
-  x.narrow(1, 1, 40).copy_(0.5 + 0.05 * s.unsqueeze(1) +
-                           0.1 * torch::randn({n, 40}, gen));
+  x.narrow(1, 1, 40).copy_(0.5 + 0.05 * s.unsqueeze(1) + 0.1 * torch::randn({n, 40}, gen));
   Dataset d;
   d.x = x.clamp(0, 1).contiguous();
   d.y = y;
@@ -35,12 +34,9 @@ Dataset robust_vs_nonrobust(int64_t n, uint64_t seed) {
   return d;
 }
 
-std::shared_ptr<ScriptClassifier>
-fresh_mlp(int64_t features = 41, int64_t classes = 2, double dropout = 0) {
+std::shared_ptr<ScriptClassifier> fresh_mlp(int64_t features = 41, int64_t classes = 2, double dropout = 0) {
   seed_everything(11);
-  return build_architecture(ArchitectureOptions("mlp", {features}, classes)
-                                .hidden({32})
-                                .dropout(dropout));
+  return build_architecture(ArchitectureOptions("mlp", {features}, classes).hidden({32}).dropout(dropout));
 }
 
 double robust_accuracy(ScriptClassifier &m, const Dataset &d, double eps) {
@@ -52,24 +48,20 @@ double clean_accuracy(ScriptClassifier &m, const Dataset &d) {
   return (m.predict(d.x) == d.y).to(torch::kDouble).mean().item<double>();
 }
 
-const TrainOptions kOpts =
-    TrainOptions().epochs(6).batch_size(64).lr(1e-2).seed(3);
+const TrainOptions kOpts = TrainOptions().epochs(6).batch_size(64).lr(1e-2).seed(3);
 
 TEST(RobustTraining, PGDATImprovesRobustAccuracyOverStandardTraining) {
-  Dataset fit = robust_vs_nonrobust(1200, 1),
-          test = robust_vs_nonrobust(400, 2);
+  Dataset fit = robust_vs_nonrobust(1200, 1), test = robust_vs_nonrobust(400, 2);
   auto standard = fresh_mlp();
   train(*standard, fit, nullptr, kOpts);
   auto robust = fresh_mlp();
   PGDATObjective at(PGDATOptions(0.1).steps(5).warmup_epochs(1));
   train(*robust, fit, nullptr, kOpts, &at);
-  double std_clean = clean_accuracy(*standard, test),
-         std_rob = robust_accuracy(*standard, test, 0.1);
-  double at_clean = clean_accuracy(*robust, test),
-         at_rob = robust_accuracy(*robust, test, 0.1);
-  EXPECT_GT(std_clean, 0.95); // the weak features separate the classes well...
-  EXPECT_LT(std_rob, 0.5);    // ...but not under attack
-  EXPECT_GT(at_rob, 0.8);     // the robust feature does
+  double std_clean = clean_accuracy(*standard, test), std_rob = robust_accuracy(*standard, test, 0.1);
+  double at_clean = clean_accuracy(*robust, test), at_rob = robust_accuracy(*robust, test, 0.1);
+  EXPECT_GT(std_clean, 0.95);  // the weak features separate the classes well...
+  EXPECT_LT(std_rob, 0.5);     // ...but not under attack
+  EXPECT_GT(at_rob, 0.8);      // the robust feature does
   EXPECT_GT(at_rob, std_rob + 0.3);
   EXPECT_GT(at_clean, 0.8);
   // The recipe is recorded in the model.
@@ -81,8 +73,7 @@ TEST(RobustTraining, PGDATImprovesRobustAccuracyOverStandardTraining) {
 }
 
 TEST(RobustTraining, TRADESAndFastATAlsoImproveRobustAccuracy) {
-  Dataset fit = robust_vs_nonrobust(1200, 1),
-          test = robust_vs_nonrobust(400, 2);
+  Dataset fit = robust_vs_nonrobust(1200, 1), test = robust_vs_nonrobust(400, 2);
   auto standard = fresh_mlp();
   train(*standard, fit, nullptr, kOpts);
   double std_rob = robust_accuracy(*standard, test, 0.1);
@@ -117,29 +108,16 @@ TEST(RobustTraining, RejectsBadOptionsByName) {
       ADD_FAILURE() << "no error for " << what;
     } catch (const Error &e) {
       EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
-      EXPECT_NE(std::string(e.what()).find(what), std::string::npos)
-          << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
   };
   expect_invalid([] { PGDATObjective{PGDATOptions(0)}; }, "eps");
-  expect_invalid([] { PGDATObjective{PGDATOptions(0.1).norm(Norm::L1)}; },
-                 "norm");
-  expect_invalid(
-      [] { PGDATObjective{PGDATOptions(0.1).norm(Norm::L2).fast_epochs(1)}; },
-      "fast epochs");
+  expect_invalid([] { PGDATObjective{PGDATOptions(0.1).norm(Norm::L1)}; }, "norm");
+  expect_invalid([] { PGDATObjective{PGDATOptions(0.1).norm(Norm::L2).fast_epochs(1)}; }, "fast epochs");
   expect_invalid([] { TRADESObjective{TRADESOptions(0.1).beta(-1)}; }, "beta");
   expect_invalid([] { FastATObjective{FastATOptions(-0.1)}; }, "eps");
-  expect_invalid(
-      [] {
-        DistillationObjective{nullptr, DistillationOptions()};
-      },
-      "teacher");
-  expect_invalid(
-      [] {
-        DistillationObjective{fresh_mlp(),
-                              DistillationOptions().temperature(0)};
-      },
-      "temperature");
+  expect_invalid([] { DistillationObjective{nullptr, DistillationOptions()}; }, "teacher");
+  expect_invalid([] { DistillationObjective{fresh_mlp(), DistillationOptions().temperature(0)}; }, "temperature");
 }
 
 TEST(Distillation, StudentMatchesTeacherSoftLabelsAtTemperature) {
@@ -147,62 +125,39 @@ TEST(Distillation, StudentMatchesTeacherSoftLabelsAtTemperature) {
   // A fixed linear teacher; the labels the student sees are all wrong on
   // purpose (class 0): it must learn from the teacher's soft labels alone.
   auto gen = make_generator(5, "teacher");
-  auto teacher =
-      testing::make_linear(torch::randn({3, 5}, gen) * 3, torch::zeros({3}));
+  auto teacher = testing::make_linear(torch::randn({3, 5}, gen) * 3, torch::zeros({3}));
   Dataset garbage = d;
   garbage.y = torch::zeros_like(d.y);
   const double T = 4.0;
   auto student = fresh_mlp(5, 3);
   auto soft_gap = [&](ScriptClassifier &s) {
-    torch::Tensor p = torch::softmax(teacher->logits(d.x) / T, 1),
-                  q = torch::softmax(s.logits(d.x) / T, 1);
-    return 0.5 *
-           (p - q).abs().sum(1).mean().item<double>(); // mean total variation
+    torch::Tensor p = torch::softmax(teacher->logits(d.x) / T, 1), q = torch::softmax(s.logits(d.x) / T, 1);
+    return 0.5 * (p - q).abs().sum(1).mean().item<double>();  // mean total variation
   };
   double before = soft_gap(*student);
   DistillationObjective obj(teacher, DistillationOptions().temperature(T));
-  train(*student, garbage, nullptr,
-        TrainOptions().epochs(30).batch_size(64).lr(1e-2).seed(1), &obj);
+  train(*student, garbage, nullptr, TrainOptions().epochs(30).batch_size(64).lr(1e-2).seed(1), &obj);
   double after = soft_gap(*student);
   EXPECT_LT(after, 0.03) << "before " << before;
   EXPECT_LT(after, before / 3);
   // At T = 1 it agrees with the teacher's decisions.
-  EXPECT_GT((student->predict(d.x) == teacher->predict(d.x))
-                .to(torch::kDouble)
-                .mean()
-                .item<double>(),
-            0.95);
-  EXPECT_EQ(student->meta().provenance["training"]["objective"],
-            "distillation");
-  EXPECT_DOUBLE_EQ(
-      student->meta()
-          .provenance["training"]["objective_options"]["temperature"]
-          .get<double>(),
-      T);
+  EXPECT_GT((student->predict(d.x) == teacher->predict(d.x)).to(torch::kDouble).mean().item<double>(), 0.95);
+  EXPECT_EQ(student->meta().provenance["training"]["objective"], "distillation");
+  EXPECT_DOUBLE_EQ(student->meta().provenance["training"]["objective_options"]["temperature"].get<double>(), T);
 }
 
 /// Trains with checkpoints and stops by throwing after `stop_after` epochs (0 =
 /// never).
-std::shared_ptr<ScriptClassifier>
-run_with_checkpoints(const Dataset &d, const std::string &dir,
-                     int64_t stop_after, bool resume, Objective *obj) {
+std::shared_ptr<ScriptClassifier> run_with_checkpoints(const Dataset &d, const std::string &dir, int64_t stop_after,
+                                                       bool resume, Objective *obj) {
   auto m = fresh_mlp(41, 2,
-                     0.3); // dropout: the global generator must be restored too
-  TrainOptions o = TrainOptions()
-                       .epochs(4)
-                       .batch_size(50)
-                       .lr(5e-3)
-                       .weight_decay(1e-3)
-                       .seed(9)
-                       .checkpoint_dir(dir)
-                       .resume(resume);
-  if (resume)
-    seed_everything(
-        12345); // a resumed process starts from some other generator state
+                     0.3);  // dropout: the global generator must be restored too
+  TrainOptions o =
+      TrainOptions().epochs(4).batch_size(50).lr(5e-3).weight_decay(1e-3).seed(9).checkpoint_dir(dir).resume(resume);
+  if (resume) seed_everything(12345);  // a resumed process starts from some other generator state
   try {
     train(*m, d, nullptr, o, obj, [&](const EpochStats &s) {
-      if (stop_after > 0 && s.epoch == stop_after + 1)
-        throw std::runtime_error("interrupted");
+      if (stop_after > 0 && s.epoch == stop_after + 1) throw std::runtime_error("interrupted");
     });
   } catch (const std::runtime_error &) {
     return nullptr;
@@ -217,19 +172,14 @@ TEST(Resume, InterruptedThenResumedEqualsUninterrupted) {
     SCOPED_TRACE(adversarial ? "pgd-at" : "standard");
     PGDATObjective at(PGDATOptions(0.1).steps(2).warmup_epochs(1));
     Objective *obj = adversarial ? static_cast<Objective *>(&at) : nullptr;
-    auto full = run_with_checkpoints(d, a.file(adversarial ? "a1" : "a0"), 0,
-                                     false, obj);
+    auto full = run_with_checkpoints(d, a.file(adversarial ? "a1" : "a0"), 0, false, obj);
     ASSERT_TRUE(full);
-    EXPECT_EQ(run_with_checkpoints(d, b.file(adversarial ? "b1" : "b0"), 2,
-                                   false, obj),
-              nullptr);
-    auto resumed = run_with_checkpoints(d, b.file(adversarial ? "b1" : "b0"), 0,
-                                        true, obj);
+    EXPECT_EQ(run_with_checkpoints(d, b.file(adversarial ? "b1" : "b0"), 2, false, obj), nullptr);
+    auto resumed = run_with_checkpoints(d, b.file(adversarial ? "b1" : "b0"), 0, true, obj);
     ASSERT_TRUE(resumed);
     auto p = full->parameters(), q = resumed->parameters();
     ASSERT_EQ(p.size(), q.size());
-    for (size_t i = 0; i < p.size(); ++i)
-      EXPECT_TRUE(torch::equal(p[i], q[i])) << "parameter " << i;
+    for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::equal(p[i], q[i])) << "parameter " << i;
   }
   // Fast-AT's random starts are per step too.
   FastATObjective fast(FastATOptions(0.1));
@@ -245,18 +195,15 @@ TEST(Resume, RefusesACheckpointMadeWithOtherOptions) {
   Dataset d = robust_vs_nonrobust(100, 6);
   testing::TempDir dir;
   auto m = fresh_mlp();
-  train(*m, d, nullptr,
-        TrainOptions().epochs(1).checkpoint_dir(dir.file("ck")));
+  train(*m, d, nullptr, TrainOptions().epochs(1).checkpoint_dir(dir.file("ck")));
   try {
-    train(*m, d, nullptr,
-          TrainOptions().epochs(2).checkpoint_dir(dir.file("ck")).resume(true));
+    train(*m, d, nullptr, TrainOptions().epochs(2).checkpoint_dir(dir.file("ck")).resume(true));
     ADD_FAILURE() << "resumed with other options";
   } catch (const Error &e) {
     EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("other training options"),
-              std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("other training options"), std::string::npos);
   }
 }
 
-} // namespace
-} // namespace aegis
+}  // namespace
+}  // namespace aegis

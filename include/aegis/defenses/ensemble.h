@@ -19,9 +19,8 @@
 namespace aegis {
 
 struct EnsembleOptions {
-  std::string combine_ = "probabilities"; ///< "probabilities" or "logits"
-  std::vector<double>
-      weights_; ///< one per member, >= 0, not all 0; empty = equal
+  std::string combine_ = "probabilities";  ///< "probabilities" or "logits"
+  std::vector<double> weights_;            ///< one per member, >= 0, not all 0; empty = equal
 
   EnsembleOptions &combine(std::string v) {
     combine_ = std::move(v);
@@ -34,24 +33,23 @@ struct EnsembleOptions {
 };
 
 class EnsembleClassifier : public Classifier {
-public:
+ public:
   /// Throws InvalidArgument for no members, bad weights or an unknown
   /// combination, ShapeMismatch when members disagree on input shape,
   /// classes or valid range.
-  EnsembleClassifier(std::vector<ClassifierPtr> members,
-                     EnsembleOptions options = {});
+  EnsembleClassifier(std::vector<ClassifierPtr> members, EnsembleOptions options = {});
 
   bool has_gradients() const override;
   const std::vector<ClassifierPtr> &members() const { return members_; }
   const EnsembleOptions &options() const { return o_; }
 
-protected:
+ protected:
   torch::Tensor compute_logits(const torch::Tensor &x, bool grad) override;
 
-private:
+ private:
   std::vector<ClassifierPtr> members_;
   EnsembleOptions o_;
-  std::vector<double> w_; // normalised weights
+  std::vector<double> w_;  // normalised weights
 };
 
-} // namespace aegis
+}  // namespace aegis

@@ -7,22 +7,15 @@
 
 namespace aegis {
 
-FeatureSqueezingDetector::FeatureSqueezingDetector(
-    ClassifierPtr model, FeatureSqueezingDetectorOptions options)
+FeatureSqueezingDetector::FeatureSqueezingDetector(ClassifierPtr model, FeatureSqueezingDetectorOptions options)
     : model_(std::move(model)), o_(options) {
-  AEGIS_CHECK(model_ != nullptr, InvalidArgument,
-              "a detector needs the model it watches");
-  AEGIS_CHECK(o_.bits_ > 0 || o_.median_ > 1, InvalidArgument,
-              "feature squeezing detector: enable bits or median");
+  AEGIS_CHECK(model_ != nullptr, InvalidArgument, "a detector needs the model it watches");
+  AEGIS_CHECK(o_.bits_ > 0 || o_.median_ > 1, InvalidArgument, "feature squeezing detector: enable bits or median");
   AEGIS_CHECK(o_.bits_ >= 0 && o_.bits_ <= 16, InvalidArgument,
-              "feature squeezing detector: bits must be 0..16, got "
-                  << o_.bits_);
-  AEGIS_CHECK(
-      o_.median_ >= 1 && o_.median_ % 2 == 1, InvalidArgument,
-      "feature squeezing detector: median window must be odd and >= 1, got "
-          << o_.median_);
-  AEGIS_CHECK(o_.median_ == 1 || model_->meta().input_shape.size() == 3,
-              InvalidArgument,
+              "feature squeezing detector: bits must be 0..16, got " << o_.bits_);
+  AEGIS_CHECK(o_.median_ >= 1 && o_.median_ % 2 == 1, InvalidArgument,
+              "feature squeezing detector: median window must be odd and >= 1, got " << o_.median_);
+  AEGIS_CHECK(o_.median_ == 1 || model_->meta().input_shape.size() == 3, InvalidArgument,
               "feature squeezing detector: median smoothing needs image inputs "
               "[C, H, W]");
 }
@@ -33,20 +26,12 @@ torch::Tensor FeatureSqueezingDetector::score(const torch::Tensor &x) {
   torch::Tensor p = model_->probabilities(x);
   torch::Tensor best = torch::zeros({x.size(0)});
   if (o_.bits_ > 0)
-    best = torch::max(
-        best, (p - model_->probabilities(reduce_bit_depth(x, o_.bits_, lo, hi)))
-                  .abs()
-                  .sum(1));
-  if (o_.median_ > 1)
-    best = torch::max(
-        best,
-        (p - model_->probabilities(median_filter(x, o_.median_))).abs().sum(1));
+    best = torch::max(best, (p - model_->probabilities(reduce_bit_depth(x, o_.bits_, lo, hi))).abs().sum(1));
+  if (o_.median_ > 1) best = torch::max(best, (p - model_->probabilities(median_filter(x, o_.median_))).abs().sum(1));
   return best;
 }
 
-std::unique_ptr<Detector>
-FeatureSqueezingDetector::from_state(const nlohmann::json &s,
-                                     ClassifierPtr model) {
+std::unique_ptr<Detector> FeatureSqueezingDetector::from_state(const nlohmann::json &s, ClassifierPtr model) {
   FeatureSqueezingDetectorOptions o;
   try {
     o.bits(s.at("bits").get<int64_t>()).median(s.at("median").get<int64_t>());
@@ -56,4 +41,4 @@ FeatureSqueezingDetector::from_state(const nlohmann::json &s,
   return std::make_unique<FeatureSqueezingDetector>(std::move(model), o);
 }
 
-} // namespace aegis
+}  // namespace aegis

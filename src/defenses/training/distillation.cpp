@@ -1,8 +1,8 @@
 #include "aegis/defenses/training/distillation.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "aegis/core/error.h"
 
@@ -14,52 +14,40 @@ void DistillationOptions::validate() const {
   AEGIS_CHECK(temperature_ > 0 && std::isfinite(temperature_), InvalidArgument,
               "distillation: temperature must be > 0, got " << temperature_);
   AEGIS_CHECK(hard_weight_ >= 0 && hard_weight_ <= 1, InvalidArgument,
-              "distillation: hard-label weight must be in [0, 1], got "
-                  << hard_weight_);
+              "distillation: hard-label weight must be in [0, 1], got " << hard_weight_);
 }
 
 nlohmann::json DistillationOptions::to_json() const {
   return {{"temperature", temperature_}, {"hard_weight", hard_weight_}};
 }
 
-DistillationObjective::DistillationObjective(ClassifierPtr teacher,
-                                             DistillationOptions options)
+DistillationObjective::DistillationObjective(ClassifierPtr teacher, DistillationOptions options)
     : teacher_(std::move(teacher)), o_(std::move(options)) {
   o_.validate();
-  AEGIS_CHECK(teacher_ != nullptr, InvalidArgument,
-              "distillation needs a teacher model");
+  AEGIS_CHECK(teacher_ != nullptr, InvalidArgument, "distillation needs a teacher model");
 }
 
 nlohmann::json DistillationObjective::describe() const {
   nlohmann::json j = o_.to_json();
-  j["teacher"] = {{"architecture", teacher_->meta().architecture},
-                  {"provenance", teacher_->meta().provenance}};
+  j["teacher"] = {{"architecture", teacher_->meta().architecture}, {"provenance", teacher_->meta().provenance}};
   return j;
 }
 
-torch::Tensor DistillationObjective::loss(ScriptClassifier &model,
-                                          const Batch &batch,
-                                          const StepContext &ctx,
+torch::Tensor DistillationObjective::loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
                                           torch::Tensor &clean_logits) {
-  AEGIS_CHECK(teacher_->meta().num_classes == model.meta().num_classes,
-              ShapeMismatch,
-              "distillation: the teacher has " << teacher_->meta().num_classes
-                                               << " classes, the student "
+  AEGIS_CHECK(teacher_->meta().num_classes == model.meta().num_classes, ShapeMismatch,
+              "distillation: the teacher has " << teacher_->meta().num_classes << " classes, the student "
                                                << model.meta().num_classes);
   const double T = o_.temperature_;
-  torch::Tensor soft =
-      torch::softmax(teacher_->logits(batch.x) / T, 1).detach();
+  torch::Tensor soft = torch::softmax(teacher_->logits(batch.x) / T, 1).detach();
   clean_logits = model.forward(batch.x);
-  torch::Tensor l =
-      -(soft * torch::log_softmax(clean_logits / T, 1)).sum(1).mean();
+  torch::Tensor l = -(soft * torch::log_softmax(clean_logits / T, 1)).sum(1).mean();
   if (o_.hard_weight_ > 0) {
     l = (1 - o_.hard_weight_) * l +
         o_.hard_weight_ *
-            F::cross_entropy(clean_logits, batch.y,
-                             F::CrossEntropyFuncOptions().label_smoothing(
-                                 ctx.label_smoothing));
+            F::cross_entropy(clean_logits, batch.y, F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));
   }
   return l;
 }
 
-} // namespace aegis
+}  // namespace aegis

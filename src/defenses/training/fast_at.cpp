@@ -1,8 +1,8 @@
 #include "aegis/defenses/training/fast_at.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "aegis/core/error.h"
 #include "aegis/defenses/training/pgd_at.h"
@@ -12,12 +12,9 @@ namespace aegis {
 namespace F = torch::nn::functional;
 
 void FastATOptions::validate() const {
-  AEGIS_CHECK(eps_ > 0 && std::isfinite(eps_), InvalidArgument,
-              "fast-at: eps must be > 0, got " << eps_);
-  AEGIS_CHECK(step_size_ >= 0, InvalidArgument,
-              "fast-at: step size must be >= 0 (0 = 1.25 eps)");
-  AEGIS_CHECK(warmup_epochs_ >= 0, InvalidArgument,
-              "fast-at: warm-up epochs must be >= 0");
+  AEGIS_CHECK(eps_ > 0 && std::isfinite(eps_), InvalidArgument, "fast-at: eps must be > 0, got " << eps_);
+  AEGIS_CHECK(step_size_ >= 0, InvalidArgument, "fast-at: step size must be >= 0 (0 = 1.25 eps)");
+  AEGIS_CHECK(warmup_epochs_ >= 0, InvalidArgument, "fast-at: warm-up epochs must be >= 0");
 }
 
 nlohmann::json FastATOptions::to_json() const {
@@ -28,8 +25,7 @@ nlohmann::json FastATOptions::to_json() const {
           {"seed", seed_}};
 }
 
-torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x,
-                                const torch::Tensor &y, double eps,
+torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x, const torch::Tensor &y, double eps,
                                 double step_size, at::Generator &gen) {
   const double lo = model.meta().clip_min, hi = model.meta().clip_max;
   torch::Tensor delta = (torch::rand(x.sizes(), gen) * 2 - 1) * eps;
@@ -45,21 +41,16 @@ torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x,
   return (x + d).clamp(lo, hi);
 }
 
-FastATObjective::FastATObjective(FastATOptions options)
-    : o_(std::move(options)) {
-  o_.validate();
-}
+FastATObjective::FastATObjective(FastATOptions options) : o_(std::move(options)) { o_.validate(); }
 
-torch::Tensor FastATObjective::loss(ScriptClassifier &model, const Batch &batch,
-                                    const StepContext &ctx, torch::Tensor &) {
+torch::Tensor FastATObjective::loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
+                                    torch::Tensor &) {
   const double eps = warmed_up_eps(o_.eps_, o_.warmup_epochs_, ctx);
   // A stream per step (not one carried across steps) so a resumed run draws
   // what an uninterrupted one would.
-  auto gen = make_generator(
-      derive_seed(o_.seed_, "fast-at-" + std::to_string(ctx.epoch) + "-" +
-                                std::to_string(ctx.step)));
-  const double alpha =
-      (o_.step_size_ > 0 ? o_.step_size_ : 1.25 * o_.eps_) * eps / o_.eps_;
+  auto gen =
+      make_generator(derive_seed(o_.seed_, "fast-at-" + std::to_string(ctx.epoch) + "-" + std::to_string(ctx.step)));
+  const double alpha = (o_.step_size_ > 0 ? o_.step_size_ : 1.25 * o_.eps_) * eps / o_.eps_;
   torch::Tensor x_adv;
   model.set_training(false);
   try {
@@ -69,9 +60,8 @@ torch::Tensor FastATObjective::loss(ScriptClassifier &model, const Batch &batch,
     throw;
   }
   model.set_training(true);
-  return F::cross_entropy(
-      model.forward(x_adv), batch.y,
-      F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));
+  return F::cross_entropy(model.forward(x_adv), batch.y,
+                          F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));
 }
 
-} // namespace aegis
+}  // namespace aegis

@@ -9,19 +9,17 @@ namespace aegis {
 namespace {
 ModelMeta eot_meta(const ClassifierPtr &inner, int64_t samples) {
   AEGIS_CHECK(inner != nullptr, InvalidArgument, "EOT needs a model to wrap");
-  AEGIS_CHECK(samples >= 1, InvalidArgument,
-              "EOT samples must be >= 1, got " << samples);
+  AEGIS_CHECK(samples >= 1, InvalidArgument, "EOT samples must be >= 1, got " << samples);
   ModelMeta m = inner->meta();
   m.mean.clear();
   m.std.clear();
   m.provenance["eot_samples"] = samples;
   return m;
 }
-} // namespace
+}  // namespace
 
 EOTClassifier::EOTClassifier(ClassifierPtr inner, int64_t samples)
-    : Classifier(eot_meta(inner, samples)), inner_(std::move(inner)),
-      samples_(samples) {}
+    : Classifier(eot_meta(inner, samples)), inner_(std::move(inner)), samples_(samples) {}
 
 torch::Tensor EOTClassifier::compute_logits(const torch::Tensor &x, bool grad) {
   torch::Tensor acc;
@@ -32,4 +30,4 @@ torch::Tensor EOTClassifier::compute_logits(const torch::Tensor &x, bool grad) {
   return acc / double(samples_);
 }
 
-} // namespace aegis
+}  // namespace aegis

@@ -1,8 +1,8 @@
 #include "aegis/defenses/transforms/gaussian_noise.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "aegis/core/error.h"
 
@@ -17,10 +17,8 @@ GaussianNoise::GaussianNoise(ClassifierPtr inner, GaussianNoiseOptions options)
 }
 
 torch::Tensor GaussianNoise::transform(const torch::Tensor &x) {
-  torch::Tensor noisy =
-      x +
-      o_.sigma_ * torch::randn(x.sizes(), gen_).to(x.device(), x.scalar_type());
+  torch::Tensor noisy = x + o_.sigma_ * torch::randn(x.sizes(), gen_).to(x.device(), x.scalar_type());
   return o_.clip_ ? noisy.clamp(meta_.clip_min, meta_.clip_max) : noisy;
 }
 
-} // namespace aegis
+}  // namespace aegis

@@ -26,4 +26,4 @@ double normal_quantile(double q);
 /// Two-sided binomial test p-value of k successes in n trials against p = 0.5.
 double binomial_test_half(int64_t k, int64_t n);
 
-} // namespace aegis
+}  // namespace aegis

@@ -11,12 +11,12 @@
 ///       {{"fgsm", {{"eps", 0.1}}}, {"pgd", {{"eps", 0.1}}}},
 ///       DetectionEvaluationOptions());
 
+#include <torch/types.h>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/types.h>
 
 #include "aegis/core/classifier.h"
 #include "aegis/core/dataset.h"
@@ -25,12 +25,10 @@
 namespace aegis {
 
 /// Area under the ROC curve of scores (higher = positive), ties counted half.
-double roc_auc(const torch::Tensor &negative_scores,
-               const torch::Tensor &positive_scores);
+double roc_auc(const torch::Tensor &negative_scores, const torch::Tensor &positive_scores);
 
 struct DetectionEvaluationOptions {
-  double target_fpr_ =
-      0.05; ///< false-positive rate the threshold is calibrated for, in (0, 1)
+  double target_fpr_ = 0.05;  ///< false-positive rate the threshold is calibrated for, in (0, 1)
   int64_t batch_size_ = 256;
   DetectionEvaluationOptions &target_fpr(double v) {
     target_fpr_ = v;
@@ -45,11 +43,10 @@ struct DetectionEvaluationOptions {
 struct AttackDetection {
   std::string attack;
   nlohmann::json options;
-  int64_t attacked = 0; ///< correctly classified clean samples attacked
-  int64_t successful =
-      0;          ///< adversarial examples that fool the model (the positives)
-  double auc = 0; ///< clean vs successful adversarial
-  double tpr = 0; ///< at the calibrated threshold
+  int64_t attacked = 0;    ///< correctly classified clean samples attacked
+  int64_t successful = 0;  ///< adversarial examples that fool the model (the positives)
+  double auc = 0;          ///< clean vs successful adversarial
+  double tpr = 0;          ///< at the calibrated threshold
   nlohmann::json to_json() const;
 };
 
@@ -57,7 +54,7 @@ struct DetectionEvaluation {
   std::string detector;
   double threshold = 0;
   double target_fpr = 0;
-  double clean_fpr = 0; ///< measured on the evaluation's clean samples
+  double clean_fpr = 0;  ///< measured on the evaluation's clean samples
   int64_t clean_samples = 0;
   std::vector<AttackDetection> attacks;
   double seconds = 0;
@@ -66,10 +63,9 @@ struct DetectionEvaluation {
 
 /// Calibrates `detector` on `calibration_x` (clean, disjoint from `data`),
 /// then evaluates it on `data` against each attack (registry name, parameters).
-DetectionEvaluation evaluate_detector(
-    Detector &detector, Classifier &model, const torch::Tensor &calibration_x,
-    const Dataset &data,
-    const std::vector<std::pair<std::string, nlohmann::json>> &attacks,
-    const DetectionEvaluationOptions &options = {});
+DetectionEvaluation evaluate_detector(Detector &detector, Classifier &model, const torch::Tensor &calibration_x,
+                                      const Dataset &data,
+                                      const std::vector<std::pair<std::string, nlohmann::json>> &attacks,
+                                      const DetectionEvaluationOptions &options = {});
 
-} // namespace aegis
+}  // namespace aegis

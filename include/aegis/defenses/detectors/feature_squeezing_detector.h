@@ -18,9 +18,9 @@
 namespace aegis {
 
 struct FeatureSqueezingDetectorOptions {
-  int64_t bits_ = 1;   ///< bit-depth squeezer, 1..16 (0 = not used); Xu et al.
-                       ///< use 1 bit for MNIST
-  int64_t median_ = 3; ///< odd median window (1 = not used); images only
+  int64_t bits_ = 1;    ///< bit-depth squeezer, 1..16 (0 = not used); Xu et al.
+                        ///< use 1 bit for MNIST
+  int64_t median_ = 3;  ///< odd median window (1 = not used); images only
 
   FeatureSqueezingDetectorOptions &bits(int64_t v) {
     bits_ = v;
@@ -30,28 +30,24 @@ struct FeatureSqueezingDetectorOptions {
     median_ = v;
     return *this;
   }
-  nlohmann::json to_json() const {
-    return {{"bits", bits_}, {"median", median_}};
-  }
+  nlohmann::json to_json() const { return {{"bits", bits_}, {"median", median_}}; }
 };
 
 class FeatureSqueezingDetector : public Detector {
-public:
+ public:
   /// Throws InvalidArgument when no squeezer is enabled or one does not fit the
   /// model's inputs.
-  FeatureSqueezingDetector(ClassifierPtr model,
-                           FeatureSqueezingDetectorOptions options);
+  FeatureSqueezingDetector(ClassifierPtr model, FeatureSqueezingDetectorOptions options);
   std::string name() const override { return "feature-squeezing"; }
   torch::Tensor score(const torch::Tensor &x) override;
-  static std::unique_ptr<Detector> from_state(const nlohmann::json &state,
-                                              ClassifierPtr model);
+  static std::unique_ptr<Detector> from_state(const nlohmann::json &state, ClassifierPtr model);
 
-protected:
+ protected:
   nlohmann::json state_json() const override { return o_.to_json(); }
 
-private:
+ private:
   ClassifierPtr model_;
   FeatureSqueezingDetectorOptions o_;
 };
 
-} // namespace aegis
+}  // namespace aegis

@@ -18,8 +18,8 @@
 namespace aegis {
 
 struct MahalanobisOptions {
-  double ridge_ = 1e-3; ///< added to the covariance diagonal (relative to its
-                        ///< mean variance), > 0
+  double ridge_ = 1e-3;  ///< added to the covariance diagonal (relative to its
+                         ///< mean variance), > 0
   int64_t batch_size_ = 512;
 
   MahalanobisOptions &ridge(double v) {
@@ -33,30 +33,27 @@ struct MahalanobisOptions {
 };
 
 class MahalanobisDetector : public Detector {
-public:
+ public:
   /// From fitted statistics: means [classes, d], precision [d, d].
-  MahalanobisDetector(std::shared_ptr<ScriptClassifier> model,
-                      torch::Tensor means, torch::Tensor precision);
+  MahalanobisDetector(std::shared_ptr<ScriptClassifier> model, torch::Tensor means, torch::Tensor precision);
   /// Fits class means and the shared covariance on `data` (every class
   /// present). Throws Unsupported when the model has no features(),
   /// InvalidArgument for missing classes.
-  static std::unique_ptr<MahalanobisDetector>
-  fit(std::shared_ptr<ScriptClassifier> model, const Dataset &data,
-      const MahalanobisOptions &options = {});
-  static std::unique_ptr<Detector> from_state(const nlohmann::json &state,
-                                              ClassifierPtr model);
+  static std::unique_ptr<MahalanobisDetector> fit(std::shared_ptr<ScriptClassifier> model, const Dataset &data,
+                                                  const MahalanobisOptions &options = {});
+  static std::unique_ptr<Detector> from_state(const nlohmann::json &state, ClassifierPtr model);
 
   std::string name() const override { return "mahalanobis"; }
   torch::Tensor score(const torch::Tensor &x) override;
   /// [batch, classes] squared distances of features to each class mean.
   torch::Tensor distances(const torch::Tensor &features) const;
 
-protected:
+ protected:
   nlohmann::json state_json() const override;
 
-private:
+ private:
   std::shared_ptr<ScriptClassifier> model_;
-  torch::Tensor means_, precision_; // double
+  torch::Tensor means_, precision_;  // double
 };
 
-} // namespace aegis
+}  // namespace aegis

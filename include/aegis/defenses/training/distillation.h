@@ -16,8 +16,8 @@
 namespace aegis {
 
 struct DistillationOptions {
-  double temperature_ = 20.0; ///< T > 0 (Papernot et al. use 20-100)
-  double hard_weight_ = 0.0;  ///< weight of CE on the true labels, in [0, 1]
+  double temperature_ = 20.0;  ///< T > 0 (Papernot et al. use 20-100)
+  double hard_weight_ = 0.0;   ///< weight of CE on the true labels, in [0, 1]
 
   DistillationOptions &temperature(double v) {
     temperature_ = v;
@@ -33,19 +33,18 @@ struct DistillationOptions {
 };
 
 class DistillationObjective : public Objective {
-public:
+ public:
   /// `teacher` must take the same inputs and have as many classes as the
   /// student.
   DistillationObjective(ClassifierPtr teacher, DistillationOptions options);
   std::string name() const override { return "distillation"; }
-  torch::Tensor loss(ScriptClassifier &model, const Batch &batch,
-                     const StepContext &ctx,
+  torch::Tensor loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
                      torch::Tensor &clean_logits) override;
   nlohmann::json describe() const override;
 
-private:
+ private:
   ClassifierPtr teacher_;
   DistillationOptions o_;
 };
 
-} // namespace aegis
+}  // namespace aegis

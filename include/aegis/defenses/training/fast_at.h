@@ -17,11 +17,10 @@ namespace aegis {
 
 struct FastATOptions {
   explicit FastATOptions(double eps) : eps_(eps) {}
-  double eps_;           ///< Linf budget, > 0
-  double step_size_ = 0; ///< 0 = 1.25 * eps (the paper's choice)
-  double warmup_epochs_ =
-      0;              ///< eps grows linearly from 0 over these epochs, >= 0
-  uint64_t seed_ = 0; ///< random starts
+  double eps_;                ///< Linf budget, > 0
+  double step_size_ = 0;      ///< 0 = 1.25 * eps (the paper's choice)
+  double warmup_epochs_ = 0;  ///< eps grows linearly from 0 over these epochs, >= 0
+  uint64_t seed_ = 0;         ///< random starts
 
   FastATOptions &eps(double v) {
     eps_ = v;
@@ -46,21 +45,19 @@ struct FastATOptions {
 
 /// One random-start FGSM example per sample (model in its evaluation state).
 /// Exposed for PGD-AT's fast warm-start epochs.
-torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x,
-                                const torch::Tensor &y, double eps,
+torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x, const torch::Tensor &y, double eps,
                                 double step_size, at::Generator &gen);
 
 class FastATObjective : public Objective {
-public:
+ public:
   explicit FastATObjective(FastATOptions options);
   std::string name() const override { return "fast-at"; }
-  torch::Tensor loss(ScriptClassifier &model, const Batch &batch,
-                     const StepContext &ctx,
+  torch::Tensor loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
                      torch::Tensor &clean_logits) override;
   nlohmann::json describe() const override { return o_.to_json(); }
 
-private:
+ private:
   FastATOptions o_;
 };
 
-} // namespace aegis
+}  // namespace aegis

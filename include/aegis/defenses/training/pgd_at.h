@@ -19,16 +19,16 @@ namespace aegis {
 
 struct PGDATOptions {
   explicit PGDATOptions(double eps) : eps_(eps) {}
-  double eps_;               ///< final perturbation budget, > 0
-  Norm norm_ = Norm::Linf;   ///< Linf or L2
-  int64_t steps_ = 7;        ///< PGD iterations per batch, >= 1
-  double step_size_ = 0;     ///< 0 = 2.5 * eps / steps
-  bool random_start_ = true; ///< start inside the ball (PGD) or at x (BIM)
-  double warmup_epochs_ = 0; ///< eps grows linearly from 0 to eps over these
-                             ///< epochs (fractional allowed), >= 0
-  int64_t fast_epochs_ = 0;  ///< the first N epochs craft with one random-start
-                             ///< FGSM step instead of PGD, >= 0
-  double clean_weight_ = 0; ///< loss = (1-w) CE(adv) + w CE(clean), w in [0, 1]
+  double eps_;                ///< final perturbation budget, > 0
+  Norm norm_ = Norm::Linf;    ///< Linf or L2
+  int64_t steps_ = 7;         ///< PGD iterations per batch, >= 1
+  double step_size_ = 0;      ///< 0 = 2.5 * eps / steps
+  bool random_start_ = true;  ///< start inside the ball (PGD) or at x (BIM)
+  double warmup_epochs_ = 0;  ///< eps grows linearly from 0 to eps over these
+                              ///< epochs (fractional allowed), >= 0
+  int64_t fast_epochs_ = 0;   ///< the first N epochs craft with one random-start
+                              ///< FGSM step instead of PGD, >= 0
+  double clean_weight_ = 0;   ///< loss = (1-w) CE(adv) + w CE(clean), w in [0, 1]
 
   PGDATOptions &eps(double v) {
     eps_ = v;
@@ -71,16 +71,15 @@ struct PGDATOptions {
 double warmed_up_eps(double eps, double warmup_epochs, const StepContext &ctx);
 
 class PGDATObjective : public Objective {
-public:
+ public:
   explicit PGDATObjective(PGDATOptions options);
   std::string name() const override { return "pgd-at"; }
-  torch::Tensor loss(ScriptClassifier &model, const Batch &batch,
-                     const StepContext &ctx,
+  torch::Tensor loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
                      torch::Tensor &clean_logits) override;
   nlohmann::json describe() const override { return o_.to_json(); }
 
-private:
+ private:
   PGDATOptions o_;
 };
 
-} // namespace aegis
+}  // namespace aegis

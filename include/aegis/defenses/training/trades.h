@@ -17,14 +17,13 @@ namespace aegis {
 
 struct TRADESOptions {
   explicit TRADESOptions(double eps) : eps_(eps) {}
-  double eps_;             ///< budget of the inner maximisation, > 0
-  Norm norm_ = Norm::Linf; ///< Linf or L2
-  double beta_ = 6.0;      ///< weight of the robustness (KL) term, >= 0
-  int64_t steps_ = 7;      ///< inner steps, >= 1
-  double step_size_ = 0;   ///< 0 = 2.5 * eps / steps
-  double warmup_epochs_ =
-      0;              ///< eps grows linearly from 0 over these epochs, >= 0
-  uint64_t seed_ = 0; ///< the inner maximisation's random start
+  double eps_;                ///< budget of the inner maximisation, > 0
+  Norm norm_ = Norm::Linf;    ///< Linf or L2
+  double beta_ = 6.0;         ///< weight of the robustness (KL) term, >= 0
+  int64_t steps_ = 7;         ///< inner steps, >= 1
+  double step_size_ = 0;      ///< 0 = 2.5 * eps / steps
+  double warmup_epochs_ = 0;  ///< eps grows linearly from 0 over these epochs, >= 0
+  uint64_t seed_ = 0;         ///< the inner maximisation's random start
 
   TRADESOptions &eps(double v) {
     eps_ = v;
@@ -60,16 +59,15 @@ struct TRADESOptions {
 };
 
 class TRADESObjective : public Objective {
-public:
+ public:
   explicit TRADESObjective(TRADESOptions options);
   std::string name() const override { return "trades"; }
-  torch::Tensor loss(ScriptClassifier &model, const Batch &batch,
-                     const StepContext &ctx,
+  torch::Tensor loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
                      torch::Tensor &clean_logits) override;
   nlohmann::json describe() const override { return o_.to_json(); }
 
-private:
+ private:
   TRADESOptions o_;
 };
 
-} // namespace aegis
+}  // namespace aegis

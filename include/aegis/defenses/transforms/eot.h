@@ -17,18 +17,18 @@
 namespace aegis {
 
 class EOTClassifier : public Classifier {
-public:
+ public:
   /// samples >= 1 (throws InvalidArgument otherwise).
   EOTClassifier(ClassifierPtr inner, int64_t samples);
   bool has_gradients() const override { return inner_->has_gradients(); }
   int64_t samples() const { return samples_; }
 
-protected:
+ protected:
   torch::Tensor compute_logits(const torch::Tensor &x, bool grad) override;
 
-private:
+ private:
   ClassifierPtr inner_;
   int64_t samples_;
 };
 
-} // namespace aegis
+}  // namespace aegis

@@ -15,9 +15,9 @@ namespace aegis {
 
 struct GaussianNoiseOptions {
   explicit GaussianNoiseOptions(double sigma) : sigma_(sigma) {}
-  double sigma_;      ///< standard deviation, > 0
-  bool clip_ = true;  ///< clip the noisy input into the valid range
-  uint64_t seed_ = 0; ///< the noise stream
+  double sigma_;       ///< standard deviation, > 0
+  bool clip_ = true;   ///< clip the noisy input into the valid range
+  uint64_t seed_ = 0;  ///< the noise stream
 
   GaussianNoiseOptions &sigma(double v) {
     sigma_ = v;
@@ -34,7 +34,7 @@ struct GaussianNoiseOptions {
 };
 
 class GaussianNoise : public TransformedClassifier {
-public:
+ public:
   GaussianNoise(ClassifierPtr inner, GaussianNoiseOptions options);
   torch::Tensor transform(const torch::Tensor &x) override;
   bool randomized() const override { return true; }
@@ -43,8 +43,8 @@ public:
     return {{"sigma", o_.sigma_}, {"clip", o_.clip_}, {"seed", o_.seed_}};
   }
 
-private:
+ private:
   GaussianNoiseOptions o_;
 };
 
-} // namespace aegis
+}  // namespace aegis

@@ -14,8 +14,8 @@
 namespace aegis {
 
 struct SpatialSmoothingOptions {
-  int64_t window_ = 3;          ///< odd, >= 3
-  std::string kind_ = "median"; ///< "median" or "mean"
+  int64_t window_ = 3;           ///< odd, >= 3
+  std::string kind_ = "median";  ///< "median" or "mean"
 
   SpatialSmoothingOptions &window(int64_t v) {
     window_ = v;
@@ -28,16 +28,14 @@ struct SpatialSmoothingOptions {
 };
 
 class SpatialSmoothing : public TransformedClassifier {
-public:
+ public:
   SpatialSmoothing(ClassifierPtr inner, SpatialSmoothingOptions options);
   torch::Tensor transform(const torch::Tensor &x) override;
   std::string name() const override { return "spatial-smoothing"; }
-  nlohmann::json options_json() const override {
-    return {{"window", o_.window_}, {"kind", o_.kind_}};
-  }
+  nlohmann::json options_json() const override { return {{"window", o_.window_}, {"kind", o_.kind_}}; }
 
-private:
+ private:
   SpatialSmoothingOptions o_;
 };
 
-} // namespace aegis
+}  // namespace aegis

@@ -16,17 +16,17 @@
 ///   FeatureSqueezingOptions().bits(3)); PGD(PGDOptions(0.1)).run(*squeezed, x,
 ///   y);   // BPDA by default
 
+#include <ATen/core/Generator.h>
+
 #include <cstdint>
 #include <string>
-
-#include <ATen/core/Generator.h>
 
 #include "aegis/core/classifier.h"
 
 namespace aegis {
 
 class TransformedClassifier : public Classifier {
-public:
+ public:
   enum class Gradient { BPDA, Exact };
 
   /// The transformation alone, on a batch in the valid range.
@@ -46,7 +46,7 @@ public:
   const ClassifierPtr &inner() const { return inner_; }
   bool has_gradients() const override { return inner_->has_gradients(); }
 
-protected:
+ protected:
   explicit TransformedClassifier(ClassifierPtr inner);
   torch::Tensor compute_logits(const torch::Tensor &x, bool grad) override;
   /// Records the defence in the metadata's provenance (call at the end of the
@@ -58,4 +58,4 @@ protected:
   at::Generator gen_;
 };
 
-} // namespace aegis
+}  // namespace aegis
