@@ -10,12 +10,12 @@
 namespace aegis {
 
 namespace {
-ModelMeta ensemble_meta(const std::vector<ClassifierPtr> &members) {
+ModelMeta ensemble_meta(const std::vector<ClassifierPtr>& members) {
   AEGIS_CHECK(!members.empty(), InvalidArgument, "an ensemble needs at least one member");
-  for (const auto &m : members) AEGIS_CHECK(m != nullptr, InvalidArgument, "ensemble member is null");
+  for (const auto& m : members) AEGIS_CHECK(m != nullptr, InvalidArgument, "ensemble member is null");
   ModelMeta meta = members[0]->meta();
   for (size_t i = 1; i < members.size(); ++i) {
-    const ModelMeta &o = members[i]->meta();
+    const ModelMeta& o = members[i]->meta();
     AEGIS_CHECK(o.input_shape == meta.input_shape && o.num_classes == meta.num_classes, ShapeMismatch,
                 "ensemble member " << i
                                    << " takes other inputs or has another "
@@ -27,7 +27,7 @@ ModelMeta ensemble_meta(const std::vector<ClassifierPtr> &members) {
   meta.mean.clear();  // each member normalises its own inputs
   meta.std.clear();
   nlohmann::json list = nlohmann::json::array();
-  for (const auto &m : members) list.push_back({{"architecture", m->meta().architecture}});
+  for (const auto& m : members) list.push_back({{"architecture", m->meta().architecture}});
   meta.provenance = {{"ensemble", list}};
   return meta;
 }
@@ -52,12 +52,12 @@ EnsembleClassifier::EnsembleClassifier(std::vector<ClassifierPtr> members, Ensem
 }
 
 bool EnsembleClassifier::has_gradients() const {
-  for (const auto &m : members_)
+  for (const auto& m : members_)
     if (!m->has_gradients()) return false;
   return true;
 }
 
-torch::Tensor EnsembleClassifier::compute_logits(const torch::Tensor &x, bool grad) {
+torch::Tensor EnsembleClassifier::compute_logits(const torch::Tensor& x, bool grad) {
   const bool probs = o_.combine_ == "probabilities";
   torch::Tensor acc;
   for (size_t i = 0; i < members_.size(); ++i) {

@@ -65,7 +65,7 @@ TEST(Detectors, RoundTripThroughJsonGivesTheSameScores) {
   FeatureSqueezingDetector fs(model, FeatureSqueezingDetectorOptions().bits(2).median(1));
   fs.calibrate(d.x, 0.05);
   testing::TempDir dir;
-  for (Detector *det : std::vector<Detector *>{maha.get(), &fs}) {
+  for (Detector* det : std::vector<Detector*>{maha.get(), &fs}) {
     save_detector(*det, dir.file("d.json"));
     auto back = load_detector_file(dir.file("d.json"), model);
     EXPECT_EQ(back->name(), det->name());
@@ -79,10 +79,10 @@ TEST(Detectors, RoundTripThroughJsonGivesTheSameScores) {
 
 TEST(Detectors, MalformedOrUnknownDetectorsAreRejected) {
   auto model = bars_cnn();
-  auto kind = [&](const nlohmann::json &j) {
+  auto kind = [&](const nlohmann::json& j) {
     try {
       load_detector(j, model);
-    } catch (const Error &e) {
+    } catch (const Error& e) {
       return e.kind();
     }
     return ErrorKind::Internal;
@@ -101,7 +101,7 @@ TEST(Detectors, MalformedOrUnknownDetectorsAreRejected) {
   try {
     MahalanobisDetector::fit(linear, testing::make_blobs(20, 3, 2, 1));
     ADD_FAILURE();
-  } catch (const Error &e) {
+  } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
   }
 }

@@ -31,7 +31,7 @@ TEST(Ensemble, LogitsAreTheMeanOfTheMembers) {
   torch::Tensor xg = x.clone().requires_grad_(true);
   torch::Tensor g = torch::autograd::grad({ens.forward(xg).gather(1, y.unsqueeze(1)).sum()}, {xg})[0];
   torch::Tensor expect = torch::zeros_like(x);
-  for (auto &m : ms) {
+  for (auto& m : ms) {
     torch::Tensor xm = x.clone().requires_grad_(true);
     expect += torch::autograd::grad({m->forward(xm).gather(1, y.unsqueeze(1)).sum()}, {xm})[0] / 3;
   }
@@ -63,7 +63,7 @@ TEST(Ensemble, RejectsMismatchedMembersAndBadWeights) {
   try {
     EnsembleClassifier bad({ms[0], other});
     ADD_FAILURE();
-  } catch (const Error &e) {
+  } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::ShapeMismatch);
   }
   EXPECT_THROW(EnsembleClassifier({}), Error);

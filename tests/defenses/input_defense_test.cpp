@@ -101,7 +101,7 @@ TEST(Transforms, EOTAttackBeatsSingleSampleAttackOnANoisyNonlinearModel) {
   auto squeezed_noisy = std::make_shared<GaussianNoise>(
       std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(2)), GaussianNoiseOptions(0.15).seed(1));
   torch::Tensor x = d.x, y = d.y;
-  auto fooled = [&](const torch::Tensor &xa) {
+  auto fooled = [&](const torch::Tensor& xa) {
     // Judge by the defended model's majority over 15 draws.
     torch::Tensor votes = torch::zeros({x.size(0), 2});
     for (int i = 0; i < 15; ++i) votes += torch::one_hot(squeezed_noisy->predict(xa), 2);

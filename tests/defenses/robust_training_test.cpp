@@ -39,12 +39,12 @@ std::shared_ptr<ScriptClassifier> fresh_mlp(int64_t features = 41, int64_t class
   return build_architecture(ArchitectureOptions("mlp", {features}, classes).hidden({32}).dropout(dropout));
 }
 
-double robust_accuracy(ScriptClassifier &m, const Dataset &d, double eps) {
+double robust_accuracy(ScriptClassifier& m, const Dataset& d, double eps) {
   AttackResult r = PGD(PGDOptions(eps).steps(20).restarts(2)).run(m, d.x, d.y);
   return 1.0 - r.success_rate();
 }
 
-double clean_accuracy(ScriptClassifier &m, const Dataset &d) {
+double clean_accuracy(ScriptClassifier& m, const Dataset& d) {
   return (m.predict(d.x) == d.y).to(torch::kDouble).mean().item<double>();
 }
 
@@ -65,7 +65,7 @@ TEST(RobustTraining, PGDATImprovesRobustAccuracyOverStandardTraining) {
   EXPECT_GT(at_rob, std_rob + 0.3);
   EXPECT_GT(at_clean, 0.8);
   // The recipe is recorded in the model.
-  const auto &t = robust->meta().provenance.at("training");
+  const auto& t = robust->meta().provenance.at("training");
   EXPECT_EQ(t.at("objective"), "pgd-at");
   EXPECT_DOUBLE_EQ(t.at("objective_options").at("eps").get<double>(), 0.1);
   EXPECT_EQ(t.at("data").at("fingerprint"), fit.fingerprint());
@@ -102,11 +102,11 @@ TEST(RobustTraining, WarmUpGrowsEpsLinearlyAndThenHolds) {
 }
 
 TEST(RobustTraining, RejectsBadOptionsByName) {
-  auto expect_invalid = [](auto fn, const std::string &what) {
+  auto expect_invalid = [](auto fn, const std::string& what) {
     try {
       fn();
       ADD_FAILURE() << "no error for " << what;
-    } catch (const Error &e) {
+    } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
       EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
     }
@@ -130,7 +130,7 @@ TEST(Distillation, StudentMatchesTeacherSoftLabelsAtTemperature) {
   garbage.y = torch::zeros_like(d.y);
   const double T = 4.0;
   auto student = fresh_mlp(5, 3);
-  auto soft_gap = [&](ScriptClassifier &s) {
+  auto soft_gap = [&](ScriptClassifier& s) {
     torch::Tensor p = torch::softmax(teacher->logits(d.x) / T, 1), q = torch::softmax(s.logits(d.x) / T, 1);
     return 0.5 * (p - q).abs().sum(1).mean().item<double>();  // mean total variation
   };
@@ -148,18 +148,18 @@ TEST(Distillation, StudentMatchesTeacherSoftLabelsAtTemperature) {
 
 /// Trains with checkpoints and stops by throwing after `stop_after` epochs (0 =
 /// never).
-std::shared_ptr<ScriptClassifier> run_with_checkpoints(const Dataset &d, const std::string &dir, int64_t stop_after,
-                                                       bool resume, Objective *obj) {
+std::shared_ptr<ScriptClassifier> run_with_checkpoints(const Dataset& d, const std::string& dir, int64_t stop_after,
+                                                       bool resume, Objective* obj) {
   auto m = fresh_mlp(41, 2,
                      0.3);  // dropout: the global generator must be restored too
   TrainOptions o =
       TrainOptions().epochs(4).batch_size(50).lr(5e-3).weight_decay(1e-3).seed(9).checkpoint_dir(dir).resume(resume);
   if (resume) seed_everything(12345);  // a resumed process starts from some other generator state
   try {
-    train(*m, d, nullptr, o, obj, [&](const EpochStats &s) {
+    train(*m, d, nullptr, o, obj, [&](const EpochStats& s) {
       if (stop_after > 0 && s.epoch == stop_after + 1) throw std::runtime_error("interrupted");
     });
-  } catch (const std::runtime_error &) {
+  } catch (const std::runtime_error&) {
     return nullptr;
   }
   return m;
@@ -171,7 +171,7 @@ TEST(Resume, InterruptedThenResumedEqualsUninterrupted) {
   for (bool adversarial : {false, true}) {
     SCOPED_TRACE(adversarial ? "pgd-at" : "standard");
     PGDATObjective at(PGDATOptions(0.1).steps(2).warmup_epochs(1));
-    Objective *obj = adversarial ? static_cast<Objective *>(&at) : nullptr;
+    Objective* obj = adversarial ? static_cast<Objective*>(&at) : nullptr;
     auto full = run_with_checkpoints(d, a.file(adversarial ? "a1" : "a0"), 0, false, obj);
     ASSERT_TRUE(full);
     EXPECT_EQ(run_with_checkpoints(d, b.file(adversarial ? "b1" : "b0"), 2, false, obj), nullptr);
@@ -199,7 +199,7 @@ TEST(Resume, RefusesACheckpointMadeWithOtherOptions) {
   try {
     train(*m, d, nullptr, TrainOptions().epochs(2).checkpoint_dir(dir.file("ck")).resume(true));
     ADD_FAILURE() << "resumed with other options";
-  } catch (const Error &e) {
+  } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
     EXPECT_NE(std::string(e.what()).find("other training options"), std::string::npos);
   }

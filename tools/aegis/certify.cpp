@@ -26,7 +26,7 @@ struct CertifyFlags {
   std::string result_out;
 };
 
-void run(CertifyFlags &f) {
+void run(CertifyFlags& f) {
   f.out.apply();
   f.options.seed(f.out.seed);
   auto model = f.model.load();
@@ -39,7 +39,7 @@ void run(CertifyFlags &f) {
       {"certificate", c.to_json(f.radii, f.per_sample)}};
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   emit(f.out, j, [&] {
-    const auto &cj = j["certificate"];
+    const auto& cj = j["certificate"];
     std::cout << fmt::format(
         "randomized smoothing, sigma {} (n0 {}, n {}, "
         "alpha {}) on {} samples in {:.1f}s\n",
@@ -59,9 +59,9 @@ void run(CertifyFlags &f) {
 
 }  // namespace
 
-void add_certify_command(CLI::App &app, Context &) {
+void add_certify_command(CLI::App& app, Context&) {
   auto f = std::make_shared<CertifyFlags>();
-  auto *sub = app.add_subcommand("certify",
+  auto* sub = app.add_subcommand("certify",
                                  "Randomized smoothing: certified L2 radius "
                                  "per sample and certified accuracy");
   add_output_flags(sub, f->out);

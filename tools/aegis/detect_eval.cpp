@@ -35,13 +35,13 @@ struct DetectEvalFlags {
   std::string result_out;
 };
 
-bool have_attack(const std::string &name) {
-  for (const auto &a : attack_catalog())
+bool have_attack(const std::string& name) {
+  for (const auto& a : attack_catalog())
     if (a.name == name) return true;
   return false;
 }
 
-void run(DetectEvalFlags &f) {
+void run(DetectEvalFlags& f) {
   f.out.apply();
   auto model = f.model.load();
   Dataset data = load_dataset(f.data.spec("test"));
@@ -68,7 +68,7 @@ void run(DetectEvalFlags &f) {
 
   std::vector<std::pair<std::string, nlohmann::json>> attacks;
   std::vector<std::string> skipped;
-  for (const auto &a : f.attacks) {
+  for (const auto& a : f.attacks) {
     if (!have_attack(a)) {
       skipped.push_back(a);
       continue;
@@ -91,19 +91,19 @@ void run(DetectEvalFlags &f) {
         "measured FPR {:.1f}% on {} others\n",
         e.detector, e.threshold, 100 * e.target_fpr, calib.size(), 100 * e.clean_fpr, e.clean_samples);
     std::cout << fmt::format("{:<8} {:>9} {:>11} {:>8} {:>8}\n", "attack", "attacked", "successful", "ROC AUC", "TPR");
-    for (const auto &a : e.attacks)
+    for (const auto& a : e.attacks)
       std::cout << fmt::format("{:<8} {:>9} {:>11} {:>8.4f} {:>8.4f}\n", a.attack, a.attacked, a.successful, a.auc,
                                a.tpr);
-    for (const auto &s : skipped) std::cout << "skipped " << s << ": not in this build's attack registry\n";
+    for (const auto& s : skipped) std::cout << "skipped " << s << ": not in this build's attack registry\n";
     if (!f.save.empty()) std::cout << "detector saved to " << f.save << "\n";
   });
 }
 
 }  // namespace
 
-void add_detect_eval_command(CLI::App &app, Context &) {
+void add_detect_eval_command(CLI::App& app, Context&) {
   auto f = std::make_shared<DetectEvalFlags>();
-  auto *sub = app.add_subcommand("detect-eval",
+  auto* sub = app.add_subcommand("detect-eval",
                                  "Fit and calibrate an adversarial-input "
                                  "detector; ROC AUC and TPR vs FGSM, PGD, C&W");
   add_output_flags(sub, f->out);

@@ -22,14 +22,8 @@ struct EnsembleOptions {
   std::string combine_ = "probabilities";  ///< "probabilities" or "logits"
   std::vector<double> weights_;            ///< one per member, >= 0, not all 0; empty = equal
 
-  EnsembleOptions &combine(std::string v) {
-    combine_ = std::move(v);
-    return *this;
-  }
-  EnsembleOptions &weights(std::vector<double> v) {
-    weights_ = std::move(v);
-    return *this;
-  }
+  EnsembleOptions& combine(std::string v) { combine_ = std::move(v); return *this; }
+  EnsembleOptions& weights(std::vector<double> v) { weights_ = std::move(v); return *this; }
 };
 
 class EnsembleClassifier : public Classifier {
@@ -40,11 +34,11 @@ class EnsembleClassifier : public Classifier {
   EnsembleClassifier(std::vector<ClassifierPtr> members, EnsembleOptions options = {});
 
   bool has_gradients() const override;
-  const std::vector<ClassifierPtr> &members() const { return members_; }
-  const EnsembleOptions &options() const { return o_; }
+  const std::vector<ClassifierPtr>& members() const { return members_; }
+  const EnsembleOptions& options() const { return o_; }
 
  protected:
-  torch::Tensor compute_logits(const torch::Tensor &x, bool grad) override;
+  torch::Tensor compute_logits(const torch::Tensor& x, bool grad) override;
 
  private:
   std::vector<ClassifierPtr> members_;

@@ -28,8 +28,8 @@ namespace {
 
 /// Class counts of the base model's predictions on `num` noisy copies of one
 /// sample.
-torch::Tensor sample_counts(Classifier &model, const torch::Tensor &x1, int64_t num,
-                            const RandomizedSmoothingOptions &o, at::Generator &gen) {
+torch::Tensor sample_counts(Classifier& model, const torch::Tensor& x1, int64_t num,
+                            const RandomizedSmoothingOptions& o, at::Generator& gen) {
   torch::Tensor counts = torch::zeros({model.meta().num_classes}, torch::kLong);
   for (int64_t done = 0; done < num;) {
     int64_t b = std::min(o.batch_size_, num - done);
@@ -64,7 +64,7 @@ double SmoothingCertificate::certified_fraction_of_correct(double r) const {
   return double((correct & (radius >= r)).sum().item<int64_t>()) / double(c);
 }
 
-nlohmann::json SmoothingCertificate::to_json(const std::vector<double> &radii, bool per_sample) const {
+nlohmann::json SmoothingCertificate::to_json(const std::vector<double>& radii, bool per_sample) const {
   nlohmann::json j = {
       {"options", options.to_json()}, {"samples", samples()}, {"abstain_rate", abstain_rate()}, {"seconds", seconds}};
   if (samples() > 0) {
@@ -88,8 +88,8 @@ nlohmann::json SmoothingCertificate::to_json(const std::vector<double> &radii, b
   return j;
 }
 
-SmoothingCertificate certify_smoothed(Classifier &model, const torch::Tensor &x, const torch::Tensor &labels,
-                                      const RandomizedSmoothingOptions &o) {
+SmoothingCertificate certify_smoothed(Classifier& model, const torch::Tensor& x, const torch::Tensor& labels,
+                                      const RandomizedSmoothingOptions& o) {
   o.validate();
   model.check_input(x);
   AEGIS_CHECK(!labels.defined() || (labels.dim() == 1 && labels.size(0) == x.size(0)), ShapeMismatch,
@@ -121,7 +121,7 @@ SmoothingCertificate certify_smoothed(Classifier &model, const torch::Tensor &x,
   return c;
 }
 
-torch::Tensor predict_smoothed(Classifier &model, const torch::Tensor &x, const RandomizedSmoothingOptions &o) {
+torch::Tensor predict_smoothed(Classifier& model, const torch::Tensor& x, const RandomizedSmoothingOptions& o) {
   o.validate();
   model.check_input(x);
   auto gen = make_generator(o.seed_, "randomized-smoothing-predict");

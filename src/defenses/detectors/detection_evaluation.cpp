@@ -9,7 +9,7 @@
 
 namespace aegis {
 
-double roc_auc(const torch::Tensor &neg, const torch::Tensor &pos) {
+double roc_auc(const torch::Tensor& neg, const torch::Tensor& pos) {
   AEGIS_CHECK(neg.numel() > 0 && pos.numel() > 0, InvalidArgument, "ROC AUC needs negative and positive scores");
   torch::Tensor n = neg.to(torch::kDouble).flatten(), p = pos.to(torch::kDouble).flatten();
   // Mann-Whitney U: P(pos > neg) + 0.5 P(pos == neg), over all pairs (chunked
@@ -30,24 +30,24 @@ nlohmann::json AttackDetection::to_json() const {
 
 nlohmann::json DetectionEvaluation::to_json() const {
   nlohmann::json a = nlohmann::json::array();
-  for (const auto &x : attacks) a.push_back(x.to_json());
+  for (const auto& x : attacks) a.push_back(x.to_json());
   return {{"detector", detector},   {"threshold", threshold},         {"target_fpr", target_fpr},
           {"clean_fpr", clean_fpr}, {"clean_samples", clean_samples}, {"attacks", a},
           {"seconds", seconds}};
 }
 
 namespace {
-torch::Tensor batched_scores(Detector &d, const torch::Tensor &x, int64_t bs) {
+torch::Tensor batched_scores(Detector& d, const torch::Tensor& x, int64_t bs) {
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < x.size(0); i += bs) out.push_back(d.score(x.slice(0, i, std::min(i + bs, x.size(0)))));
   return out.empty() ? torch::zeros({0}) : torch::cat(out).to(torch::kDouble);
 }
 }  // namespace
 
-DetectionEvaluation evaluate_detector(Detector &detector, Classifier &model, const torch::Tensor &calibration_x,
-                                      const Dataset &data,
-                                      const std::vector<std::pair<std::string, nlohmann::json>> &attacks,
-                                      const DetectionEvaluationOptions &o) {
+DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, const torch::Tensor& calibration_x,
+                                      const Dataset& data,
+                                      const std::vector<std::pair<std::string, nlohmann::json>>& attacks,
+                                      const DetectionEvaluationOptions& o) {
   AEGIS_CHECK(o.target_fpr_ > 0 && o.target_fpr_ < 1, InvalidArgument, "target FPR must be in (0, 1)");
   AEGIS_CHECK(data.size() > 0, InvalidArgument, "detection evaluation needs data");
   auto start = std::chrono::steady_clock::now();
@@ -63,7 +63,7 @@ DetectionEvaluation evaluate_detector(Detector &detector, Classifier &model, con
 
   torch::Tensor correct = (model.predict(data.x) == data.y).nonzero().flatten();
   torch::Tensor xc = data.x.index_select(0, correct), yc = data.y.index_select(0, correct);
-  for (const auto &[name, params] : attacks) {
+  for (const auto& [name, params] : attacks) {
     auto attack = make_attack(name, params);
     AttackDetection a;
     a.attack = name;

@@ -20,7 +20,7 @@ FeatureSqueezingDetector::FeatureSqueezingDetector(ClassifierPtr model, FeatureS
               "[C, H, W]");
 }
 
-torch::Tensor FeatureSqueezingDetector::score(const torch::Tensor &x) {
+torch::Tensor FeatureSqueezingDetector::score(const torch::Tensor& x) {
   torch::NoGradGuard g;
   const double lo = model_->meta().clip_min, hi = model_->meta().clip_max;
   torch::Tensor p = model_->probabilities(x);
@@ -31,11 +31,11 @@ torch::Tensor FeatureSqueezingDetector::score(const torch::Tensor &x) {
   return best;
 }
 
-std::unique_ptr<Detector> FeatureSqueezingDetector::from_state(const nlohmann::json &s, ClassifierPtr model) {
+std::unique_ptr<Detector> FeatureSqueezingDetector::from_state(const nlohmann::json& s, ClassifierPtr model) {
   FeatureSqueezingDetectorOptions o;
   try {
     o.bits(s.at("bits").get<int64_t>()).median(s.at("median").get<int64_t>());
-  } catch (const nlohmann::json::exception &e) {
+  } catch (const nlohmann::json::exception& e) {
     AEGIS_FAIL(CorruptData, "feature-squeezing detector state: " << e.what());
   }
   return std::make_unique<FeatureSqueezingDetector>(std::move(model), o);

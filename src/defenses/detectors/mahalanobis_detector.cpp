@@ -21,7 +21,7 @@ MahalanobisDetector::MahalanobisDetector(std::shared_ptr<ScriptClassifier> model
 }
 
 std::unique_ptr<MahalanobisDetector> MahalanobisDetector::fit(std::shared_ptr<ScriptClassifier> model,
-                                                              const Dataset &data, const MahalanobisOptions &o) {
+                                                              const Dataset& data, const MahalanobisOptions& o) {
   AEGIS_CHECK(model != nullptr, InvalidArgument, "a detector needs the model it watches");
   AEGIS_CHECK(o.ridge_ > 0, InvalidArgument, "Mahalanobis ridge must be > 0");
   AEGIS_CHECK(model->has_features(), Unsupported,
@@ -31,7 +31,7 @@ std::unique_ptr<MahalanobisDetector> MahalanobisDetector::fit(std::shared_ptr<Sc
   std::vector<torch::Tensor> feats;
   {
     torch::NoGradGuard g;
-    for (const Batch &b : data.batches(o.batch_size_)) feats.push_back(model->features(b.x).to(torch::kDouble));
+    for (const Batch& b : data.batches(o.batch_size_)) feats.push_back(model->features(b.x).to(torch::kDouble));
   }
   AEGIS_CHECK(!feats.empty(), InvalidArgument, "Mahalanobis fit needs data");
   torch::Tensor f = torch::cat(feats);
@@ -53,28 +53,28 @@ std::unique_ptr<MahalanobisDetector> MahalanobisDetector::fit(std::shared_ptr<Sc
   return std::make_unique<MahalanobisDetector>(std::move(model), means, precision);
 }
 
-torch::Tensor MahalanobisDetector::distances(const torch::Tensor &features) const {
+torch::Tensor MahalanobisDetector::distances(const torch::Tensor& features) const {
   torch::Tensor f = features.to(torch::kDouble);
   torch::Tensor diff = f.unsqueeze(1) - means_.unsqueeze(0);  // [B, C, d]
   return (diff.matmul(precision_) * diff).sum(-1);
 }
 
-torch::Tensor MahalanobisDetector::score(const torch::Tensor &x) {
+torch::Tensor MahalanobisDetector::score(const torch::Tensor& x) {
   torch::NoGradGuard g;
   return std::get<0>(distances(model_->features(x)).min(1)).to(torch::kFloat);
 }
 
 namespace {
-nlohmann::json tensor_rows(const torch::Tensor &t) {
+nlohmann::json tensor_rows(const torch::Tensor& t) {
   nlohmann::json rows = nlohmann::json::array();
   torch::Tensor c = t.contiguous();
   for (int64_t i = 0; i < c.size(0); ++i) {
-    const double *p = c[i].data_ptr<double>();
+    const double* p = c[i].data_ptr<double>();
     rows.push_back(std::vector<double>(p, p + c.size(1)));
   }
   return rows;
 }
-torch::Tensor rows_tensor(const nlohmann::json &rows) {
+torch::Tensor rows_tensor(const nlohmann::json& rows) {
   AEGIS_CHECK(rows.is_array() && !rows.empty() && rows[0].is_array(), CorruptData, "expected a matrix");
   const int64_t r = int64_t(rows.size()), c = int64_t(rows[0].size());
   torch::Tensor t = torch::empty({r, c}, torch::kDouble);
@@ -91,14 +91,14 @@ nlohmann::json MahalanobisDetector::state_json() const {
   return {{"means", tensor_rows(means_)}, {"precision", tensor_rows(precision_)}};
 }
 
-std::unique_ptr<Detector> MahalanobisDetector::from_state(const nlohmann::json &s, ClassifierPtr model) {
+std::unique_ptr<Detector> MahalanobisDetector::from_state(const nlohmann::json& s, ClassifierPtr model) {
   auto script = std::dynamic_pointer_cast<ScriptClassifier>(model);
   AEGIS_CHECK(script != nullptr, Unsupported, "the Mahalanobis detector needs a TorchScript model");
   torch::Tensor means, precision;
   try {
     means = rows_tensor(s.at("means"));
     precision = rows_tensor(s.at("precision"));
-  } catch (const nlohmann::json::exception &e) {
+  } catch (const nlohmann::json::exception& e) {
     AEGIS_FAIL(CorruptData, "Mahalanobis detector state: " << e.what());
   }
   return std::make_unique<MahalanobisDetector>(script, means, precision);

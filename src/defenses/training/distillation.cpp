@@ -33,8 +33,8 @@ nlohmann::json DistillationObjective::describe() const {
   return j;
 }
 
-torch::Tensor DistillationObjective::loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
-                                          torch::Tensor &clean_logits) {
+torch::Tensor DistillationObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                                          torch::Tensor& clean_logits) {
   AEGIS_CHECK(teacher_->meta().num_classes == model.meta().num_classes, ShapeMismatch,
               "distillation: the teacher has " << teacher_->meta().num_classes << " classes, the student "
                                                << model.meta().num_classes);

@@ -25,8 +25,8 @@ nlohmann::json FastATOptions::to_json() const {
           {"seed", seed_}};
 }
 
-torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x, const torch::Tensor &y, double eps,
-                                double step_size, at::Generator &gen) {
+torch::Tensor fgsm_random_start(ScriptClassifier& model, const torch::Tensor& x, const torch::Tensor& y, double eps,
+                                double step_size, at::Generator& gen) {
   const double lo = model.meta().clip_min, hi = model.meta().clip_max;
   torch::Tensor delta = (torch::rand(x.sizes(), gen) * 2 - 1) * eps;
   torch::Tensor xs = (x + delta).clamp(lo, hi).detach().requires_grad_(true);
@@ -43,8 +43,8 @@ torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x,
 
 FastATObjective::FastATObjective(FastATOptions options) : o_(std::move(options)) { o_.validate(); }
 
-torch::Tensor FastATObjective::loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
-                                    torch::Tensor &) {
+torch::Tensor FastATObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                                    torch::Tensor&) {
   const double eps = warmed_up_eps(o_.eps_, o_.warmup_epochs_, ctx);
   // A stream per step (not one carried across steps) so a resumed run draws
   // what an uninterrupted one would.

@@ -36,7 +36,7 @@ nlohmann::json PGDATOptions::to_json() const {
           {"clean_weight", clean_weight_}};
 }
 
-double warmed_up_eps(double eps, double warmup_epochs, const StepContext &ctx) {
+double warmed_up_eps(double eps, double warmup_epochs, const StepContext& ctx) {
   if (warmup_epochs <= 0) return eps;
   double done = double(ctx.epoch) + double(ctx.step) / double(std::max<int64_t>(ctx.steps, 1));
   return eps * std::min(1.0, (done + 1.0 / double(std::max<int64_t>(ctx.steps, 1))) / warmup_epochs);
@@ -44,8 +44,8 @@ double warmed_up_eps(double eps, double warmup_epochs, const StepContext &ctx) {
 
 PGDATObjective::PGDATObjective(PGDATOptions options) : o_(std::move(options)) { o_.validate(); }
 
-torch::Tensor PGDATObjective::loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
-                                   torch::Tensor &clean_logits) {
+torch::Tensor PGDATObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                                   torch::Tensor& clean_logits) {
   const double eps = warmed_up_eps(o_.eps_, o_.warmup_epochs_, ctx);
   const uint64_t seed = derive_seed(ctx.epoch * 1000003 + ctx.step, "pgd-at");
   torch::Tensor x_adv;

@@ -34,14 +34,14 @@ TRADESObjective::TRADESObjective(TRADESOptions options) : o_(std::move(options))
 
 namespace {
 /// Per-batch KL(p_clean || p_adv) summed over classes, averaged over the batch.
-torch::Tensor kl(const torch::Tensor &clean_logits, const torch::Tensor &adv_logits) {
+torch::Tensor kl(const torch::Tensor& clean_logits, const torch::Tensor& adv_logits) {
   torch::Tensor p = torch::softmax(clean_logits, 1);
   return (p * (torch::log_softmax(clean_logits, 1) - torch::log_softmax(adv_logits, 1))).sum(1).mean();
 }
 }  // namespace
 
-torch::Tensor TRADESObjective::loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
-                                    torch::Tensor &clean_logits) {
+torch::Tensor TRADESObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                                    torch::Tensor& clean_logits) {
   const double eps = warmed_up_eps(o_.eps_, o_.warmup_epochs_, ctx);
   // A stream per step (not one carried across steps) so a resumed run draws
   // what an uninterrupted one would.
@@ -49,7 +49,7 @@ torch::Tensor TRADESObjective::loss(ScriptClassifier &model, const Batch &batch,
       make_generator(derive_seed(o_.seed_, "trades-" + std::to_string(ctx.epoch) + "-" + std::to_string(ctx.step)));
   const double alpha = (o_.step_size_ > 0 ? o_.step_size_ : 2.5 * o_.eps_ / double(o_.steps_)) * eps / o_.eps_;
   const double lo = model.meta().clip_min, hi = model.meta().clip_max;
-  const torch::Tensor &x = batch.x;
+  const torch::Tensor& x = batch.x;
   torch::Tensor x_adv;
   model.set_training(false);
   try {

@@ -7,7 +7,7 @@
 namespace aegis {
 
 namespace {
-ModelMeta eot_meta(const ClassifierPtr &inner, int64_t samples) {
+ModelMeta eot_meta(const ClassifierPtr& inner, int64_t samples) {
   AEGIS_CHECK(inner != nullptr, InvalidArgument, "EOT needs a model to wrap");
   AEGIS_CHECK(samples >= 1, InvalidArgument, "EOT samples must be >= 1, got " << samples);
   ModelMeta m = inner->meta();
@@ -21,7 +21,7 @@ ModelMeta eot_meta(const ClassifierPtr &inner, int64_t samples) {
 EOTClassifier::EOTClassifier(ClassifierPtr inner, int64_t samples)
     : Classifier(eot_meta(inner, samples)), inner_(std::move(inner)), samples_(samples) {}
 
-torch::Tensor EOTClassifier::compute_logits(const torch::Tensor &x, bool grad) {
+torch::Tensor EOTClassifier::compute_logits(const torch::Tensor& x, bool grad) {
   torch::Tensor acc;
   for (int64_t i = 0; i < samples_; ++i) {
     torch::Tensor z = grad ? inner_->forward(x) : inner_->logits(x);

@@ -10,13 +10,13 @@ namespace aegis {
 
 namespace F = torch::nn::functional;
 
-torch::Tensor reduce_bit_depth(const torch::Tensor &x, int64_t bits, double lo, double hi) {
+torch::Tensor reduce_bit_depth(const torch::Tensor& x, int64_t bits, double lo, double hi) {
   AEGIS_CHECK(bits >= 1 && bits <= 16, InvalidArgument, "bit depth must be in 1..16, got " << bits);
   const double levels = std::pow(2.0, double(bits)) - 1;
   return torch::round((x - lo) / (hi - lo) * levels) / levels * (hi - lo) + lo;
 }
 
-torch::Tensor median_filter(const torch::Tensor &x, int64_t window) {
+torch::Tensor median_filter(const torch::Tensor& x, int64_t window) {
   AEGIS_CHECK(window >= 1 && window % 2 == 1, InvalidArgument, "median window must be odd and >= 1, got " << window);
   AEGIS_CHECK(x.dim() == 4, InvalidArgument, "median smoothing needs image inputs [batch, C, H, W]");
   if (window == 1) return x;
@@ -39,7 +39,7 @@ FeatureSqueezing::FeatureSqueezing(ClassifierPtr inner, FeatureSqueezingOptions 
 
 nlohmann::json FeatureSqueezing::options_json() const { return {{"bits", o_.bits_}, {"median", o_.median_}}; }
 
-torch::Tensor FeatureSqueezing::transform(const torch::Tensor &x) {
+torch::Tensor FeatureSqueezing::transform(const torch::Tensor& x) {
   torch::Tensor t = x;
   if (o_.bits_ > 0) t = reduce_bit_depth(t, o_.bits_, meta_.clip_min, meta_.clip_max);
   if (o_.median_ > 1) t = median_filter(t, o_.median_);

@@ -16,7 +16,7 @@ GaussianNoise::GaussianNoise(ClassifierPtr inner, GaussianNoiseOptions options)
   record_provenance();
 }
 
-torch::Tensor GaussianNoise::transform(const torch::Tensor &x) {
+torch::Tensor GaussianNoise::transform(const torch::Tensor& x) {
   torch::Tensor noisy = x + o_.sigma_ * torch::randn(x.sizes(), gen_).to(x.device(), x.scalar_type());
   return o_.clip_ ? noisy.clamp(meta_.clip_min, meta_.clip_max) : noisy;
 }

@@ -19,7 +19,7 @@ SpatialSmoothing::SpatialSmoothing(ClassifierPtr inner, SpatialSmoothingOptions 
   record_provenance();
 }
 
-torch::Tensor SpatialSmoothing::transform(const torch::Tensor &x) {
+torch::Tensor SpatialSmoothing::transform(const torch::Tensor& x) {
   if (o_.kind_ == "median") return median_filter(x, o_.window_);
   const int64_t p = o_.window_ / 2;
   torch::Tensor padded = F::pad(x, F::PadFuncOptions({p, p, p, p}).mode(torch::kReplicate));

@@ -8,7 +8,7 @@
 namespace aegis {
 
 namespace {
-ModelMeta wrapped_meta(const ClassifierPtr &inner) {
+ModelMeta wrapped_meta(const ClassifierPtr& inner) {
   AEGIS_CHECK(inner != nullptr, InvalidArgument, "an input defence needs a model to wrap");
   ModelMeta m = inner->meta();
   m.mean.clear();  // the inner model normalises
@@ -26,7 +26,7 @@ void TransformedClassifier::record_provenance() {
   meta_.provenance["input_defence"] = {{"name", name()}, {"options", options_json()}};
 }
 
-torch::Tensor TransformedClassifier::compute_logits(const torch::Tensor &x, bool grad) {
+torch::Tensor TransformedClassifier::compute_logits(const torch::Tensor& x, bool grad) {
   if (!grad) return inner_->logits(transform(x));
   if (gradient_ == Gradient::BPDA) {
     torch::Tensor t;

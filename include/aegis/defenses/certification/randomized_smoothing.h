@@ -34,30 +34,12 @@ struct RandomizedSmoothingOptions {
   int64_t batch_size_ = 500;  ///< noisy samples per forward pass
   uint64_t seed_ = 0;
 
-  RandomizedSmoothingOptions &sigma(double v) {
-    sigma_ = v;
-    return *this;
-  }
-  RandomizedSmoothingOptions &n0(int64_t v) {
-    n0_ = v;
-    return *this;
-  }
-  RandomizedSmoothingOptions &n(int64_t v) {
-    n_ = v;
-    return *this;
-  }
-  RandomizedSmoothingOptions &alpha(double v) {
-    alpha_ = v;
-    return *this;
-  }
-  RandomizedSmoothingOptions &batch_size(int64_t v) {
-    batch_size_ = v;
-    return *this;
-  }
-  RandomizedSmoothingOptions &seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  RandomizedSmoothingOptions& sigma(double v) { sigma_ = v; return *this; }
+  RandomizedSmoothingOptions& n0(int64_t v) { n0_ = v; return *this; }
+  RandomizedSmoothingOptions& n(int64_t v) { n_ = v; return *this; }
+  RandomizedSmoothingOptions& alpha(double v) { alpha_ = v; return *this; }
+  RandomizedSmoothingOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
+  RandomizedSmoothingOptions& seed(uint64_t v) { seed_ = v; return *this; }
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -78,14 +60,14 @@ struct SmoothingCertificate {
   /// Among samples the smoothed model gets right (not abstaining), the fraction
   /// with radius >= r.
   double certified_fraction_of_correct(double r) const;
-  nlohmann::json to_json(const std::vector<double> &radii = {}, bool per_sample = false) const;
+  nlohmann::json to_json(const std::vector<double>& radii = {}, bool per_sample = false) const;
 };
 
 /// CERTIFY for each sample of x; labels may be undefined.
-SmoothingCertificate certify_smoothed(Classifier &model, const torch::Tensor &x, const torch::Tensor &labels,
-                                      const RandomizedSmoothingOptions &options);
+SmoothingCertificate certify_smoothed(Classifier& model, const torch::Tensor& x, const torch::Tensor& labels,
+                                      const RandomizedSmoothingOptions& options);
 
 /// PREDICT for each sample: the smoothed class or -1 (abstain), from n samples.
-torch::Tensor predict_smoothed(Classifier &model, const torch::Tensor &x, const RandomizedSmoothingOptions &options);
+torch::Tensor predict_smoothed(Classifier& model, const torch::Tensor& x, const RandomizedSmoothingOptions& options);
 
 }  // namespace aegis

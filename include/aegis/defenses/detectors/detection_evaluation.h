@@ -25,19 +25,13 @@
 namespace aegis {
 
 /// Area under the ROC curve of scores (higher = positive), ties counted half.
-double roc_auc(const torch::Tensor &negative_scores, const torch::Tensor &positive_scores);
+double roc_auc(const torch::Tensor& negative_scores, const torch::Tensor& positive_scores);
 
 struct DetectionEvaluationOptions {
   double target_fpr_ = 0.05;  ///< false-positive rate the threshold is calibrated for, in (0, 1)
   int64_t batch_size_ = 256;
-  DetectionEvaluationOptions &target_fpr(double v) {
-    target_fpr_ = v;
-    return *this;
-  }
-  DetectionEvaluationOptions &batch_size(int64_t v) {
-    batch_size_ = v;
-    return *this;
-  }
+  DetectionEvaluationOptions& target_fpr(double v) { target_fpr_ = v; return *this; }
+  DetectionEvaluationOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
 };
 
 struct AttackDetection {
@@ -63,9 +57,9 @@ struct DetectionEvaluation {
 
 /// Calibrates `detector` on `calibration_x` (clean, disjoint from `data`),
 /// then evaluates it on `data` against each attack (registry name, parameters).
-DetectionEvaluation evaluate_detector(Detector &detector, Classifier &model, const torch::Tensor &calibration_x,
-                                      const Dataset &data,
-                                      const std::vector<std::pair<std::string, nlohmann::json>> &attacks,
-                                      const DetectionEvaluationOptions &options = {});
+DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, const torch::Tensor& calibration_x,
+                                      const Dataset& data,
+                                      const std::vector<std::pair<std::string, nlohmann::json>>& attacks,
+                                      const DetectionEvaluationOptions& options = {});
 
 }  // namespace aegis

@@ -18,18 +18,11 @@
 namespace aegis {
 
 struct FeatureSqueezingDetectorOptions {
-  int64_t bits_ = 1;    ///< bit-depth squeezer, 1..16 (0 = not used); Xu et al.
-                        ///< use 1 bit for MNIST
+  int64_t bits_ = 1;    ///< bit-depth squeezer, 1..16 (0 = not used); Xu et al. use 1 bit for MNIST
   int64_t median_ = 3;  ///< odd median window (1 = not used); images only
 
-  FeatureSqueezingDetectorOptions &bits(int64_t v) {
-    bits_ = v;
-    return *this;
-  }
-  FeatureSqueezingDetectorOptions &median(int64_t v) {
-    median_ = v;
-    return *this;
-  }
+  FeatureSqueezingDetectorOptions& bits(int64_t v) { bits_ = v; return *this; }
+  FeatureSqueezingDetectorOptions& median(int64_t v) { median_ = v; return *this; }
   nlohmann::json to_json() const { return {{"bits", bits_}, {"median", median_}}; }
 };
 
@@ -39,8 +32,8 @@ class FeatureSqueezingDetector : public Detector {
   /// model's inputs.
   FeatureSqueezingDetector(ClassifierPtr model, FeatureSqueezingDetectorOptions options);
   std::string name() const override { return "feature-squeezing"; }
-  torch::Tensor score(const torch::Tensor &x) override;
-  static std::unique_ptr<Detector> from_state(const nlohmann::json &state, ClassifierPtr model);
+  torch::Tensor score(const torch::Tensor& x) override;
+  static std::unique_ptr<Detector> from_state(const nlohmann::json& state, ClassifierPtr model);
 
  protected:
   nlohmann::json state_json() const override { return o_.to_json(); }

@@ -18,18 +18,11 @@
 namespace aegis {
 
 struct MahalanobisOptions {
-  double ridge_ = 1e-3;  ///< added to the covariance diagonal (relative to its
-                         ///< mean variance), > 0
+  double ridge_ = 1e-3;  ///< added to the covariance diagonal (relative to its mean variance), > 0
   int64_t batch_size_ = 512;
 
-  MahalanobisOptions &ridge(double v) {
-    ridge_ = v;
-    return *this;
-  }
-  MahalanobisOptions &batch_size(int64_t v) {
-    batch_size_ = v;
-    return *this;
-  }
+  MahalanobisOptions& ridge(double v) { ridge_ = v; return *this; }
+  MahalanobisOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
 };
 
 class MahalanobisDetector : public Detector {
@@ -39,14 +32,14 @@ class MahalanobisDetector : public Detector {
   /// Fits class means and the shared covariance on `data` (every class
   /// present). Throws Unsupported when the model has no features(),
   /// InvalidArgument for missing classes.
-  static std::unique_ptr<MahalanobisDetector> fit(std::shared_ptr<ScriptClassifier> model, const Dataset &data,
-                                                  const MahalanobisOptions &options = {});
-  static std::unique_ptr<Detector> from_state(const nlohmann::json &state, ClassifierPtr model);
+  static std::unique_ptr<MahalanobisDetector> fit(std::shared_ptr<ScriptClassifier> model, const Dataset& data,
+                                                  const MahalanobisOptions& options = {});
+  static std::unique_ptr<Detector> from_state(const nlohmann::json& state, ClassifierPtr model);
 
   std::string name() const override { return "mahalanobis"; }
-  torch::Tensor score(const torch::Tensor &x) override;
+  torch::Tensor score(const torch::Tensor& x) override;
   /// [batch, classes] squared distances of features to each class mean.
-  torch::Tensor distances(const torch::Tensor &features) const;
+  torch::Tensor distances(const torch::Tensor& features) const;
 
  protected:
   nlohmann::json state_json() const override;

@@ -19,14 +19,8 @@ struct DistillationOptions {
   double temperature_ = 20.0;  ///< T > 0 (Papernot et al. use 20-100)
   double hard_weight_ = 0.0;   ///< weight of CE on the true labels, in [0, 1]
 
-  DistillationOptions &temperature(double v) {
-    temperature_ = v;
-    return *this;
-  }
-  DistillationOptions &hard_weight(double v) {
-    hard_weight_ = v;
-    return *this;
-  }
+  DistillationOptions& temperature(double v) { temperature_ = v; return *this; }
+  DistillationOptions& hard_weight(double v) { hard_weight_ = v; return *this; }
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -38,8 +32,8 @@ class DistillationObjective : public Objective {
   /// student.
   DistillationObjective(ClassifierPtr teacher, DistillationOptions options);
   std::string name() const override { return "distillation"; }
-  torch::Tensor loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
-                     torch::Tensor &clean_logits) override;
+  torch::Tensor loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                     torch::Tensor& clean_logits) override;
   nlohmann::json describe() const override;
 
  private:

@@ -22,22 +22,10 @@ struct FastATOptions {
   double warmup_epochs_ = 0;  ///< eps grows linearly from 0 over these epochs, >= 0
   uint64_t seed_ = 0;         ///< random starts
 
-  FastATOptions &eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  FastATOptions &step_size(double v) {
-    step_size_ = v;
-    return *this;
-  }
-  FastATOptions &warmup_epochs(double v) {
-    warmup_epochs_ = v;
-    return *this;
-  }
-  FastATOptions &seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  FastATOptions& eps(double v) { eps_ = v; return *this; }
+  FastATOptions& step_size(double v) { step_size_ = v; return *this; }
+  FastATOptions& warmup_epochs(double v) { warmup_epochs_ = v; return *this; }
+  FastATOptions& seed(uint64_t v) { seed_ = v; return *this; }
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -45,15 +33,15 @@ struct FastATOptions {
 
 /// One random-start FGSM example per sample (model in its evaluation state).
 /// Exposed for PGD-AT's fast warm-start epochs.
-torch::Tensor fgsm_random_start(ScriptClassifier &model, const torch::Tensor &x, const torch::Tensor &y, double eps,
-                                double step_size, at::Generator &gen);
+torch::Tensor fgsm_random_start(ScriptClassifier& model, const torch::Tensor& x, const torch::Tensor& y, double eps,
+                                double step_size, at::Generator& gen);
 
 class FastATObjective : public Objective {
  public:
   explicit FastATObjective(FastATOptions options);
   std::string name() const override { return "fast-at"; }
-  torch::Tensor loss(ScriptClassifier &model, const Batch &batch, const StepContext &ctx,
-                     torch::Tensor &clean_logits) override;
+  torch::Tensor loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                     torch::Tensor& clean_logits) override;
   nlohmann::json describe() const override { return o_.to_json(); }
 
  private:

@@ -24,7 +24,7 @@ class EOTClassifier : public Classifier {
   int64_t samples() const { return samples_; }
 
  protected:
-  torch::Tensor compute_logits(const torch::Tensor &x, bool grad) override;
+  torch::Tensor compute_logits(const torch::Tensor& x, bool grad) override;
 
  private:
   ClassifierPtr inner_;

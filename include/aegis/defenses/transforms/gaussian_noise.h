@@ -19,24 +19,15 @@ struct GaussianNoiseOptions {
   bool clip_ = true;   ///< clip the noisy input into the valid range
   uint64_t seed_ = 0;  ///< the noise stream
 
-  GaussianNoiseOptions &sigma(double v) {
-    sigma_ = v;
-    return *this;
-  }
-  GaussianNoiseOptions &clip(bool v) {
-    clip_ = v;
-    return *this;
-  }
-  GaussianNoiseOptions &seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  GaussianNoiseOptions& sigma(double v) { sigma_ = v; return *this; }
+  GaussianNoiseOptions& clip(bool v) { clip_ = v; return *this; }
+  GaussianNoiseOptions& seed(uint64_t v) { seed_ = v; return *this; }
 };
 
 class GaussianNoise : public TransformedClassifier {
  public:
   GaussianNoise(ClassifierPtr inner, GaussianNoiseOptions options);
-  torch::Tensor transform(const torch::Tensor &x) override;
+  torch::Tensor transform(const torch::Tensor& x) override;
   bool randomized() const override { return true; }
   std::string name() const override { return "gaussian-noise"; }
   nlohmann::json options_json() const override {

@@ -17,20 +17,14 @@ struct SpatialSmoothingOptions {
   int64_t window_ = 3;           ///< odd, >= 3
   std::string kind_ = "median";  ///< "median" or "mean"
 
-  SpatialSmoothingOptions &window(int64_t v) {
-    window_ = v;
-    return *this;
-  }
-  SpatialSmoothingOptions &kind(std::string v) {
-    kind_ = std::move(v);
-    return *this;
-  }
+  SpatialSmoothingOptions& window(int64_t v) { window_ = v; return *this; }
+  SpatialSmoothingOptions& kind(std::string v) { kind_ = std::move(v); return *this; }
 };
 
 class SpatialSmoothing : public TransformedClassifier {
  public:
   SpatialSmoothing(ClassifierPtr inner, SpatialSmoothingOptions options);
-  torch::Tensor transform(const torch::Tensor &x) override;
+  torch::Tensor transform(const torch::Tensor& x) override;
   std::string name() const override { return "spatial-smoothing"; }
   nlohmann::json options_json() const override { return {{"window", o_.window_}, {"kind", o_.kind_}}; }
 

@@ -30,7 +30,7 @@ class TransformedClassifier : public Classifier {
   enum class Gradient { BPDA, Exact };
 
   /// The transformation alone, on a batch in the valid range.
-  virtual torch::Tensor transform(const torch::Tensor &x) = 0;
+  virtual torch::Tensor transform(const torch::Tensor& x) = 0;
   /// True when transform() draws random numbers (then attacks need EOT).
   virtual bool randomized() const { return false; }
   /// Registry-style name ("feature-squeezing", "spatial-smoothing",
@@ -43,12 +43,12 @@ class TransformedClassifier : public Classifier {
   /// Restarts the transformation's random stream.
   void seed(uint64_t s);
 
-  const ClassifierPtr &inner() const { return inner_; }
+  const ClassifierPtr& inner() const { return inner_; }
   bool has_gradients() const override { return inner_->has_gradients(); }
 
  protected:
   explicit TransformedClassifier(ClassifierPtr inner);
-  torch::Tensor compute_logits(const torch::Tensor &x, bool grad) override;
+  torch::Tensor compute_logits(const torch::Tensor& x, bool grad) override;
   /// Records the defence in the metadata's provenance (call at the end of the
   /// derived constructor).
   void record_provenance();
