@@ -4,8 +4,8 @@
 /// bisection on the binomial CDF, which is monotone in p) and the standard
 /// normal quantile.
 ///
-///   double pA = clopper_pearson_lower(990, 1000, 0.001);   // P(p >= pA) >=
-///   0.999 double r = sigma * normal_quantile(pA);
+///   double pA = clopper_pearson_lower(990, 1000, 0.001);   // P(p >= pA) >= 0.999
+///   double r = sigma * normal_quantile(pA);
 
 #include <cstdint>
 

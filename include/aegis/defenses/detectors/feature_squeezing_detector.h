@@ -6,8 +6,7 @@
 /// their predictions move; clean inputs' do not. Calibrate the threshold on
 /// clean validation data for a target false-positive rate.
 ///
-///   FeatureSqueezingDetector det(model,
-///   FeatureSqueezingDetectorOptions().bits(1).median(3));
+///   FeatureSqueezingDetector det(model, FeatureSqueezingDetectorOptions().bits(1).median(3));
 ///   det.calibrate(clean_val.x, 0.05);
 ///   torch::Tensor flags = det.flag(x);
 

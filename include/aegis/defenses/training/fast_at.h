@@ -5,8 +5,7 @@
 /// About twice the cost of standard training instead of (steps + 1) times.
 ///
 ///   FastATObjective fast(FastATOptions(0.1));
-///   train(*model, fit, &val, TrainOptions().epochs(5).schedule("onecycle"),
-///   &fast);
+///   train(*model, fit, &val, TrainOptions().epochs(5).schedule("onecycle"), &fast);
 
 #include <cstdint>
 

@@ -5,10 +5,10 @@
 /// through it is the mean gradient over the randomness. Attack the
 /// EOTClassifier, then judge the adversarial examples on the defended model.
 ///
-///   auto noisy = std::make_shared<GaussianNoise>(model,
-///   GaussianNoiseOptions(0.3)); EOTClassifier eot(noisy, 16); AttackResult r =
-///   PGD(PGDOptions(0.1)).run(eot, x, y); double fooled =
-///   (noisy->predict(r.x_adv) != y).to(torch::kFloat).mean().item<double>();
+///   auto noisy = std::make_shared<GaussianNoise>(model, GaussianNoiseOptions(0.3));
+///   EOTClassifier eot(noisy, 16);
+///   AttackResult r = PGD(PGDOptions(0.1)).run(eot, x, y);
+///   double fooled = (noisy->predict(r.x_adv) != y).to(torch::kFloat).mean().item<double>();
 
 #include <cstdint>
 

@@ -4,8 +4,7 @@
 /// by median smoothing over a window x window neighbourhood (images only).
 /// Gradients are BPDA by default (see transformed_classifier.h).
 ///
-///   auto m = std::make_shared<FeatureSqueezing>(model,
-///   FeatureSqueezingOptions().bits(1).median(3));
+///   auto m = std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(1).median(3));
 
 #include <cstdint>
 

@@ -4,10 +4,8 @@
 /// fresh draw each time from the wrapper's generator. A single-sample gradient
 /// of a random model is noisy; evaluate with EOT (eot.h).
 ///
-///   auto noisy = std::make_shared<GaussianNoise>(model,
-///   GaussianNoiseOptions(0.25)); auto eot =
-///   std::make_shared<EOTClassifier>(noisy, 16);   // what an attack should
-///   target
+///   auto noisy = std::make_shared<GaussianNoise>(model, GaussianNoiseOptions(0.25));
+///   auto eot = std::make_shared<EOTClassifier>(noisy, 16);   // what an attack should target
 
 #include "aegis/defenses/transforms/transformed_classifier.h"
 

@@ -3,8 +3,7 @@
 /// (default) or the mean of its window x window neighbourhood, per channel.
 /// The median is not usefully differentiable; gradients are BPDA by default.
 ///
-///   auto m = std::make_shared<SpatialSmoothing>(model,
-///   SpatialSmoothingOptions().window(3));
+///   auto m = std::make_shared<SpatialSmoothing>(model, SpatialSmoothingOptions().window(3));
 
 #include <cstdint>
 #include <string>

@@ -12,9 +12,8 @@
 ///    randomized()), so an evaluation can use EOT (eot.h: averaging over
 ///    transformation samples) and reproduce its runs.
 ///
-///   auto squeezed = std::make_shared<FeatureSqueezing>(model,
-///   FeatureSqueezingOptions().bits(3)); PGD(PGDOptions(0.1)).run(*squeezed, x,
-///   y);   // BPDA by default
+///   auto squeezed = std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(3));
+///   PGD(PGDOptions(0.1)).run(*squeezed, x, y);   // BPDA by default
 
 #include <ATen/core/Generator.h>
 
