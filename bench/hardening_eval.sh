@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEGIS="${AEGIS:-$PWD/build/bin/aegis}"
+# The binary that has `evaluate` and `attack` (the evasion work); the same one once merged.
+AEGIS_EVAL="${AEGIS_EVAL:-$AEGIS}"
 OUT="${OUT:-$PWD/out/hardening-eval}"
 STAGES="${STAGES:-standard pgd-at trades fast-at distillation smoothing detectors}"
 N="${N:-1000}"
@@ -25,7 +27,7 @@ timed() {
 }
 evaluate() {  # model, name, extra evaluate flags
   local model="$1" name="$2"; shift 2
-  "$AEGIS" evaluate --model "$model" --data fashion-mnist --norm linf --eps 0.1 --n "$N" --batch-size 250 \
+  "$AEGIS_EVAL" evaluate --model "$model" --data fashion-mnist --norm linf --eps 0.1 --n "$N" --batch-size 250 \
     --result "$OUT/$name.eval.json" --quiet "$@" | tee "$OUT/$name.eval.txt"
 }
 common=(--data fashion-mnist --arch cnn --val-fraction 0.05 --quiet)
@@ -53,16 +55,17 @@ if want fast-at; then
   evaluate "$OUT/fast-at.pt" fast-at
 fi
 if want distillation; then
-  # Teacher and student trained at T = 50; deployed at T = 1.
-  [ -f "$OUT/teacher50.pt" ] || "$AEGIS" train "${common[@]}" --epochs 3 --out "$OUT/teacher50.pt"
+  # Teacher trained at T = 50 on the true labels, student at T = 50 on its soft labels; deployed at T = 1.
+  [ -f "$OUT/teacher50.pt" ] || "$AEGIS" train "${common[@]}" --defense distillation --hard-weight 1 \
+    --temperature 50 --epochs 3 --out "$OUT/teacher50.pt"
   timed distillation "$AEGIS" train "${common[@]}" --defense distillation --teacher "$OUT/teacher50.pt" \
     --temperature 50 --epochs 3 --out "$OUT/distilled.pt"
   # Plain-gradient PGD-20 (cross-entropy loss): what a naive evaluation reports.
-  "$AEGIS" attack --model "$OUT/distilled.pt" --data fashion-mnist --attack pgd --eps 0.1 --steps 20 -n "$N" \
+  "$AEGIS_EVAL" attack --model "$OUT/distilled.pt" --data fashion-mnist --attack pgd --eps 0.1 --steps 20 -n "$N" \
     --batch-size 250 --grid 0 --out "$OUT/distilled.pgd-ce" --quiet | tee "$OUT/distilled.pgd-ce.txt"
   evaluate "$OUT/distilled.pt" distilled
   # Transfer: PGD-20 examples crafted on the standard model, judged by the distilled one.
-  "$AEGIS" attack --model "$OUT/standard.pt" --data fashion-mnist --attack pgd --eps 0.1 --steps 20 -n "$N" \
+  "$AEGIS_EVAL" attack --model "$OUT/standard.pt" --data fashion-mnist --attack pgd --eps 0.1 --steps 20 -n "$N" \
     --batch-size 250 --grid 0 --out "$OUT/transfer" --quiet | tee "$OUT/transfer.txt"
   "$AEGIS" eval --model "$OUT/distilled.pt" --data "$OUT/transfer/x_adv.npy" --labels "$OUT/transfer/y.npy" \
     --result "$OUT/distilled.transfer.json" --quiet | head -1 | tee "$OUT/distilled.transfer.txt"
@@ -74,7 +77,7 @@ if want smoothing; then
     [ -f "$OUT/$m.pt" ] || continue
     "$AEGIS" certify --model "$OUT/$m.pt" --data fashion-mnist --limit "${CERT_N:-200}" --sigma 0.25 --n 1000 \
       --n0 100 --alpha 0.001 --radius 0.25,0.5,1.0 --result "$OUT/$m.certify.json" --quiet | tee "$OUT/$m.certify.txt"
-    "$AEGIS" evaluate --model "$OUT/$m.pt" --data fashion-mnist --norm l2 --eps 0.5 --n "${CERT_N:-200}" \
+    "$AEGIS_EVAL" evaluate --model "$OUT/$m.pt" --data fashion-mnist --norm l2 --eps 0.5 --n "${CERT_N:-200}" \
       --batch-size 200 --result "$OUT/$m.l2.eval.json" --quiet | tee "$OUT/$m.l2.eval.txt"
   done
 fi

@@ -77,9 +77,10 @@ std::unique_ptr<Objective> make_objective(const TrainFlags& f) {
         FastATOptions(f.eps).step_size(f.step_size).warmup_epochs(f.warmup_epochs).seed(f.out.seed));
   }
   if (f.defense == "distillation") {
-    AEGIS_CHECK(!f.teacher.empty(), InvalidArgument, "--defense distillation needs --teacher MODEL");
+    AEGIS_CHECK(!f.teacher.empty() || f.hard_weight == 1, InvalidArgument,
+                "--defense distillation needs --teacher MODEL (or --hard-weight 1 to train a teacher at T)");
     return std::make_unique<DistillationObjective>(
-        ScriptClassifier::load(f.teacher), DistillationOptions().temperature(f.temperature).hard_weight(f.hard_weight));
+        f.teacher.empty() ? nullptr : ScriptClassifier::load(f.teacher), DistillationOptions().temperature(f.temperature).hard_weight(f.hard_weight));
   }
   AEGIS_FAIL(InvalidArgument, "unknown defense '" << f.defense << "'");
 }

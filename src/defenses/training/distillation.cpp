@@ -24,28 +24,34 @@ nlohmann::json DistillationOptions::to_json() const {
 DistillationObjective::DistillationObjective(ClassifierPtr teacher, DistillationOptions options)
     : teacher_(std::move(teacher)), o_(std::move(options)) {
   o_.validate();
-  AEGIS_CHECK(teacher_ != nullptr, InvalidArgument, "distillation needs a teacher model");
+  AEGIS_CHECK(teacher_ != nullptr || o_.hard_weight_ == 1, InvalidArgument,
+              "distillation needs a teacher model (or hard-label weight 1 to train the teacher itself at T)");
 }
 
 nlohmann::json DistillationObjective::describe() const {
   nlohmann::json j = o_.to_json();
-  j["teacher"] = {{"architecture", teacher_->meta().architecture}, {"provenance", teacher_->meta().provenance}};
+  if (teacher_)
+    j["teacher"] = {{"architecture", teacher_->meta().architecture}, {"provenance", teacher_->meta().provenance}};
   return j;
 }
 
 torch::Tensor DistillationObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
                                           torch::Tensor& clean_logits) {
-  AEGIS_CHECK(teacher_->meta().num_classes == model.meta().num_classes, ShapeMismatch,
-              "distillation: the teacher has " << teacher_->meta().num_classes << " classes, the student "
-                                               << model.meta().num_classes);
   const double T = o_.temperature_;
-  torch::Tensor soft = torch::softmax(teacher_->logits(batch.x) / T, 1).detach();
   clean_logits = model.forward(batch.x);
-  torch::Tensor l = -(soft * torch::log_softmax(clean_logits / T, 1)).sum(1).mean();
+  torch::Tensor student = torch::log_softmax(clean_logits / T, 1);
+  torch::Tensor l = torch::zeros({}, clean_logits.options());
+  if (o_.hard_weight_ < 1) {
+    AEGIS_CHECK(teacher_->meta().num_classes == model.meta().num_classes, ShapeMismatch,
+                "distillation: the teacher has " << teacher_->meta().num_classes << " classes, the student "
+                                                 << model.meta().num_classes);
+    torch::Tensor soft = torch::softmax(teacher_->logits(batch.x) / T, 1).detach();
+    l = l + (1 - o_.hard_weight_) * -(soft * student).sum(1).mean();
+  }
   if (o_.hard_weight_ > 0) {
-    l = (1 - o_.hard_weight_) * l +
-        o_.hard_weight_ *
-            F::cross_entropy(clean_logits, batch.y, F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));
+    // The true labels at the same temperature (Papernot et al. train the teacher this way).
+    l = l + o_.hard_weight_ * F::nll_loss(student, batch.y) * (1 - ctx.label_smoothing) +
+        o_.hard_weight_ * ctx.label_smoothing * -student.mean(1).mean();
   }
   return l;
 }

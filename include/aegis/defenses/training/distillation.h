@@ -5,6 +5,8 @@
 /// gradient attacks see vanishing gradients. That is gradient masking, not
 /// robustness (Carlini and Wagner 2016): evaluate a distilled model with the
 /// margin loss, the evaluation's sanity checks or a transfer attack.
+/// The teacher itself is trained at T on the true labels: the same objective
+/// with hard_weight 1 and no teacher.
 ///
 ///   auto teacher = ScriptClassifier::load("model.pt");
 ///   DistillationObjective d(teacher, DistillationOptions().temperature(20));
@@ -17,7 +19,7 @@ namespace aegis {
 
 struct DistillationOptions {
   double temperature_ = 20.0;  ///< T > 0 (Papernot et al. use 20-100)
-  double hard_weight_ = 0.0;   ///< weight of CE on the true labels, in [0, 1]
+  double hard_weight_ = 0.0;   ///< weight of CE on the true labels (also at T), in [0, 1]; 1 = no teacher needed
 
   DistillationOptions& temperature(double v) { temperature_ = v; return *this; }
   DistillationOptions& hard_weight(double v) { hard_weight_ = v; return *this; }
