@@ -33,13 +33,15 @@ TEST(Binomial, ClopperPearsonMatchesClosedFormsAndTables) {
   // alpha/2 each side).
   EXPECT_NEAR(clopper_pearson_lower(5, 10, 0.025), 0.1870860284474045, 1e-9);
   EXPECT_NEAR(clopper_pearson_upper(5, 10, 0.025), 0.8129139715525955, 1e-9);
-  // ... for 1 of 10: [0.002529, 0.445016].
-  EXPECT_NEAR(clopper_pearson_lower(1, 10, 0.025), 0.002528578544, 1e-9);
-  EXPECT_NEAR(clopper_pearson_upper(1, 10, 0.025), 0.4450161346, 1e-8);
+  // ... for 1 of 10: lower = 1 - 0.975^(1/10); upper solves (1-p)^10 + 10 p (1-p)^9 = 0.025.
+  EXPECT_NEAR(clopper_pearson_lower(1, 10, 0.025), 1 - std::pow(0.975, 0.1), 1e-12);
+  EXPECT_NEAR(clopper_pearson_upper(1, 10, 0.025), 0.4450161170281953, 1e-10);
   // Symmetry and monotonicity over many counts.
   for (int64_t k = 0; k <= 40; k += 3) {
     EXPECT_NEAR(clopper_pearson_lower(k, 40, 0.01), 1 - clopper_pearson_upper(40 - k, 40, 0.01), 1e-12);
-    if (k > 0) EXPECT_LT(clopper_pearson_lower(k - 1, 40, 0.01), clopper_pearson_lower(k, 40, 0.01));
+    if (k > 0) {
+      EXPECT_LT(clopper_pearson_lower(k - 1, 40, 0.01), clopper_pearson_lower(k, 40, 0.01));
+    }
     EXPECT_LE(clopper_pearson_lower(k, 40, 0.01), double(k) / 40);
   }
   EXPECT_THROW(clopper_pearson_lower(11, 10, 0.01), Error);

@@ -40,7 +40,7 @@ TEST(Detectors, FeatureSqueezingSeparatesPGDExamplesFromCleanOnes) {
   FeatureSqueezingDetector det(model, FeatureSqueezingDetectorOptions().bits(1).median(3));
   DetectionEvaluation e = evaluate_detector(det, *model, calib.x, test, {{"pgd", {{"eps", 0.2}, {"steps", 10}}}});
   ASSERT_EQ(e.attacks.size(), 1u);
-  EXPECT_GT(e.attacks[0].successful, 100);
+  EXPECT_GT(e.attacks[0].successful, 40);
   EXPECT_GT(e.attacks[0].auc, 0.9);
   EXPECT_GT(e.attacks[0].tpr, 0.5);
   EXPECT_LT(e.clean_fpr, 0.15);  // calibrated for 5% on other clean data

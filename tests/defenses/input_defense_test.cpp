@@ -99,7 +99,7 @@ TEST(Transforms, EOTAttackBeatsSingleSampleAttackOnANoisyNonlinearModel) {
   // cos-like ripple.
   auto [model, d] = blob_model();
   auto squeezed_noisy = std::make_shared<GaussianNoise>(
-      std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(2)), GaussianNoiseOptions(0.15).seed(1));
+      std::make_shared<FeatureSqueezing>(model, FeatureSqueezingOptions().bits(3)), GaussianNoiseOptions(0.1).seed(1));
   torch::Tensor x = d.x, y = d.y;
   auto fooled = [&](const torch::Tensor& xa) {
     // Judge by the defended model's majority over 15 draws.
@@ -112,13 +112,13 @@ TEST(Transforms, EOTAttackBeatsSingleSampleAttackOnANoisyNonlinearModel) {
   std::static_pointer_cast<TransformedClassifier>(squeezed_noisy->inner())
       ->set_gradient(TransformedClassifier::Gradient::Exact);
   squeezed_noisy->set_gradient(TransformedClassifier::Gradient::Exact);
-  double plain = fooled(PGD(PGDOptions(0.2).steps(20).seed(3)).run(*squeezed_noisy, x, y).x_adv);
+  double plain = fooled(PGD(PGDOptions(0.3).steps(20).seed(3)).run(*squeezed_noisy, x, y).x_adv);
   // BPDA through both transformations, EOT over 16 draws.
   std::static_pointer_cast<TransformedClassifier>(squeezed_noisy->inner())
       ->set_gradient(TransformedClassifier::Gradient::BPDA);
   squeezed_noisy->set_gradient(TransformedClassifier::Gradient::BPDA);
   EOTClassifier eot(squeezed_noisy, 16);
-  double adaptive = fooled(PGD(PGDOptions(0.2).steps(20).seed(3)).run(eot, x, y).x_adv);
+  double adaptive = fooled(PGD(PGDOptions(0.3).steps(20).seed(3)).run(eot, x, y).x_adv);
   EXPECT_GT(adaptive, 0.85) << "plain " << plain;
   EXPECT_GT(adaptive, plain + 0.3) << "plain " << plain;
 }
