@@ -1,9 +1,10 @@
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 
-#include "aegis/core/dataset_io.h"
 #include "aegis/core/script_classifier.h"
 #include "support/test_support.h"
 
@@ -14,15 +15,19 @@ using testing::run_aegis;
 
 struct Files {
   testing::TempDir dir;
-  std::string x, y;
+  std::string csv;
   Files() {
     Dataset d = testing::make_blobs(300, 6, 3, 1, 0.05);
-    x = dir.file("x.npy");
-    y = dir.file("y.npy");
-    save_npy(d.x, x);
-    save_npy(d.y, y);
+    csv = dir.file("blobs.csv");
+    std::ofstream out(csv);
+    out << "f0,f1,f2,f3,f4,f5,label\n";
+    auto x = d.x.accessor<float, 2>();
+    for (int64_t i = 0; i < d.size(); ++i) {
+      for (int64_t j = 0; j < 6; ++j) out << x[i][j] << ",";
+      out << d.y[i].item<int64_t>() << "\n";
+    }
   }
-  std::string data() const { return "--data " + x + " --labels " + y; }
+  std::string data() const { return "--data " + csv; }
 };
 
 TEST(HardenCli, TrainWithADefenseRecordsItInTheModel) {
