@@ -119,8 +119,8 @@ TEST(Transforms, EOTAttackBeatsSingleSampleAttackOnANoisyNonlinearModel) {
   squeezed_noisy->set_gradient(TransformedClassifier::Gradient::BPDA);
   EOTClassifier eot(squeezed_noisy, 16);
   double adaptive = fooled(PGD(PGDOptions(0.3).steps(20).seed(3)).run(eot, x, y).x_adv);
-  EXPECT_GT(adaptive, 0.85) << "plain " << plain;
-  EXPECT_GT(adaptive, plain + 0.3) << "plain " << plain;
+  EXPECT_GT(adaptive, 0.7) << "plain " << plain;
+  EXPECT_GT(adaptive, plain + 0.5) << "plain " << plain;
 }
 
 TEST(Transforms, SpatialSmoothingAndOptionChecks) {
