@@ -19,9 +19,9 @@ done
 printf '\n%-28s %10s %10s\n' "Linf eps 0.1, 300 images" standard hardened
 row() { printf '%-28s %10s %10s\n' "$1" "$(jq -r "$2" "$DEMO_OUT/model.harden-eval.json")" \
   "$(jq -r "$2" "$DEMO_OUT/hardened.harden-eval.json")"; }
-row "clean accuracy" '.clean_accuracy // .result.clean_accuracy | . * 1000 | round / 1000'
-row "robust accuracy" '.robust_accuracy // .result.robust_accuracy | . * 1000 | round / 1000'
-row "sanity warnings" '(.warnings // .result.warnings // []) | length'
+row "clean accuracy" '.evaluation.clean_accuracy * 1000 | round / 1000'
+row "robust accuracy" '.evaluation.robust_accuracy * 1000 | round / 1000'
+row "sanity warnings" '.evaluation.warnings | length'
 echo
 echo "how the hardened model was trained (from its metadata):"
 "$AEGIS" info --model "$DEMO_OUT/hardened.pt" --json | jq -c '.. | .training? // empty | {objective, objective_options}' | head -1
