@@ -1,8 +1,7 @@
-#include <fstream>
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "aegis/core/script_classifier.h"

@@ -16,7 +16,7 @@ namespace aegis {
 namespace {
 
 /// Two classes; feature 0 is robust (0.5 +- 0.3, agrees with the label 90% of
-/// the time), features 1..40 are non-robust (0.5 +- 0.08 plus noise 0.1): a
+/// the time), features 1..40 are non-robust (0.5 +- 0.05 plus noise 0.02): a
 /// standard model leans on the many weak features, which an Linf eps of 0.1
 /// flips all at once; a robust model must use feature 0 (Tsipras et al. 2019).
 Dataset robust_vs_nonrobust(int64_t n, uint64_t seed) {
@@ -26,7 +26,7 @@ Dataset robust_vs_nonrobust(int64_t n, uint64_t seed) {
   torch::Tensor agree = (torch::rand({n}, gen) < 0.9).to(torch::kFloat) * 2 - 1;
   torch::Tensor x = torch::empty({n, 41});
   x.select(1, 0).copy_(0.5 + 0.3 * s * agree);
-  x.narrow(1, 1, 40).copy_(0.5 + 0.08 * s.unsqueeze(1) + 0.1 * torch::randn({n, 40}, gen));
+  x.narrow(1, 1, 40).copy_(0.5 + 0.05 * s.unsqueeze(1) + 0.02 * torch::randn({n, 40}, gen));
   Dataset d;
   d.x = x.clamp(0, 1).contiguous();
   d.y = y;
@@ -36,7 +36,8 @@ Dataset robust_vs_nonrobust(int64_t n, uint64_t seed) {
 
 std::shared_ptr<ScriptClassifier> fresh_mlp(int64_t features = 41, int64_t classes = 2, double dropout = 0) {
   seed_everything(11);
-  return build_architecture(ArchitectureOptions("mlp", {features}, classes).hidden({32}).dropout(dropout));
+  return build_architecture(
+      ArchitectureOptions("mlp", {features}, classes).hidden({32}).dropout(dropout).normalization({0.5}, {0.1}));
 }
 
 double robust_accuracy(ScriptClassifier& m, const Dataset& d, double eps) {
@@ -85,7 +86,7 @@ TEST(RobustTraining, TRADESAndFastATAlsoImproveRobustAccuracy) {
   EXPECT_EQ(trades_model->meta().provenance["training"]["objective"], "trades");
 
   auto fast = fresh_mlp();
-  FastATObjective fat(FastATOptions(0.1));
+  FastATObjective fat(FastATOptions(0.1).step_size(0.1).warmup_epochs(2));
   train(*fast, fit, nullptr, kOpts, &fat);
   EXPECT_GT(robust_accuracy(*fast, test, 0.1), std_rob + 0.2);
 }
