@@ -26,5 +26,7 @@ void add_keys_command(CLI::App& app, Context& ctx);
 void add_log_command(CLI::App& app, Context& ctx);
 void add_evaluate_command(CLI::App& app, Context& ctx);
 void add_attack_command(CLI::App& app, Context& ctx);
+void add_certify_command(CLI::App& app, Context& ctx);
+void add_detect_eval_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

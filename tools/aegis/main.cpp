@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   aegis::cli::add_log_command(app, ctx);
   aegis::cli::add_evaluate_command(app, ctx);
   aegis::cli::add_attack_command(app, ctx);
+  aegis::cli::add_certify_command(app, ctx);
+  aegis::cli::add_detect_eval_command(app, ctx);
 
   try {
     app.parse(argc, argv);

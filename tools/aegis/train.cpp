@@ -1,5 +1,10 @@
-// aegis train: train a built-in architecture on a dataset and save it as a
-// TorchScript archive with its metadata and training recipe inside.
+// aegis train: train a built-in architecture (or continue training a given
+// model) on a dataset and save it as a TorchScript archive with its metadata
+// and training recipe inside. `--defense` picks what training minimises:
+// standard cross-entropy, PGD adversarial training, TRADES, fast adversarial
+// training or defensive distillation. Hardening is a way of training, so it
+// shares every data, architecture, regularisation and checkpoint flag here
+// rather than duplicating them in a second subcommand.
 
 #include <iostream>
 
@@ -10,6 +15,11 @@
 #include "aegis/core/architectures.h"
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
+#include "aegis/attacks/attack.h"
+#include "aegis/defenses/training/distillation.h"
+#include "aegis/defenses/training/fast_at.h"
+#include "aegis/defenses/training/pgd_at.h"
+#include "aegis/defenses/training/trades.h"
 #include "aegis/defenses/training/trainer.h"
 #include "commands.h"
 
@@ -27,7 +37,53 @@ struct TrainFlags {
   double val_fraction = 0.1;
   std::string normalize = "auto";
   TrainOptions options = TrainOptions().epochs(3).lr(2e-3).weight_decay(5e-4);
+  std::string init;  // continue from this model instead of a fresh architecture
+  // robust training
+  std::string defense = "none";
+  double eps = 0.1;
+  std::string norm = "linf";
+  int64_t attack_steps = 7;
+  double step_size = 0;
+  double warmup_epochs = 0;
+  int64_t fast_epochs = 0;
+  double clean_weight = 0;
+  double beta = 6.0;
+  std::string teacher;
+  double temperature = 20.0;
+  double hard_weight = 0.0;
 };
+
+std::unique_ptr<Objective> make_objective(const TrainFlags& f) {
+  if (f.defense == "none") return nullptr;
+  if (f.defense == "pgd-at")
+    return std::make_unique<PGDATObjective>(PGDATOptions(f.eps)
+                                                .norm(parse_norm(f.norm))
+                                                .steps(f.attack_steps)
+                                                .step_size(f.step_size)
+                                                .warmup_epochs(f.warmup_epochs)
+                                                .fast_epochs(f.fast_epochs)
+                                                .clean_weight(f.clean_weight));
+  if (f.defense == "trades")
+    return std::make_unique<TRADESObjective>(TRADESOptions(f.eps)
+                                                 .norm(parse_norm(f.norm))
+                                                 .beta(f.beta)
+                                                 .steps(f.attack_steps)
+                                                 .step_size(f.step_size)
+                                                 .warmup_epochs(f.warmup_epochs)
+                                                 .seed(f.out.seed));
+  if (f.defense == "fast-at") {
+    AEGIS_CHECK(f.norm == "linf", InvalidArgument, "fast-at is Linf only");
+    return std::make_unique<FastATObjective>(
+        FastATOptions(f.eps).step_size(f.step_size).warmup_epochs(f.warmup_epochs).seed(f.out.seed));
+  }
+  if (f.defense == "distillation") {
+    AEGIS_CHECK(!f.teacher.empty() || f.hard_weight == 1, InvalidArgument,
+                "--defense distillation needs --teacher MODEL (or --hard-weight 1 to train a teacher at T)");
+    return std::make_unique<DistillationObjective>(
+        f.teacher.empty() ? nullptr : ScriptClassifier::load(f.teacher), DistillationOptions().temperature(f.temperature).hard_weight(f.hard_weight));
+  }
+  AEGIS_FAIL(InvalidArgument, "unknown defense '" << f.defense << "'");
+}
 
 /// Per-channel (images) or per-feature mean and std of the training data.
 std::pair<std::vector<double>, std::vector<double>> data_statistics(const Dataset& d) {
@@ -65,17 +121,26 @@ void run(TrainFlags& f) {
   bool have_val = f.val_fraction > 0;
   if (have_val) std::tie(fit, val) = all.split(f.val_fraction, f.out.seed);
 
-  std::string arch = pick_arch(f.arch, fit);
-  ArchitectureOptions ao(arch, fit.sample_shape(), all.num_classes());
-  ao.dropout(f.dropout).class_names(all.class_names);
-  if (f.normalize == "auto") {
-    auto [m, s] = data_statistics(fit);
-    ao.normalization(m, s);
+  std::unique_ptr<Objective> objective = make_objective(f);
+  std::shared_ptr<ScriptClassifier> model;
+  std::string arch;
+  if (!f.init.empty()) {
+    model = ScriptClassifier::load(f.init);
+    check_compatible(model->meta(), fit);
+    arch = model->meta().architecture;
+  } else {
+    arch = pick_arch(f.arch, fit);
+    ArchitectureOptions ao(arch, fit.sample_shape(), all.num_classes());
+    ao.dropout(f.dropout).class_names(all.class_names);
+    if (f.normalize == "auto") {
+      auto [m, s] = data_statistics(fit);
+      ao.normalization(m, s);
+    }
+    model = build_architecture(ao);
   }
-  auto model = build_architecture(ao);
   log_info(fmt::format("training {} ({} parameters) on {} samples, validating on {}", arch,
                        model->parameter_count(), fit.size(), val.size()));
-  TrainResult r = train(*model, fit, have_val ? &val : nullptr, f.options, nullptr, [&](const EpochStats& s) {
+  TrainResult r = train(*model, fit, have_val ? &val : nullptr, f.options, objective.get(), [&](const EpochStats& s) {
     if (!f.out.json && f.out.quiet) return;
     if (!f.out.json)
       log_info(fmt::format("epoch {}: loss {:.4f} train acc {:.4f} val acc {:.4f} ({:.1f}s)", s.epoch, s.train_loss,
@@ -86,13 +151,16 @@ void run(TrainFlags& f) {
   nlohmann::json j = {{"model", f.model_out},
                       {"architecture", arch},
                       {"parameters", model->parameter_count()},
+                      {"defense", f.defense},
+                      {"training", model->meta().provenance.value("training", nlohmann::json())},
                       {"data", {{"source", all.source}, {"train_samples", fit.size()}, {"val_samples", val.size()}}},
                       {"options", f.options.to_json()},
                       {"result", r.to_json()}};
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   emit(f.out, j, [&] {
     const auto& last = r.history.back();
-    std::cout << fmt::format("trained {} in {:.1f}s: train acc {:.4f}", arch, r.seconds, last.train_accuracy);
+    std::cout << fmt::format("trained {} ({}) in {:.1f}s", arch, f.defense == "none" ? "standard" : f.defense, r.seconds);
+    if (last.train_accuracy > 0) std::cout << fmt::format(": train acc {:.4f}", last.train_accuracy);
     if (have_val) std::cout << fmt::format(", val acc {:.4f}", last.val_accuracy);
     std::cout << "\nmodel saved to " << f.model_out << "\n";
     if (!f.result_out.empty()) std::cout << "result saved to " << f.result_out << "\n";
@@ -103,7 +171,7 @@ void run(TrainFlags& f) {
 
 void add_train_command(CLI::App& app, Context&) {
   auto f = std::make_shared<TrainFlags>();
-  auto* sub = app.add_subcommand("train", "Train a built-in model and save it as TorchScript");
+  auto* sub = app.add_subcommand("train", "Train or harden a model (--defense pgd-at, trades, fast-at, distillation) and save it as TorchScript");
   add_output_flags(sub, f->out);
   add_data_flags(sub, f->data, "train");
   sub->add_option("--arch", f->arch, "Architecture: auto, mlp, cnn, resnet")
@@ -125,6 +193,24 @@ void add_train_command(CLI::App& app, Context&) {
       ->check(CLI::IsMember({"auto", "none"}))->capture_default_str();
   sub->add_option("--checkpoint-dir", f->options.checkpoint_dir_, "Save a checkpoint after each epoch here");
   sub->add_flag("--resume", f->options.resume_, "Continue from the checkpoint in --checkpoint-dir");
+  sub->add_option("--init", f->init, "Start from this model (fine-tune / harden an existing model) instead of a fresh one");
+  auto* d = "Robust training";
+  sub->add_option("--defense", f->defense,
+                  "What training minimises: none (cross-entropy), pgd-at (Madry), trades, fast-at (FGSM with random "
+                  "start), distillation (needs --teacher)")
+      ->check(CLI::IsMember({"none", "pgd-at", "trades", "fast-at", "distillation"}))->capture_default_str()->group(d);
+  sub->add_option("--eps", f->eps, "Perturbation budget trained against (raw input units)")->capture_default_str()->group(d);
+  sub->add_option("--norm", f->norm, "Threat model of pgd-at/trades: linf or l2")
+      ->check(CLI::IsMember({"linf", "l2"}))->capture_default_str()->group(d);
+  sub->add_option("--attack-steps", f->attack_steps, "Inner attack steps (pgd-at, trades)")->capture_default_str()->check(CLI::PositiveNumber)->group(d);
+  sub->add_option("--step-size", f->step_size, "Inner step size (0 = 2.5 eps/steps; fast-at: 1.25 eps)")->capture_default_str()->group(d);
+  sub->add_option("--warmup-epochs", f->warmup_epochs, "Grow eps linearly from 0 over the first N epochs")->capture_default_str()->group(d);
+  sub->add_option("--fast-epochs", f->fast_epochs, "pgd-at: the first N epochs use random-start FGSM (cheap) instead of PGD")->capture_default_str()->group(d);
+  sub->add_option("--clean-weight", f->clean_weight, "pgd-at: weight of the clean loss beside the adversarial one")->capture_default_str()->check(CLI::Range(0.0, 1.0))->group(d);
+  sub->add_option("--beta", f->beta, "trades: weight of the robustness (KL) term")->capture_default_str()->group(d);
+  sub->add_option("--teacher", f->teacher, "distillation: the teacher model")->group(d);
+  sub->add_option("--temperature", f->temperature, "distillation: temperature T")->capture_default_str()->group(d);
+  sub->add_option("--hard-weight", f->hard_weight, "distillation: weight of the true-label loss")->capture_default_str()->check(CLI::Range(0.0, 1.0))->group(d);
   sub->callback([f] { run(*f); });
 }
 

@@ -2,6 +2,8 @@
 
 #include "aegis/core/error.h"
 #include "aegis/defenses/detectors/detector.h"
+#include "aegis/defenses/detectors/feature_squeezing_detector.h"
+#include "aegis/defenses/detectors/mahalanobis_detector.h"
 
 namespace aegis {
 
@@ -12,6 +14,15 @@ std::unique_ptr<Detector> load_detector(const nlohmann::json& j, ClassifierPtr m
               "detector JSON has no \"type\"");
   AEGIS_CHECK(model != nullptr, InvalidArgument, "a detector needs the model it watches");
   const std::string type = j["type"];
+  const nlohmann::json state = j.value("state", nlohmann::json::object());
+  std::unique_ptr<Detector> d;
+  if (type == "feature-squeezing") d = FeatureSqueezingDetector::from_state(state, model);
+  if (type == "mahalanobis") d = MahalanobisDetector::from_state(state, model);
+  if (d) {
+    AEGIS_CHECK(j.contains("threshold") && j["threshold"].is_number(), CorruptData, "detector JSON has no threshold");
+    d->set_threshold(j["threshold"].get<double>());
+    return d;
+  }
   AEGIS_FAIL(InvalidArgument, "unknown detector type '" << type << "'");
 }
 

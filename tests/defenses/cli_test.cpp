@@ -1,0 +1,85 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "aegis/core/script_classifier.h"
+#include "support/test_support.h"
+
+namespace aegis {
+namespace {
+
+using testing::run_aegis;
+
+struct Files {
+  testing::TempDir dir;
+  std::string csv;
+  Files() {
+    Dataset d = testing::make_blobs(300, 6, 3, 1, 0.05);
+    csv = dir.file("blobs.csv");
+    std::ofstream out(csv);
+    out << "f0,f1,f2,f3,f4,f5,label\n";
+    auto x = d.x.accessor<float, 2>();
+    for (int64_t i = 0; i < d.size(); ++i) {
+      for (int64_t j = 0; j < 6; ++j) out << x[i][j] << ",";
+      out << d.y[i].item<int64_t>() << "\n";
+    }
+  }
+  std::string data() const { return "--data " + csv; }
+};
+
+TEST(HardenCli, TrainWithADefenseRecordsItInTheModel) {
+  Files f;
+  std::string model = f.dir.file("robust.pt");
+  auto r = run_aegis("train " + f.data() + " --defense pgd-at --eps 0.05 --attack-steps 2 --epochs 2 " +
+                     "--warmup-epochs 1 --val-fraction 0 --quiet --json --out " + model);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["defense"], "pgd-at");
+  auto m = ScriptClassifier::load(model);
+  const auto& t = m->meta().provenance.at("training");
+  EXPECT_EQ(t["objective"], "pgd-at");
+  EXPECT_DOUBLE_EQ(t["objective_options"]["eps"].get<double>(), 0.05);
+  EXPECT_EQ(t["objective_options"]["steps"], 2);
+  EXPECT_EQ(t["options"]["epochs"], 2);
+
+  // Distillation from it, at T = 10.
+  std::string student = f.dir.file("student.pt");
+  r = run_aegis("train " + f.data() + " --defense distillation --teacher " + model +
+                " --temperature 10 --epochs 1 --val-fraction 0 --quiet --out " + student);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ScriptClassifier::load(student)->meta().provenance["training"]["objective"], "distillation");
+}
+
+TEST(HardenCli, UsageErrorsExitTwoWithOneLine) {
+  Files f;
+  auto r = run_aegis("train " + f.data() + " --defense distillation --epochs 1 --quiet");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--teacher"), std::string::npos) << r.err;
+  r = run_aegis("train " + f.data() + " --defense fast-at --norm l2 --quiet");
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_aegis("train " + f.data() + " --defense pgd-at --eps -1 --quiet");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("eps"), std::string::npos) << r.err;
+  r = run_aegis("train " + f.data() + " --defense magic");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(HardenCli, CertifyReportsRadiiAndCertifiedAccuracy) {
+  Files f;
+  std::string model = f.dir.file("m.pt");
+  ASSERT_EQ(run_aegis("train " + f.data() + " --epochs 3 --val-fraction 0 --quiet --out " + model).exit_code, 0);
+  auto r = run_aegis("certify --model " + model + " " + f.data() +
+                     " --limit 20 --sigma 0.1 --n 200 --n0 20 --radius 0,0.1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto c = nlohmann::json::parse(r.out)["certificate"];
+  EXPECT_EQ(c["samples"], 20);
+  ASSERT_EQ(c["certified_accuracy"].size(), 2u);
+  EXPECT_GE(c["certified_accuracy"][0]["certified_accuracy"].get<double>(),
+            c["certified_accuracy"][1]["certified_accuracy"].get<double>());
+  EXPECT_EQ(run_aegis("certify --model " + model + " " + f.data() + " --sigma 0").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace aegis

@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "aegis/attacks/evasion/pgd.h"
+#include "aegis/core/architectures.h"
+#include "aegis/core/error.h"
+#include "aegis/core/random.h"
+#include "aegis/defenses/detectors/detection_evaluation.h"
+#include "aegis/defenses/detectors/feature_squeezing_detector.h"
+#include "aegis/defenses/detectors/mahalanobis_detector.h"
+#include "aegis/defenses/training/trainer.h"
+#include "support/test_support.h"
+
+namespace aegis {
+namespace {
+
+std::shared_ptr<ScriptClassifier> bars_cnn() {
+  static std::shared_ptr<ScriptClassifier> model = [] {
+    seed_everything(3);
+    Dataset d = testing::make_bar_images(512, 4, 1);
+    auto m = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 4));
+    train(*m, d, nullptr, TrainOptions().epochs(2).batch_size(64).lr(3e-3));
+    return m;
+  }();
+  return model;
+}
+
+TEST(RocAuc, MatchesHandComputedValues) {
+  EXPECT_DOUBLE_EQ(roc_auc(torch::tensor({0.1, 0.2}), torch::tensor({0.3, 0.4})), 1.0);
+  EXPECT_DOUBLE_EQ(roc_auc(torch::tensor({0.3, 0.4}), torch::tensor({0.1, 0.2})), 0.0);
+  EXPECT_DOUBLE_EQ(roc_auc(torch::tensor({0.5}), torch::tensor({0.5})), 0.5);
+  // 1 < 2 < 3 < 4 with negatives {1, 3} and positives {2, 4}: pairs won 3 of 4.
+  EXPECT_DOUBLE_EQ(roc_auc(torch::tensor({1.0, 3.0}), torch::tensor({2.0, 4.0})), 0.75);
+  EXPECT_THROW(roc_auc(torch::zeros({0}), torch::ones({2})), Error);
+}
+
+TEST(Detectors, FeatureSqueezingSeparatesPGDExamplesFromCleanOnes) {
+  auto model = bars_cnn();
+  Dataset calib = testing::make_bar_images(200, 4, 21), test = testing::make_bar_images(200, 4, 22);
+  FeatureSqueezingDetector det(model, FeatureSqueezingDetectorOptions().bits(1).median(3));
+  DetectionEvaluation e = evaluate_detector(det, *model, calib.x, test, {{"pgd", {{"eps", 0.2}, {"steps", 10}}}});
+  ASSERT_EQ(e.attacks.size(), 1u);
+  EXPECT_GT(e.attacks[0].successful, 40);
+  EXPECT_GT(e.attacks[0].auc, 0.9);
+  EXPECT_GT(e.attacks[0].tpr, 0.5);
+  EXPECT_LT(e.clean_fpr, 0.15);  // calibrated for 5% on other clean data
+}
+
+TEST(Detectors, MahalanobisSeparatesOffManifoldInputsAndPGDExamples) {
+  auto model = bars_cnn();
+  auto det = MahalanobisDetector::fit(model, testing::make_bar_images(400, 4, 30));
+  Dataset calib = testing::make_bar_images(200, 4, 31), test = testing::make_bar_images(200, 4, 32);
+  // Uniform noise images are far from every class.
+  torch::Tensor noise = torch::rand({100, 1, 28, 28}, make_generator(1, "noise"));
+  EXPECT_GT(roc_auc(det->score(test.x), det->score(noise)), 0.95);
+  DetectionEvaluation e = evaluate_detector(*det, *model, calib.x, test, {{"pgd", {{"eps", 0.2}, {"steps", 10}}}});
+  EXPECT_GT(e.attacks[0].auc, 0.9);
+}
+
+TEST(Detectors, RoundTripThroughJsonGivesTheSameScores) {
+  auto model = bars_cnn();
+  Dataset d = testing::make_bar_images(64, 4, 40);
+  auto maha = MahalanobisDetector::fit(model, testing::make_bar_images(200, 4, 41));
+  maha->calibrate(d.x, 0.1);
+  FeatureSqueezingDetector fs(model, FeatureSqueezingDetectorOptions().bits(2).median(1));
+  fs.calibrate(d.x, 0.05);
+  testing::TempDir dir;
+  for (Detector* det : std::vector<Detector*>{maha.get(), &fs}) {
+    save_detector(*det, dir.file("d.json"));
+    auto back = load_detector_file(dir.file("d.json"), model);
+    EXPECT_EQ(back->name(), det->name());
+    EXPECT_DOUBLE_EQ(back->threshold(), det->threshold());
+    EXPECT_TRUE(torch::allclose(back->score(d.x), det->score(d.x), 1e-5, 1e-6));
+    EXPECT_TRUE(torch::equal(back->flag(d.x), det->flag(d.x)));
+  }
+  // About 10% of the calibration data is flagged.
+  EXPECT_NEAR(maha->flag(d.x).to(torch::kDouble).mean().item<double>(), 0.1, 0.03);
+}
+
+TEST(Detectors, MalformedOrUnknownDetectorsAreRejected) {
+  auto model = bars_cnn();
+  auto kind = [&](const nlohmann::json& j) {
+    try {
+      load_detector(j, model);
+    } catch (const Error& e) {
+      return e.kind();
+    }
+    return ErrorKind::Internal;
+  };
+  EXPECT_EQ(kind({{"type", "nope"}, {"threshold", 1}}), ErrorKind::InvalidArgument);
+  EXPECT_EQ(kind({{"type", "mahalanobis"}, {"threshold", 1}, {"state", {{"means", {{1.0}}}}}}), ErrorKind::CorruptData);
+  EXPECT_EQ(kind({{"type", "mahalanobis"},
+                  {"threshold", 1},
+                  {"state", {{"means", {{1.0, 2.0}}}, {"precision", {{1.0, 0.0}, {0.0, 1.0}}}}}}),
+            ErrorKind::CorruptData);  // one class for a 4-class model
+  EXPECT_EQ(kind({{"type", "feature-squeezing"}, {"threshold", 1}, {"state", {{"bits", "x"}}}}),
+            ErrorKind::CorruptData);
+  EXPECT_THROW(FeatureSqueezingDetector(model, FeatureSqueezingDetectorOptions().bits(0).median(1)), Error);
+  // A model without features() cannot have a Mahalanobis detector.
+  auto linear = testing::make_linear(torch::zeros({2, 3}), torch::zeros({2}));
+  try {
+    MahalanobisDetector::fit(linear, testing::make_blobs(20, 3, 2, 1));
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+  }
+}
+
+}  // namespace
+}  // namespace aegis
