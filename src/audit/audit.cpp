@@ -1,5 +1,7 @@
 #include "aegis/audit/audit.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -7,13 +9,12 @@
 #include <fstream>
 #include <set>
 
-#include <fmt/format.h>
-
 #include "aegis/audit/catalog.h"
 #include "aegis/audit/check.h"
 #include "aegis/audit/report_html.h"
 #include "aegis/core/accuracy.h"
 #include "aegis/core/error.h"
+#include "aegis/core/progress.h"
 #include "aegis/core/random.h"
 #include "aegis/core/sha256.h"
 
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_atomically(const fs::path &path, const std::string &text) {
+void write_atomically(const fs::path& path, const std::string& text) {
   fs::path tmp = path;
   tmp += ".tmp";
   {
@@ -35,17 +36,15 @@ void write_atomically(const fs::path &path, const std::string &text) {
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  AEGIS_CHECK(!ec, Io,
-              "cannot rename " << tmp.string() << " to " << path.string()
-                               << ": " << ec.message());
+  AEGIS_CHECK(!ec, Io, "cannot rename " << tmp.string() << " to " << path.string() << ": " << ec.message());
 }
 
-nlohmann::json read_json(const fs::path &path) {
+nlohmann::json read_json(const fs::path& path) {
   std::ifstream in(path);
   AEGIS_CHECK(in, NotFound, path.string() << " not found");
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception &e) {
+  } catch (const nlohmann::json::exception& e) {
     AEGIS_FAIL(CorruptData, path.string() << ": not valid JSON: " << e.what());
   }
 }
@@ -61,70 +60,57 @@ std::string utc_now() {
 
 /// The audit sample: `n` samples drawn without replacement, in dataset order.
 torch::Tensor sample_indices(int64_t total, int64_t n, uint64_t seed) {
-  if (n >= total)
-    return torch::arange(total, torch::kLong);
+  if (n >= total) return torch::arange(total, torch::kLong);
   auto gen = make_generator(seed, "audit/sample");
-  return std::get<0>(
-      torch::randperm(total, gen, torch::kLong).slice(0, 0, n).sort());
+  return std::get<0>(torch::randperm(total, gen, torch::kLong).slice(0, 0, n).sort());
 }
 
-} // namespace
+}  // namespace
 
-nlohmann::json strip_timings(const nlohmann::json &report) {
+nlohmann::json strip_timings(const nlohmann::json& report) {
   if (report.is_object()) {
     nlohmann::json out = nlohmann::json::object();
-    for (const auto &[k, v] : report.items())
-      if (k != "seconds" && k != "run")
-        out[k] = strip_timings(v);
+    for (const auto& [k, v] : report.items())
+      if (k != "seconds" && k != "run") out[k] = strip_timings(v);
     return out;
   }
   if (report.is_array()) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto &v : report)
-      out.push_back(strip_timings(v));
+    for (const auto& v : report) out.push_back(strip_timings(v));
     return out;
   }
   return report;
 }
 
-std::string audit_report_schema_path() {
-  return data_dir() + "/schema/audit-report.schema.json";
-}
+std::string audit_report_schema_path() { return data_dir() + "/schema/audit-report.schema.json"; }
 
-nlohmann::json load_audit_report(const std::string &path) {
+nlohmann::json load_audit_report(const std::string& path) {
   nlohmann::json j = read_json(path);
-  AEGIS_CHECK(j.is_object() && j.value("schema", "") == "aegis-audit-report",
-              CorruptData, path << ": not an aegis audit report");
-  AEGIS_CHECK(j.value("schema_version", 0) == kAuditReportSchemaVersion,
-              CorruptData,
-              path << ": report schema version " << j.value("schema_version", 0)
-                   << ", this aegis reads " << kAuditReportSchemaVersion);
+  AEGIS_CHECK(j.is_object() && j.value("schema", "") == "aegis-audit-report", CorruptData,
+              path << ": not an aegis audit report");
+  AEGIS_CHECK(j.value("schema_version", 0) == kAuditReportSchemaVersion, CorruptData,
+              path << ": report schema version " << j.value("schema_version", 0) << ", this aegis reads "
+                   << kAuditReportSchemaVersion);
   return j;
 }
 
-AuditReport run_audit(Classifier &model, const Dataset &data,
-                      const Suite &suite, const AuditOptions &o) {
-  AEGIS_CHECK(!o.out_dir_.empty(), InvalidArgument,
-              "audit: an output directory is needed");
-  AEGIS_CHECK(!suite.checks.empty(), InvalidArgument,
-              "audit: the suite has no checks");
+AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite, const AuditOptions& o) {
+  AEGIS_CHECK(!o.out_dir_.empty(), InvalidArgument, "audit: an output directory is needed");
+  AEGIS_CHECK(!suite.checks.empty(), InvalidArgument, "audit: the suite has no checks");
   AEGIS_CHECK(data.size() > 0, InvalidArgument, "audit: the data set is empty");
   data.validate();
   check_compatible(model.meta(), data);
-  const Catalog &catalog = default_catalog();
+  const Catalog& catalog = default_catalog();
   auto t0 = std::chrono::steady_clock::now();
   std::string started = utc_now();
 
   // Build every check first: a bad suite fails before any work is done.
   std::vector<std::unique_ptr<Check>> checks;
-  for (const auto &spec : suite.checks) {
+  for (const auto& spec : suite.checks) {
     checks.push_back(make_check(spec.check, spec.params));
-    for (const auto &rule : checks.back()->rules()) {
-      AEGIS_CHECK(catalog.find_atlas(rule.atlas) &&
-                      catalog.find_owasp(rule.owasp),
-                  Internal,
-                  "check " << spec.check << ", rule " << rule.name
-                           << " maps to ids missing from the catalogue");
+    for (const auto& rule : checks.back()->rules()) {
+      AEGIS_CHECK(catalog.find_atlas(rule.atlas) && catalog.find_owasp(rule.owasp), Internal,
+                  "check " << spec.check << ", rule " << rule.name << " maps to ids missing from the catalogue");
       effective_thresholds(spec, rule);
     }
   }
@@ -132,22 +118,19 @@ AuditReport run_audit(Classifier &model, const Dataset &data,
   const int64_t n = o.samples_ > 0 ? o.samples_ : suite.samples;
   torch::Tensor indices = sample_indices(data.size(), n, o.seed_);
   Dataset sample = data.subset(indices);
-  const std::string model_sha =
-      o.model_path_.empty() ? std::string() : sha256_file(o.model_path_);
-  const std::string fingerprint = data.fingerprint(),
-                    sample_fingerprint = sample.fingerprint();
+  const std::string model_sha = o.model_path_.empty() ? std::string() : sha256_file(o.model_path_);
+  const std::string fingerprint = data.fingerprint(), sample_fingerprint = sample.fingerprint();
 
   fs::path out(o.out_dir_), checks_dir = out / "checks";
   fs::create_directories(checks_dir);
 
   AuditReport report;
-  nlohmann::json jchecks = nlohmann::json::array(),
-                 findings = nlohmann::json::array(),
+  nlohmann::json jchecks = nlohmann::json::array(), findings = nlohmann::json::array(),
                  resumed = nlohmann::json::array();
   std::vector<Finding> all;
   for (size_t i = 0; i < suite.checks.size(); ++i) {
-    const CheckSpec &spec = suite.checks[i];
-    Check &check = *checks[i];
+    const CheckSpec& spec = suite.checks[i];
+    Check& check = *checks[i];
     nlohmann::json config = {{"check", spec.check},
                              {"params", check.options_json()},
                              {"model_sha256", model_sha},
@@ -170,35 +153,21 @@ AuditReport run_audit(Classifier &model, const Dataset &data,
       }
     }
     if (!reused) {
-      CheckContext ctx{model,
-                       sample,
-                       indices,
-                       derive_seed(o.seed_, "audit/check/" + spec.id),
-                       suite.batch_size,
+      CheckContext ctx{model,  sample, indices, derive_seed(o.seed_, "audit/check/" + spec.id), suite.batch_size,
                        spec.id};
       auto c0 = std::chrono::steady_clock::now();
       result = check.run(ctx);
-      result.seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - c0)
-              .count();
-      write_atomically(file, nlohmann::json({{"key", key},
-                                             {"id", spec.id},
-                                             {"config", config},
-                                             {"result", result.to_json()}})
-                                 .dump(1));
+      result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+      write_atomically(
+          file,
+          nlohmann::json({{"key", key}, {"id", spec.id}, {"config", config}, {"result", result.to_json()}}).dump(1));
     }
-    if (o.after_check_)
-      o.after_check_(spec.id);
+    if (o.after_check_) o.after_check_(spec.id);
 
     auto rules = check.rules();
-    for (const auto &obs : result.observations) {
-      auto it =
-          std::find_if(rules.begin(), rules.end(), [&](const FindingRule &r) {
-            return r.name == obs.rule;
-          });
-      AEGIS_CHECK(it != rules.end(), Internal,
-                  "check " << spec.id << " observed undeclared rule "
-                           << obs.rule);
+    for (const auto& obs : result.observations) {
+      auto it = std::find_if(rules.begin(), rules.end(), [&](const FindingRule& r) { return r.name == obs.rule; });
+      AEGIS_CHECK(it != rules.end(), Internal, "check " << spec.id << " observed undeclared rule " << obs.rule);
       Finding f;
       f.id = spec.id + "/" + obs.rule;
       f.check = spec.id;
@@ -227,86 +196,72 @@ AuditReport run_audit(Classifier &model, const Dataset &data,
                        {"seconds", result.seconds}});
   }
 
-  std::stable_sort(all.begin(), all.end(),
-                   [](const Finding &a, const Finding &b) {
-                     return a.severity > b.severity;
-                   });
-  nlohmann::json counts = {
-      {"critical", 0}, {"high", 0}, {"medium", 0}, {"low", 0}, {"info", 0}};
-  for (const auto &f : all) {
+  std::stable_sort(all.begin(), all.end(), [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
+  nlohmann::json counts = {{"critical", 0}, {"high", 0}, {"medium", 0}, {"low", 0}, {"info", 0}};
+  for (const auto& f : all) {
     nlohmann::json j = f.to_json();
     j["atlas_name"] = catalog.atlas_name(f.atlas);
     j["owasp_name"] = catalog.owasp_name(f.owasp);
     findings.push_back(j);
-    counts[severity_name(f.severity)] =
-        counts[severity_name(f.severity)].get<int>() + 1;
+    counts[severity_name(f.severity)] = counts[severity_name(f.severity)].get<int>() + 1;
     report.worst = std::max(report.worst, f.severity);
   }
   std::string verdict;
   if (report.worst >= Severity::High)
-    verdict = fmt::format(
-        "FAIL: {} critical and {} high-severity findings; most severe: {}",
-        counts["critical"].get<int>(), counts["high"].get<int>(),
-        all.front().title);
+    verdict = fmt::format("FAIL: {} critical and {} high-severity findings; most severe: {}",
+                          counts["critical"].get<int>(), counts["high"].get<int>(), all.front().title);
   else if (report.worst == Severity::Medium)
-    verdict = fmt::format("WARN: {} medium-severity findings; most severe: {}",
-                          counts["medium"].get<int>(), all.front().title);
+    verdict = fmt::format("WARN: {} medium-severity findings; most severe: {}", counts["medium"].get<int>(),
+                          all.front().title);
   else
-    verdict =
-        "PASS: no finding above low severity for the attacks in this suite";
+    verdict = "PASS: no finding above low severity for the attacks in this suite";
 
   std::set<std::string> atlas_used, owasp_used;
-  for (const auto &f : all) {
+  for (const auto& f : all) {
     atlas_used.insert(f.atlas);
     owasp_used.insert(f.owasp);
   }
-  nlohmann::json catalog_used = {{"version", catalog.version},
-                                 {"atlas", nlohmann::json::object()},
-                                 {"owasp", nlohmann::json::object()}};
-  for (const auto &id : atlas_used)
-    catalog_used["atlas"][id] = catalog.atlas_name(id);
-  for (const auto &id : owasp_used)
-    catalog_used["owasp"][id] = catalog.owasp_name(id);
+  nlohmann::json catalog_used = {
+      {"version", catalog.version}, {"atlas", nlohmann::json::object()}, {"owasp", nlohmann::json::object()}};
+  for (const auto& id : atlas_used) catalog_used["atlas"][id] = catalog.atlas_name(id);
+  for (const auto& id : owasp_used) catalog_used["owasp"][id] = catalog.owasp_name(id);
 
-  const auto &meta = model.meta();
+  const auto& meta = model.meta();
   nlohmann::json class_names = nlohmann::json::array();
-  for (int64_t c = 0; c < meta.num_classes; ++c)
-    class_names.push_back(meta.class_name(c));
-  report.report = {
-      {"schema", "aegis-audit-report"},
-      {"schema_version", kAuditReportSchemaVersion},
-      {"aegis_version", AEGIS_VERSION},
-      {"seed", o.seed_},
-      {"model",
-       {{"path", o.model_path_},
-        {"sha256", model_sha},
-        {"input_shape", meta.input_shape},
-        {"num_classes", meta.num_classes},
-        {"class_names", class_names}}},
-      {"data",
-       {{"source", o.data_source_.empty() ? data.source : o.data_source_},
-        {"samples_total", data.size()},
-        {"samples_audited", sample.size()},
-        {"fingerprint", fingerprint},
-        {"sample_fingerprint", sample_fingerprint}}},
-      {"suite", suite.to_json()},
-      {"verdict",
-       {{"worst_severity", severity_name(report.worst)},
-        {"counts", counts},
-        {"summary", verdict},
-        {"caveat", "An audit measures the attacks it ran at the budgets it ran "
-                   "them; passing it is evidence, not a proof of "
-                   "robustness."}}},
-      {"findings", findings},
-      {"checks", jchecks},
-      {"catalog", catalog_used},
-      {"reproduce", o.reproduce_},
-      {"run",
-       {{"started", started},
-        {"seconds",
-         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-             .count()},
-        {"resumed_checks", resumed}}}};
+  for (int64_t c = 0; c < meta.num_classes; ++c) class_names.push_back(meta.class_name(c));
+  report.report = {{"schema", "aegis-audit-report"},
+                   {"schema_version", kAuditReportSchemaVersion},
+                   {"aegis_version", AEGIS_VERSION},
+                   {"seed", o.seed_},
+                   {"model",
+                    {{"path", o.model_path_},
+                     {"sha256", model_sha},
+                     {"input_shape", meta.input_shape},
+                     {"num_classes", meta.num_classes},
+                     {"class_names", class_names}}},
+                   {"data",
+                    {{"source", o.data_source_.empty() ? data.source : o.data_source_},
+                     {"samples_total", data.size()},
+                     {"samples_audited", sample.size()},
+                     {"fingerprint", fingerprint},
+                     {"sample_fingerprint", sample_fingerprint}}},
+                   {"suite", suite.to_json()},
+                   {"verdict",
+                    {{"worst_severity", severity_name(report.worst)},
+                     {"counts", counts},
+                     {"summary", verdict},
+                     {"caveat",
+                      "An audit measures the attacks it ran at the budgets it ran "
+                      "them; passing it is evidence, not a proof of "
+                      "robustness."}}},
+                   {"findings", findings},
+                   {"checks", jchecks},
+                   {"catalog", catalog_used},
+                   {"reproduce", o.reproduce_},
+                   {"run",
+                    {{"started", started},
+                     {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()},
+                     {"resumed_checks", resumed}}}};
 
   report.json_path = (out / "report.json").string();
   write_atomically(report.json_path, report.report.dump(1) + "\n");
@@ -317,4 +272,4 @@ AuditReport run_audit(Classifier &model, const Dataset &data,
   return report;
 }
 
-} // namespace aegis
+}  // namespace aegis

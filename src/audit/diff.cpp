@@ -17,17 +17,16 @@ struct Metric {
   bool higher_is_better;
 };
 
-std::map<std::pair<std::string, std::string>, Metric>
-metrics_of(const json &r) {
+std::map<std::pair<std::string, std::string>, Metric> metrics_of(const json& r) {
   std::map<std::pair<std::string, std::string>, Metric> m;
-  for (const auto &c : r.at("checks"))
-    for (const auto &h : c.at("headline"))
-      m[{c.at("id").get<std::string>(), h.at("name").get<std::string>()}] = {
-          h.at("value").get<double>(), h.at("higher_is_better").get<bool>()};
+  for (const auto& c : r.at("checks"))
+    for (const auto& h : c.at("headline"))
+      m[{c.at("id").get<std::string>(), h.at("name").get<std::string>()}] = {h.at("value").get<double>(),
+                                                                             h.at("higher_is_better").get<bool>()};
   return m;
 }
 
-json side(const json &r) {
+json side(const json& r) {
   return {{"model_sha256", r.at("model").at("sha256")},
           {"model_path", r.at("model").at("path")},
           {"data_fingerprint", r.at("data").at("fingerprint")},
@@ -36,14 +35,14 @@ json side(const json &r) {
           {"worst_severity", r.at("verdict").at("worst_severity")}};
 }
 
-} // namespace
+}  // namespace
 
-json diff_reports(const json &before, const json &after) {
+json diff_reports(const json& before, const json& after) {
   try {
     auto mb = metrics_of(before), ma = metrics_of(after);
     json metrics = json::array();
     int improved = 0, regressed = 0;
-    for (const auto &[key, b] : mb) {
+    for (const auto& [key, b] : mb) {
       auto it = ma.find(key);
       if (it == ma.end()) {
         metrics.push_back({{"check", key.first},
@@ -57,8 +56,7 @@ json diff_reports(const json &before, const json &after) {
       }
       double d = it->second.value - b.value;
       std::string change = "unchanged";
-      if (std::abs(d) > 1e-9)
-        change = (d > 0) == b.higher_is_better ? "improved" : "regressed";
+      if (std::abs(d) > 1e-9) change = (d > 0) == b.higher_is_better ? "improved" : "regressed";
       improved += change == "improved";
       regressed += change == "regressed";
       metrics.push_back({{"check", key.first},
@@ -69,7 +67,7 @@ json diff_reports(const json &before, const json &after) {
                          {"higher_is_better", b.higher_is_better},
                          {"change", change}});
     }
-    for (const auto &[key, a] : ma)
+    for (const auto& [key, a] : ma)
       if (!mb.count(key))
         metrics.push_back({{"check", key.first},
                            {"name", key.second},
@@ -80,47 +78,34 @@ json diff_reports(const json &before, const json &after) {
                            {"change", "added"}});
 
     std::map<std::string, std::string> fb, fa;
-    for (const auto &f : before.at("findings"))
-      fb[f.at("id").get<std::string>()] = f.at("severity").get<std::string>();
-    for (const auto &f : after.at("findings"))
-      fa[f.at("id").get<std::string>()] = f.at("severity").get<std::string>();
+    for (const auto& f : before.at("findings")) fb[f.at("id").get<std::string>()] = f.at("severity").get<std::string>();
+    for (const auto& f : after.at("findings")) fa[f.at("id").get<std::string>()] = f.at("severity").get<std::string>();
     json findings = json::array();
     int f_improved = 0, f_regressed = 0;
-    for (const auto &[id, sb] : fb) {
+    for (const auto& [id, sb] : fb) {
       auto it = fa.find(id);
       if (it == fa.end()) {
-        findings.push_back({{"id", id},
-                            {"before", sb},
-                            {"after", nullptr},
-                            {"change", "removed"}});
+        findings.push_back({{"id", id}, {"before", sb}, {"after", nullptr}, {"change", "removed"}});
         continue;
       }
       Severity b = parse_severity(sb), a = parse_severity(it->second);
-      std::string change = a < b   ? "improved"
-                           : a > b ? "regressed"
-                                   : "unchanged";
+      std::string change = a < b ? "improved" : a > b ? "regressed" : "unchanged";
       f_improved += change == "improved";
       f_regressed += change == "regressed";
-      findings.push_back({{"id", id},
-                          {"before", sb},
-                          {"after", it->second},
-                          {"change", change}});
+      findings.push_back({{"id", id}, {"before", sb}, {"after", it->second}, {"change", change}});
     }
-    for (const auto &[id, sa] : fa)
-      if (!fb.count(id))
-        findings.push_back({{"id", id},
-                            {"before", nullptr},
-                            {"after", sa},
-                            {"change", "added"}});
+    for (const auto& [id, sa] : fa)
+      if (!fb.count(id)) findings.push_back({{"id", id}, {"before", nullptr}, {"after", sa}, {"change", "added"}});
 
     json warnings = json::array();
-    if (before.at("data").at("fingerprint") !=
-        after.at("data").at("fingerprint"))
-      warnings.push_back("the two audits ran on different data: metrics are "
-                         "not directly comparable");
+    if (before.at("data").at("fingerprint") != after.at("data").at("fingerprint"))
+      warnings.push_back(
+          "the two audits ran on different data: metrics are "
+          "not directly comparable");
     if (before.at("suite") != after.at("suite"))
-      warnings.push_back("the two audits ran different suites: only metrics "
-                         "present in both are compared");
+      warnings.push_back(
+          "the two audits ran different suites: only metrics "
+          "present in both are compared");
     return {{"before", side(before)},
             {"after", side(after)},
             {"metrics", metrics},
@@ -130,9 +115,9 @@ json diff_reports(const json &before, const json &after) {
             {"findings_improved", f_improved},
             {"findings_regressed", f_regressed},
             {"warnings", warnings}};
-  } catch (const json::exception &e) {
+  } catch (const json::exception& e) {
     AEGIS_FAIL(CorruptData, "audit diff: a report lacks a field: " << e.what());
   }
 }
 
-} // namespace aegis
+}  // namespace aegis

@@ -7,10 +7,9 @@
 ///   const Catalog& c = default_catalog();
 ///   c.atlas_name("AML.T0043");   // "Craft Adversarial Data"
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace aegis {
 
@@ -22,18 +21,18 @@ struct CatalogEntry {
 
 struct Catalog {
   int version = 0;
-  std::vector<CatalogEntry> atlas; ///< ATLAS techniques and sub-techniques
-  std::vector<CatalogEntry> owasp; ///< OWASP ML01..ML10
+  std::vector<CatalogEntry> atlas;  ///< ATLAS techniques and sub-techniques
+  std::vector<CatalogEntry> owasp;  ///< OWASP ML01..ML10
 
-  const CatalogEntry *find_atlas(const std::string &id) const;
-  const CatalogEntry *find_owasp(const std::string &id) const;
+  const CatalogEntry* find_atlas(const std::string& id) const;
+  const CatalogEntry* find_owasp(const std::string& id) const;
   /// Names for ids; throw NotFound for an id the catalogue lacks.
-  std::string atlas_name(const std::string &id) const;
-  std::string owasp_name(const std::string &id) const;
+  std::string atlas_name(const std::string& id) const;
+  std::string owasp_name(const std::string& id) const;
 
   /// Parses the catalogue; throws CorruptData naming what is missing.
-  static Catalog parse(const nlohmann::json &j, const std::string &origin);
-  static Catalog load(const std::string &path);
+  static Catalog parse(const nlohmann::json& j, const std::string& origin);
+  static Catalog load(const std::string& path);
 };
 
 /// The directory of aegis's run-time data: $AEGIS_DATA_DIR when set, else
@@ -41,6 +40,6 @@ struct Catalog {
 std::string data_dir();
 
 /// data_dir()/catalog/atlas-owasp.json, loaded once.
-const Catalog &default_catalog();
+const Catalog& default_catalog();
 
-} // namespace aegis
+}  // namespace aegis

@@ -16,7 +16,6 @@ namespace aegis {
 /// improved|regressed|unchanged|added|removed}], "findings": [{id, before,
 /// after, change}], "improved": n, "regressed": n}. Metrics are compared with a
 /// tolerance of 1e-9.
-nlohmann::json diff_reports(const nlohmann::json &before,
-                            const nlohmann::json &after);
+nlohmann::json diff_reports(const nlohmann::json& before, const nlohmann::json& after);
 
-} // namespace aegis
+}  // namespace aegis

@@ -7,15 +7,14 @@
 ///
 ///   std::string html = render_html_report(report.report);
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace aegis {
 
-std::string render_html_report(const nlohmann::json &report);
+std::string render_html_report(const nlohmann::json& report);
 
 /// Escapes &, <, >, " and ' for HTML text and attribute values.
-std::string html_escape(const std::string &s);
+std::string html_escape(const std::string& s);
 
-} // namespace aegis
+}  // namespace aegis

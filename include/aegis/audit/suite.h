@@ -25,18 +25,18 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "aegis/audit/check.h"
 #include "aegis/audit/finding.h"
 
 namespace aegis {
 
 struct CheckSpec {
-  std::string id;    ///< unique in the suite; names the check's result file
-  std::string check; ///< registry name
+  std::string id;     ///< unique in the suite; names the check's result file
+  std::string check;  ///< registry name
   nlohmann::json params = nlohmann::json::object();
   /// Rule name -> overrides of its default thresholds (a table as in
   /// Thresholds::overlay).
@@ -56,15 +56,13 @@ struct Suite {
 /// TOML syntax errors, unknown keys, unknown checks, unknown check
 /// parameters, threshold overrides for rules a check does not declare, and
 /// duplicate ids.
-Suite parse_suite(const std::string &toml_text,
-                  const std::string &origin = "suite");
-Suite load_suite(const std::string &path);
+Suite parse_suite(const std::string& toml_text, const std::string& origin = "suite");
+Suite load_suite(const std::string& path);
 /// "quick", "standard" or "thorough", from data_dir()/suites/<budget>.toml.
-Suite builtin_suite(const std::string &budget);
+Suite builtin_suite(const std::string& budget);
 
 /// The thresholds a suite entry grades `rule` with: the check's defaults
 /// overlaid with the suite's overrides.
-Thresholds effective_thresholds(const CheckSpec &spec,
-                                const struct FindingRule &rule);
+Thresholds effective_thresholds(const CheckSpec& spec, const struct FindingRule& rule);
 
-} // namespace aegis
+}  // namespace aegis

@@ -8,16 +8,14 @@
 ///
 ///   auto errors = validate_json_schema(report, schema);   // empty when valid
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace aegis {
 
 /// Every violation as "<json pointer>: <what>"; empty when `instance` conforms.
 /// Throws InvalidArgument when the schema uses a keyword outside the subset.
-std::vector<std::string> validate_json_schema(const nlohmann::json &instance,
-                                              const nlohmann::json &schema);
+std::vector<std::string> validate_json_schema(const nlohmann::json& instance, const nlohmann::json& schema);
 
-} // namespace aegis
+}  // namespace aegis
