@@ -4,6 +4,7 @@
 // headless Chromium), diff, and the CLI.
 
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -136,8 +137,9 @@ TEST(Audit, ReportValidatesAgainstItsSchema) {
   // A black-box check runs only if the registry has a black-box attack;
   // otherwise it says so.
   for (const auto& c : written["checks"])
-    if (c["id"] == "evasion-black-box" && c["status"] == "skipped")
+    if (c["id"] == "evasion-black-box" && c["status"] == "skipped") {
       EXPECT_NE(c["note"].get<std::string>().find("no black-box attack"), std::string::npos);
+    }
 }
 
 TEST(Audit, CurvesAreMonotoneAndCleanAccuracyIsExact) {
@@ -152,7 +154,9 @@ TEST(Audit, CurvesAreMonotoneAndCleanAccuracyIsExact) {
   // Gradient masking: a linear model has honest gradients, so every sanity
   // check passes.
   for (const auto& c : r.report["checks"])
-    if (c["id"] == "masking") EXPECT_EQ(c["metrics"]["failed"], 0) << c["metrics"]["tests"].dump();
+    if (c["id"] == "masking") {
+      EXPECT_EQ(c["metrics"]["failed"], 0) << c["metrics"]["tests"].dump();
+    }
 }
 
 TEST(Audit, SeveritiesFollowDeclaredThresholds) {
