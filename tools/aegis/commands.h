@@ -28,5 +28,6 @@ void add_evaluate_command(CLI::App& app, Context& ctx);
 void add_attack_command(CLI::App& app, Context& ctx);
 void add_certify_command(CLI::App& app, Context& ctx);
 void add_detect_eval_command(CLI::App& app, Context& ctx);
+void add_audit_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli
