@@ -11,5 +11,6 @@ namespace aegis::cli {
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_info_command(CLI::App& app, Context& ctx);
+void add_privacy_attack_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   aegis::cli::add_train_command(app, ctx);
   aegis::cli::add_eval_command(app, ctx);
   aegis::cli::add_info_command(app, ctx);
+  aegis::cli::add_privacy_attack_command(app, ctx);
 
   try {
     app.parse(argc, argv);
