@@ -14,24 +14,27 @@ OUT="${1:-build/privacy-figures}"
 mkdir -p "$OUT"
 run() { echo "+ $*" >&2; "$@"; }
 
-# The demo's model (scripts/demo.d/10-train.sh): dropout 0.25, weight decay, 4 epochs on 54,000 images.
-[ -f "$OUT/demo.pt" ] || run "$AEGIS" train --data fashion-mnist --arch cnn --epochs 4 --out "$OUT/demo.pt" --quiet
-# Deliberately overfit: the first 1,000 training images only, no dropout, no weight decay, 60 epochs.
+# The demo's recipe (scripts/demo.d/10-train.sh: dropout 0.25, weight decay 5e-4, 10% validation), on
+# 20,000 images for 2 epochs to fit 2 shared cores; DEMO_TRAIN_ARGS="--epochs 4" gives the demo's own model.
+DEMO_TRAIN_ARGS="${DEMO_TRAIN_ARGS:---limit 20000 --epochs 2}"
+# shellcheck disable=SC2086
+[ -f "$OUT/demo.pt" ] || run "$AEGIS" train --data fashion-mnist --arch cnn $DEMO_TRAIN_ARGS --out "$OUT/demo.pt" --quiet
+# Deliberately overfit: the first 1,000 training images only, no dropout, no weight decay, 30 epochs.
 [ -f "$OUT/overfit.pt" ] || run "$AEGIS" train --data fashion-mnist --arch cnn --limit 1000 --val-fraction 0 \
-  --dropout 0 --weight-decay 0 --epochs 60 --batch-size 64 --schedule constant --out "$OUT/overfit.pt" --quiet
+  --dropout 0 --weight-decay 0 --epochs 30 --batch-size 64 --schedule constant --out "$OUT/overfit.pt" --quiet
 
 # Membership: members = first 1,000 training images (all of the overfit model's training set), non-members = first 1,000 test images.
 for model in overfit demo; do
   run "$AEGIS" privacy-attack --attack membership --method threshold --model "$OUT/$model.pt" --candidates 1000 \
     --result "$OUT/membership-threshold-$model.json" --out-dir "$OUT/membership-$model" --quiet
-  run "$AEGIS" privacy-attack --attack membership --method label-only --model "$OUT/$model.pt" --candidates 1000 \
+  run "$AEGIS" privacy-attack --attack membership --method label-only --model "$OUT/$model.pt" --candidates 1000 --perturbations 8 \
     --result "$OUT/membership-label-only-$model.json" --quiet
 done
 
 # Extraction: 10,000 queries from the training images (labels unused), CNN substitute, evaluated on 2,000 test images.
 for access in full label; do
   run "$AEGIS" privacy-attack --attack extraction --model "$OUT/demo.pt" --budget 10000 --access "$access" \
-    --substitute-epochs 8 --test-limit 2000 --transfer-samples 500 --eps 0.1 \
+    --substitute-epochs "${SUBSTITUTE_EPOCHS:-5}" --test-limit 2000 --transfer-samples 500 --eps 0.1 \
     --result "$OUT/extraction-$access.json" --quiet
 done
 

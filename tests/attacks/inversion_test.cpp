@@ -108,7 +108,7 @@ TEST(AttributeInference, BeatsTheMarginalBaseline) {
 }
 
 TEST(AttributeInference, RejectsBadInputs) {
-  Dataset d = sensitive_table(50, 1);
+  Dataset d = sensitive_table(100, 1);  // feature 0 takes 100 distinct values
   auto model = testing::make_linear(torch::ones({3, 6}), torch::zeros({3}));
   EXPECT_THROW(attribute_inference(*model, d, d, AttributeInferenceOptions(6)), Error);
   try {

@@ -355,7 +355,7 @@ void setup_privacy_attack_command(CLI::App* sub, Context&) {
   sub->add_option("--l2-weight", f->l2_weight, "L2 prior weight")->group(gi)->capture_default_str();
   sub->add_option("--samples", f->samples, "estimated: directions per step")->group(gi)->capture_default_str();
   sub->add_option("--sigma", f->sigma, "estimated: smoothing")->group(gi)->capture_default_str();
-  sub->add_option("--classes", f->classes, "Classes to invert (default all), comma-separated")
+  sub->add_option("--invert-classes", f->classes, "Classes to invert (default all), comma-separated")
       ->group(gi)
       ->delimiter(',');
   sub->add_option("--reference-limit", f->reference_limit, "Training records for the class means (0 = all)")->group(gi);

@@ -19,7 +19,11 @@ torch::Tensor threshold_signal(const torch::Tensor& observed, const torch::Tenso
   if (signal == "max-confidence") return std::get<0>(observed.max(1));
   torch::Tensor p = true_class_score(observed, y);
   if (signal == "confidence") return p;
-  return p.to(torch::kDouble).clamp_min(1e-12).log().to(torch::kFloat);  // -CE
+  // -CE = -log(1 + sum_{j != y} p_j / p_y): from the small probabilities themselves, so
+  // confident answers (p_y rounding to 1 in float) still rank by how confident they are.
+  torch::Tensor pd = observed.to(torch::kDouble).clamp_min(0);
+  torch::Tensor py = p.to(torch::kDouble).clamp_min(1e-12);
+  return (-torch::log1p((pd.sum(1) - p.to(torch::kDouble)).clamp_min(0) / py)).to(torch::kFloat);
 }
 
 MembershipResult threshold_membership(Classifier& model, const Dataset& members, const Dataset& nonmembers,
