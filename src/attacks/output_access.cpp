@@ -36,7 +36,7 @@ torch::Tensor OutputAccess::observe(const torch::Tensor& probs) const {
   validate();
   AEGIS_CHECK(probs.dim() == 2, ShapeMismatch, "answers must be [batch, classes], got " << probs.dim() << " dims");
   torch::NoGradGuard ng;
-  torch::Tensor p = probs.to(torch::kFloat);
+  torch::Tensor p = probs.is_floating_point() ? probs : probs.to(torch::kFloat);
   switch (mode_) {
     case AnswerMode::Full: return p;
     case AnswerMode::Rounded: {
@@ -80,9 +80,11 @@ torch::Tensor query_answers(Classifier& model, const torch::Tensor& x, const Out
   std::vector<torch::Tensor> parts;
   for (int64_t i = 0; i < x.size(0); i += batch_size) {
     torch::Tensor xb = x.narrow(0, i, std::min(batch_size, x.size(0) - i));
-    parts.push_back(access.observe(model.probabilities(xb)));
+    // probabilities() in double precision: a float32 softmax rounds confident answers to
+    // exactly 1 and 0, which would hide the differences membership inference measures.
+    parts.push_back(access.observe(torch::softmax(model.logits(xb).to(torch::kDouble), 1)));
   }
-  if (parts.empty()) return torch::zeros({0, model.meta().num_classes});
+  if (parts.empty()) return torch::zeros({0, model.meta().num_classes}, torch::kDouble);
   return torch::cat(parts);
 }
 

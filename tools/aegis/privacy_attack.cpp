@@ -253,7 +253,8 @@ void run(PrivacyFlags& f) {
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   emit(f.out, j, [&] {
     std::cout << fmt::format("{} ({}), answers: {}\n", j.value("attack", j.value("method", f.attack)),
-                             j.value("atlas", ""), f.access);
+                             j.value("atlas", ""),
+                             j.contains("access") ? j["access"].value("mode", f.access) : f.access);
     if (f.attack == "membership") {
       const auto& m = j["metrics"];
       std::cout << fmt::format(

@@ -44,7 +44,7 @@ struct OutputAccess {
   void validate() const;
   /// True unless the mode is label-only.
   bool has_scores() const { return mode_ != AnswerMode::Label; }
-  /// The attacker's view [B, C] of softmax probabilities `probs` [B, C].
+  /// The attacker's view [B, C] of softmax probabilities `probs` [B, C] (same dtype).
   torch::Tensor observe(const torch::Tensor& probs) const;
   /// The view turned into a distribution an attacker can train on: the mass a
   /// top-k answer leaves out is spread evenly over the classes not returned,
@@ -53,8 +53,9 @@ struct OutputAccess {
   nlohmann::json to_json() const;
 };
 
-/// Queries `model` on x in batches of `batch_size` through probabilities()
-/// only and returns the attacker's view. Counts x.size(0) queries.
+/// Queries `model` on x in batches of `batch_size` (the softmax of logits(),
+/// i.e. probabilities(), computed in double precision) and returns the
+/// attacker's view as float64. Counts x.size(0) queries.
 torch::Tensor query_answers(Classifier& model, const torch::Tensor& x, const OutputAccess& access,
                             int64_t batch_size = 512);
 

@@ -118,7 +118,7 @@ torch::Tensor scaled_confidence(const torch::Tensor& observed, const torch::Tens
   torch::Tensor p = observed.to(torch::kDouble).clamp_min(0);
   torch::Tensor py = true_class_score(p, y);
   torch::Tensor rest = p.sum(1) - py;
-  return (py.clamp_min(1e-12).log() - rest.clamp_min(1e-12).log()).to(torch::kFloat);
+  return py.clamp_min(1e-300).log() - rest.clamp_min(1e-300).log();  // float64
 }
 
 void check_membership_inputs(const ModelMeta& meta, const Dataset& members, const Dataset& nonmembers) {

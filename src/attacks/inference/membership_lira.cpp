@@ -52,7 +52,7 @@ MembershipResult lira_membership(Classifier& victim, const Dataset& attacker_dat
 
   int64_t q0 = victim.queries();
   torch::Tensor phi = scaled_confidence(query_answers(victim, cand_x, o.access_), cand_y).to(torch::kDouble);
-  torch::Tensor score = ((phi - mu) / sigma).to(torch::kFloat);
+  torch::Tensor score = (phi - mu) / sigma;
   MembershipResult r;
   r.attack = "lira-offline";
   r.access = o.access_;

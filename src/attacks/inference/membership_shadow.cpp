@@ -20,10 +20,11 @@ void ShadowMembershipOptions::validate() const {
   access_.validate();
 }
 
-torch::Tensor shadow_attack_features(const torch::Tensor& observed, const torch::Tensor& y) {
+torch::Tensor shadow_attack_features(const torch::Tensor& view, const torch::Tensor& y) {
+  torch::Tensor observed = view.to(torch::kFloat);
   torch::Tensor sorted = std::get<0>(observed.sort(1, /*descending=*/true));
   torch::Tensor py = true_class_score(observed, y);
-  torch::Tensor logp = (py.to(torch::kDouble).clamp_min(1e-12).log() / 27.7 + 1).to(torch::kFloat);  // in [0, 1]
+  torch::Tensor logp = (true_class_score(view, y).to(torch::kDouble).clamp_min(1e-12).log() / 27.7 + 1).to(torch::kFloat);  // in [0, 1]
   torch::Tensor top = (observed.argmax(1) == y).to(torch::kFloat);
   return torch::cat({sorted, py.unsqueeze(1), logp.unsqueeze(1), top.unsqueeze(1)}, 1).contiguous();
 }

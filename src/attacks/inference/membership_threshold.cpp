@@ -16,14 +16,14 @@ void ThresholdMembershipOptions::validate() const {
 }
 
 torch::Tensor threshold_signal(const torch::Tensor& observed, const torch::Tensor& y, const std::string& signal) {
-  if (signal == "max-confidence") return std::get<0>(observed.max(1));
-  torch::Tensor p = true_class_score(observed, y);
+  if (signal == "max-confidence") return std::get<0>(observed.to(torch::kDouble).max(1));
+  torch::Tensor p = true_class_score(observed, y).to(torch::kDouble);
   if (signal == "confidence") return p;
   // -CE = -log(1 + sum_{j != y} p_j / p_y): from the small probabilities themselves, so
   // confident answers (p_y rounding to 1 in float) still rank by how confident they are.
   torch::Tensor pd = observed.to(torch::kDouble).clamp_min(0);
   torch::Tensor py = p.to(torch::kDouble).clamp_min(1e-12);
-  return (-torch::log1p((pd.sum(1) - p.to(torch::kDouble)).clamp_min(0) / py)).to(torch::kFloat);
+  return -torch::log1p((pd.sum(1) - p).clamp_min(0) / py);  // float64: ranks stay apart
 }
 
 MembershipResult threshold_membership(Classifier& model, const Dataset& members, const Dataset& nonmembers,

@@ -71,7 +71,7 @@ struct MembershipResult {
 /// [B, C] (0 where a top-k answer left it out).
 torch::Tensor true_class_score(const torch::Tensor& observed, const torch::Tensor& y);
 /// LiRA's logit-scaled confidence log p_y - log sum_{j != y} p_j of a view,
-/// with probabilities floored at 1e-12 so rounded and top-k views stay finite.
+/// in float64, with probabilities floored at 1e-300 so rounded and top-k views stay finite.
 torch::Tensor scaled_confidence(const torch::Tensor& observed, const torch::Tensor& y);
 
 /// Throws ShapeMismatch/InvalidArgument unless members and non-members are

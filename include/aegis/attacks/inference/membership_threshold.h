@@ -34,7 +34,7 @@ struct ThresholdMembershipOptions {
   void validate() const;
 };
 
-/// Per-sample score (higher = member) of a view [B, C] for the signal.
+/// Per-sample score (higher = member, float64) of a view [B, C] for the signal.
 torch::Tensor threshold_signal(const torch::Tensor& observed, const torch::Tensor& y, const std::string& signal);
 
 MembershipResult threshold_membership(Classifier& model, const Dataset& members, const Dataset& nonmembers,
