@@ -23,6 +23,12 @@ DEMO_TRAIN_ARGS="${DEMO_TRAIN_ARGS:---limit 20000 --epochs 2}"
 [ -f "$OUT/overfit.pt" ] || run "$AEGIS" train --data fashion-mnist --arch cnn --limit 1000 --val-fraction 0 \
   --dropout 0 --weight-decay 0 --epochs 30 --batch-size 64 --schedule constant --out "$OUT/overfit.pt" --quiet
 
+# A smaller, harder overfit model: 500 images, 40 epochs.
+[ -f "$OUT/overfit500.pt" ] || run "$AEGIS" train --data fashion-mnist --arch cnn --limit 500 --val-fraction 0 \
+  --dropout 0 --weight-decay 0 --epochs 40 --batch-size 64 --schedule constant --out "$OUT/overfit500.pt" --quiet
+run "$AEGIS" privacy-attack --attack membership --method threshold --model "$OUT/overfit500.pt" --candidates 500 \
+  --result "$OUT/membership-threshold-overfit500.json" --quiet
+
 # Membership: members = first 1,000 training images (all of the overfit model's training set), non-members = first 1,000 test images.
 for model in overfit demo; do
   run "$AEGIS" privacy-attack --attack membership --method threshold --model "$OUT/$model.pt" --candidates 1000 \
