@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   aegis::cli::add_certify_command(app, ctx);
   aegis::cli::add_detect_eval_command(app, ctx);
   aegis::cli::add_audit_command(app, ctx);
+  aegis::cli::add_privacy_attack_command(app, ctx);
 
   try {
     app.parse(argc, argv);
