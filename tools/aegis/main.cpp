@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   aegis::cli::add_train_command(app, ctx);
   aegis::cli::add_eval_command(app, ctx);
   aegis::cli::add_info_command(app, ctx);
+  aegis::cli::add_poison_command(app, ctx);
+  aegis::cli::add_data_check_command(app, ctx);
+  aegis::cli::add_data_scan_command(app, ctx);
+  aegis::cli::add_data_filter_command(app, ctx);
+  aegis::cli::add_scan_backdoor_command(app, ctx);
 
   try {
     app.parse(argc, argv);
