@@ -5,7 +5,7 @@
 # poison record; retraining after `aegis data filter`; Neural Cleanse anomaly
 # index of the clean and the backdoored model. Writes $OUT/summary.json.
 #
-#   bench/poisoning_eval.sh [OUT_DIR]        (EPOCHS=3 THREADS=2 NC_STEPS=300 override)
+#   bench/poisoning_eval.sh [OUT_DIR]   (env: EPOCHS=3 THREADS=2 NC_STEPS=300 NC_LIMIT=1000 LIMIT=0 SEED=1)
 #
 # Takes ~15 minutes on 2 cores (three CNN trainings, two Neural Cleanse scans).
 set -euo pipefail
@@ -16,6 +16,8 @@ EPOCHS=${EPOCHS:-3}
 THREADS=${THREADS:-2}
 NC_STEPS=${NC_STEPS:-300}
 SEED=${SEED:-1}
+LIMIT=${LIMIT:-0}        # training samples of Fashion-MNIST to use (0 = all 60000)
+NC_LIMIT=${NC_LIMIT:-1000}
 PY=/usr/bin/python3
 mkdir -p "$OUT"
 T="--threads $THREADS --seed $SEED"
@@ -23,9 +25,9 @@ TRAIN="--arch cnn --epochs $EPOCHS --val-fraction 0 $T"
 say() { echo "[$(date +%H:%M:%S)] $*"; }
 
 say "clean model"
-[ -f "$OUT/clean.pt" ] || "$AEGIS" train --data fashion-mnist $TRAIN -q -o "$OUT/clean.pt"
+[ -f "$OUT/clean.pt" ] || "$AEGIS" train --data fashion-mnist --limit "$LIMIT" $TRAIN -q -o "$OUT/clean.pt"
 say "BadNets: 3x3 checker patch, 5% of the training set -> class 0"
-"$AEGIS" poison badnets --data fashion-mnist --target 0 --rate 0.05 --patch-size 3 $T -q -o "$OUT/poisoned" --json > "$OUT/poison.json"
+"$AEGIS" poison badnets --data fashion-mnist --limit "$LIMIT" --target 0 --rate 0.05 --patch-size 3 $T -q -o "$OUT/poisoned" --json > "$OUT/poison.json"
 P="$OUT/poisoned/x.npy --labels $OUT/poisoned/y.npy"
 say "backdoored model"
 "$AEGIS" train --data $P $TRAIN -q -o "$OUT/backdoored.pt"
@@ -41,7 +43,7 @@ say "filter and retrain"
 "$AEGIS" poison evaluate --model "$OUT/retrained.pt" --record "$OUT/poisoned/poison.json" --split test $T --json > "$OUT/eval-retrained.json"
 for m in clean backdoored; do
   say "Neural Cleanse: $m model"
-  "$AEGIS" scan-backdoor --model "$OUT/$m.pt" --limit 1000 --steps "$NC_STEPS" $T --json > "$OUT/nc-$m.json"
+  "$AEGIS" scan-backdoor --model "$OUT/$m.pt" --limit "$NC_LIMIT" --steps "$NC_STEPS" $T --json > "$OUT/nc-$m.json"
 done
 
 "$PY" - "$OUT" <<'PYEOF'
