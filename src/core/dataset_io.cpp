@@ -218,7 +218,6 @@ void save_npy(const torch::Tensor& tensor, const std::string& path) {
   }
   std::string shape = "(";
   for (int64_t i = 0; i < t.dim(); ++i) shape += std::to_string(t.size(i)) + (t.dim() == 1 || i + 1 < t.dim() ? "," : "");
-  if (t.dim() > 1) shape.pop_back();
   shape += ")";
   std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
   size_t total = 10 + header.size() + 1;
