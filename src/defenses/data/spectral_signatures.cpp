@@ -76,14 +76,28 @@ SuspectReport spectral_signatures(ScriptClassifier& model, const Dataset& data, 
       torch::Tensor top_idx = score.argsort(0, /*descending=*/true).narrow(0, 0, m);
       flagged_local.assign(top_idx.data_ptr<int64_t>(), top_idx.data_ptr<int64_t>() + m);
     } else {
-      int64_t small = std::min(cut, n - cut);
-      double share = double(small) / double(n);
-      cj["smaller_group_fraction"] = share;
-      if (separation >= o.min_separation_ && share <= o.max_poison_fraction_ && small > 0) {
-        torch::Tensor part = cut <= n - cut ? order.narrow(0, 0, cut) : order.narrow(0, cut, n - cut);
-        part = part.contiguous();
-        flagged_local.assign(part.data_ptr<int64_t>(), part.data_ptr<int64_t>() + part.size(0));
+      // Repeated on what remains: poison from several source classes can form
+      // more than one group, each split off in its own round.
+      torch::Tensor fc = feats.index_select(0, idx), rem = torch::arange(n, torch::kLong);
+      nlohmann::json rounds = nlohmann::json::array();
+      for (int64_t round = 0; round < o.max_rounds_ && rem.size(0) >= o.min_class_size_; ++round) {
+        torch::Tensor g = fc.index_select(0, rem);
+        g = g - g.mean(0, true);
+        auto [gv, gvec] = torch::linalg::eigh(g.t().matmul(g), "L");
+        auto [gs, gorder] = g.matmul(gvec.select(1, gvec.size(1) - 1)).sort();
+        auto [gcut, gsep] = split_1d(gs);
+        const int64_t m = rem.size(0), small = std::min(gcut, m - gcut);
+        rounds.push_back({{"separation", gsep}, {"smaller_group_fraction", double(small) / double(m)}});
+        if (gsep < o.min_separation_ || small == 0 ||
+            double(int64_t(flagged_local.size()) + small) > o.max_poison_fraction_ * double(n))
+          break;
+        torch::Tensor part = (gcut <= m - gcut ? gorder.narrow(0, 0, gcut) : gorder.narrow(0, gcut, m - gcut));
+        torch::Tensor picked = rem.index_select(0, part).contiguous();
+        flagged_local.insert(flagged_local.end(), picked.data_ptr<int64_t>(), picked.data_ptr<int64_t>() + picked.size(0));
+        torch::Tensor keep = torch::ones({m}, torch::kBool).index_fill_(0, part, false);
+        rem = rem.index({keep});
       }
+      cj["rounds"] = rounds;
     }
     auto ia = idx.accessor<int64_t, 1>();
     for (int64_t l : flagged_local)
