@@ -81,6 +81,18 @@ void add_model_flags(CLI::App* sub, ModelFlags& f, bool required) {
                   "Key file of an encrypted model (aegis encrypt); or set AEGIS_KEY_FILE / AEGIS_KEY");
 }
 
+CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::string& description) {
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    if (sub->get_name() == name) return sub;
+  CLI::App* group = app.add_subcommand(name, description);
+  group->require_subcommand(1);
+  return group;
+}
+
+void add_positional_data(CLI::App* sub, DataFlags& f) {
+  sub->add_option("DATA", f.data, "Data (same as --data): 'fashion-mnist', an IDX directory or file, a .csv, or an .npy");
+}
+
 void write_json_file(const std::string& path, const nlohmann::json& j) {
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());

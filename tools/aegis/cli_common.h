@@ -55,6 +55,14 @@ struct ModelFlags {
 };
 void add_model_flags(CLI::App* sub, ModelFlags& flags, bool required = true);
 
+/// The parent subcommand `name` (e.g. "data"), created with `description` and
+/// requiring one of its own subcommands when no one has added it yet: lets
+/// several files attach children to one group (`aegis data check|scan|...`).
+CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::string& description);
+
+/// Adds a positional DATA argument writing to the same place as --data.
+void add_positional_data(CLI::App* sub, DataFlags& flags);
+
 /// Writes `j` to `path` (pretty), creating parent directories.
 void write_json_file(const std::string& path, const nlohmann::json& j);
 

@@ -30,5 +30,10 @@ void add_certify_command(CLI::App& app, Context& ctx);
 void add_detect_eval_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);
 void add_privacy_attack_command(CLI::App& app, Context& ctx);
+void add_poison_command(CLI::App& app, Context& ctx);
+void add_data_check_command(CLI::App& app, Context& ctx);
+void add_data_scan_command(CLI::App& app, Context& ctx);
+void add_data_filter_command(CLI::App& app, Context& ctx);
+void add_scan_backdoor_command(CLI::App& app, Context& ctx);
 
 }  // namespace aegis::cli

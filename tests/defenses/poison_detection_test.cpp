@@ -1,0 +1,178 @@
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "aegis/attacks/poisoning/badnets.h"
+#include "aegis/core/architectures.h"
+#include "aegis/core/error.h"
+#include "aegis/core/random.h"
+#include "aegis/defenses/backdoor/neural_cleanse.h"
+#include "aegis/defenses/data/activation_clustering.h"
+#include "aegis/defenses/data/spectral_signatures.h"
+#include "aegis/defenses/training/trainer.h"
+#include "support/test_support.h"
+
+namespace aegis {
+namespace {
+
+// A model whose penultimate features are its input: the detectors then see
+// exactly the geometry the test builds.
+std::shared_ptr<ScriptClassifier> identity_features_model(int64_t features, int64_t classes) {
+  torch::jit::Module m(c10::QualifiedName("__torch__.aegis.IdentityFeatures"));
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("weight", torch::randn({classes, features}), false);
+  m.define(R"(
+    def features(self, x):
+        return x
+    def forward(self, x):
+        return torch.matmul(x, self.weight.t())
+  )");
+  ModelMeta meta;
+  meta.input_shape = {features};
+  meta.num_classes = classes;
+  meta.clip_min = -10;
+  meta.clip_max = 10;
+  return std::make_shared<ScriptClassifier>(std::move(m), meta);
+}
+
+// Class 0: 200 samples around one centre plus 40 planted far along one axis;
+// class 1: 200 samples, no poison. Poison sits at indices 400..439.
+Dataset planted_features(uint64_t seed) {
+  auto gen = make_generator(seed, "planted");
+  const int64_t d = 8;
+  torch::Tensor c0 = torch::randn({200, d}, gen) * 0.05 + 0.3;
+  torch::Tensor c1 = torch::randn({200, d}, gen) * 0.05 - 0.3;
+  torch::Tensor p = torch::randn({40, d}, gen) * 0.05 + 0.3;
+  p.select(1, 0).add_(0.6);
+  Dataset ds;
+  ds.x = torch::cat({c0, c1, p});
+  ds.y = torch::cat(
+      {torch::zeros({200}, torch::kLong), torch::ones({200}, torch::kLong), torch::zeros({40}, torch::kLong)});
+  return ds;
+}
+
+std::vector<int64_t> planted_truth() {
+  std::vector<int64_t> t;
+  for (int64_t i = 400; i < 440; ++i) t.push_back(i);
+  return t;
+}
+
+TEST(SpectralSignatures, FindsAPlantedClusterAndNothingInACleanClass) {
+  auto model = identity_features_model(8, 2);
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    Dataset ds = planted_features(seed);
+    SuspectReport r = spectral_signatures(*model, ds);
+    DetectionScore s = score_detection(r.indices(), planted_truth());
+    EXPECT_EQ(s.precision, 1.0) << "seed " << seed;
+    EXPECT_EQ(s.recall, 1.0) << "seed " << seed;
+    EXPECT_EQ(r.details["classes"][1]["flagged"].get<int64_t>(), 0);
+    // The paper's fixed-fraction rule flags 1.5 * eps * n of every class.
+    SuspectReport f = spectral_signatures(*model, ds, SpectralOptions().expected_fraction(0.1));
+    EXPECT_EQ(int64_t(f.suspects.size()), std::llround(0.15 * 240) + std::llround(0.15 * 200));
+  }
+}
+
+TEST(ActivationClustering, FindsAPlantedClusterAndNothingInACleanClass) {
+  auto model = identity_features_model(8, 2);
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    Dataset ds = planted_features(seed);
+    SuspectReport r = activation_clustering(*model, ds, ActivationClusteringOptions().seed(seed));
+    DetectionScore s = score_detection(r.indices(), planted_truth());
+    EXPECT_EQ(s.precision, 1.0) << "seed " << seed;
+    EXPECT_EQ(s.recall, 1.0) << "seed " << seed;
+    EXPECT_EQ(r.details["classes"][1]["flagged"].get<int64_t>(), 0);
+    for (const auto& sus : r.suspects) EXPECT_GT(sus.score, 0.0);
+  }
+}
+
+TEST(PoisonDetectors, RejectModelsWithoutFeatures) {
+  auto lin = testing::make_linear(torch::randn({2, 8}), torch::zeros({2}));
+  Dataset ds = planted_features(0);
+  try {
+    spectral_signatures(*lin, ds);
+    FAIL() << "expected Unsupported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("features"), std::string::npos);
+  }
+}
+
+// End to end on images: a tiny CNN trained on BadNets-poisoned bars.
+struct Backdoored {
+  Dataset clean, poisoned, test;
+  PoisonResult record;
+  std::shared_ptr<ScriptClassifier> backdoored, clean_model;
+};
+
+const Backdoored& backdoored_bars() {
+  static Backdoored b = [] {
+    Backdoored out;
+    out.clean = testing::make_bar_images(900, 6, 21);
+    out.test = testing::make_bar_images(240, 6, 22);
+    out.record = badnets(out.clean, BadNetsOptions(0).fraction(0.1).seed(1));
+    out.poisoned = out.record.poisoned;
+    auto fit = [](const Dataset& d) {
+      seed_everything(4);
+      auto m = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 6));
+      train(*m, d, nullptr, TrainOptions().epochs(3).batch_size(64).lr(3e-3).seed(2));
+      return m;
+    };
+    out.backdoored = fit(out.poisoned);
+    out.clean_model = fit(out.clean);
+    return out;
+  }();
+  return b;
+}
+
+TEST(PoisonDetectors, FindBadNetsSamplesThroughACnnsFeatures) {
+  const auto& b = backdoored_bars();
+  SuspectReport r = spectral_signatures(*b.backdoored, b.poisoned);
+  DetectionScore s = score_detection(r.indices(), b.record.indices);
+  EXPECT_GE(s.precision, 0.8) << r.to_json()["details"].dump();
+  EXPECT_GE(s.recall, 0.8) << r.to_json()["details"].dump();
+  // Activation clustering (one split per class) finds only part of this
+  // poison, which forms several groups; it must still not flag clean samples.
+  SuspectReport a = activation_clustering(*b.backdoored, b.poisoned);
+  EXPECT_GE(score_detection(a.indices(), b.record.indices).precision, 0.8) << a.to_json()["details"].dump();
+}
+
+TEST(NeuralCleanse, AnomalyIndexIsTheMadRule) {
+  // median 10, |dev| = {8, 0, 1, 1, 2} -> MAD 1 -> scaled 1.4826.
+  std::vector<double> ai = anomaly_indices({2, 10, 9, 11, 12});
+  EXPECT_NEAR(ai[0], 8 / 1.4826, 1e-9);
+  EXPECT_NEAR(ai[4], -2 / 1.4826, 1e-9);
+  EXPECT_EQ(anomaly_indices({5, 5, 5})[0],
+            0.0);  // no spread: nothing stands out
+}
+
+TEST(NeuralCleanse, FlagsTheBackdooredTargetOnlyInTheBackdooredModel) {
+  const auto& b = backdoored_bars();
+  NeuralCleanseOptions o;
+  o.steps(100).batch_size(16).init_cost(1e-2).seed(3);
+  Dataset sample = b.test.head(120);
+  NeuralCleanseResult bad = neural_cleanse(*b.backdoored, sample, o);
+  NeuralCleanseResult good = neural_cleanse(*b.clean_model, sample, o);
+  EXPECT_EQ(bad.flagged_classes, std::vector<int64_t>{0}) << bad.to_json().dump();
+  // On this toy set the clean model's class 0 (the top bar) is naturally easy
+  // to reach (anomaly index ~2.7 with 6 classes), so "clean model not flagged"
+  // is measured on Fashion-MNIST (bench/poisoning_eval.sh), not here. What
+  // must hold: the backdoor makes the target's reversed trigger much smaller.
+  EXPECT_LT(bad.classes[0].mask_l1, 0.75 * good.classes[0].mask_l1) << bad.to_json().dump() << good.to_json().dump();
+  EXPECT_EQ(bad.classes.size(), 6u);
+  EXPECT_EQ(bad.classes[0].mask.sizes(), (std::vector<int64_t>{1, 28, 28}));
+}
+
+TEST(NeuralCleanse, RejectsNonImageModels) {
+  auto lin = testing::make_linear(torch::randn({3, 4}), torch::zeros({3}));
+  Dataset d = testing::make_blobs(20, 4, 3, 1);
+  try {
+    neural_cleanse(*lin, d);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("[C, H, W]"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace aegis
