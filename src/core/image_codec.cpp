@@ -1,4 +1,4 @@
-// encode_png, decode_image_file, base64_encode (declared in image_io.h), through
+// encode_png and decode_image_file (declared in image_io.h), through
 // Debian's compiled libstb; image_io.cpp holds the file writers.
 #include "aegis/core/image_io.h"
 
@@ -47,31 +47,6 @@ DecodedImage decode_image_file(const std::string& path) {
   return img;
 }
 
-std::string base64_encode(std::string_view bytes) {
-  static const char* const k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16 | uint32_t(uint8_t(bytes[i + 1])) << 8 | uint8_t(bytes[i + 2]);
-    out += k[v >> 18];
-    out += k[(v >> 12) & 63];
-    out += k[(v >> 6) & 63];
-    out += k[v & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-    out += k[v >> 18];
-    out += k[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16 | uint32_t(uint8_t(bytes[i + 1])) << 8;
-    out += k[v >> 18];
-    out += k[(v >> 12) & 63];
-    out += k[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
+// base64_encode is defined once, in src/integrity/signature_bundle.cpp (standard alphabet, padded).
 
 }  // namespace aegis
