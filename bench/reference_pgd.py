@@ -4,7 +4,9 @@
 Linf, random start, sign steps, projection; torchattacks' defaults (alpha
 2/255) and aegis's (2.5 eps / steps).
 
-  /usr/bin/python3 bench/reference_pgd.py out/evasion-eval/model.pt 1000 0.1 20
+  /usr/bin/python3 bench/reference_pgd.py out/evasion-eval/model.pt 1000 0.1 20 [seeds]
+
+With `seeds` > 1 each setting runs once per random-start seed 0..seeds-1.
 """
 import gzip, struct, sys, time
 import numpy as np
@@ -20,6 +22,7 @@ def idx(path):
 
 def main():
     model_path, n, eps, steps = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+    seeds = int(sys.argv[5]) if len(sys.argv) > 5 else 1
     torch.set_num_threads(2)
     d = "/usr/share/datasets/fashion-mnist/"
     import os
@@ -31,8 +34,10 @@ def main():
     model = torch.jit.load(model_path).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    torch.manual_seed(0)
-    for name, alpha in (("torchattacks alpha 2/255", 2 / 255), ("aegis alpha 2.5 eps/steps", 2.5 * eps / steps)):
+    settings = [(f"{name}, seed {seed}", alpha, seed) for seed in range(seeds)
+                for name, alpha in (("torchattacks alpha 2/255", 2 / 255), ("aegis alpha 2.5 eps/steps", 2.5 * eps / steps))]
+    for name, alpha, seed in settings:
+        torch.manual_seed(seed)
         t = time.time()
         adv_all = []
         for s in range(0, n, 250):

@@ -14,9 +14,13 @@ std::unique_ptr<Check> make_per_class_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_gradient_masking_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_minimal_perturbation_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_calibration_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_robust_accuracy_check(const nlohmann::json& params);
 
 const std::vector<CheckInfo>& check_catalog() {
   static const std::vector<CheckInfo> table = {
+      {"robust-accuracy",
+       "Worst-case robust accuracy by the AutoAttack protocol (APGD-CE, APGD-T, Square) with its sanity checks",
+       &make_robust_accuracy_check},
       {"evasion-curve",
        "Robust accuracy against eps (linf/l2, white-box or black-box attack "
        "from the registry)",

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "aegis/core/error.h"
+#include "aegis/integrity/model_signing.h"
 
 namespace aegis::serve {
 
@@ -103,7 +104,8 @@ nlohmann::json ModelConfig::to_json() const {
           {"detector", detector_path},
           {"detection_policy", detection_policy_name(detection_policy)},
           {"monitor", monitor ? monitor_options.to_json() : nlohmann::json(false)},
-          {"rules", rules_j}};
+          {"rules", rules_j},
+          {"verify_key", verify_key}};
 }
 
 nlohmann::json ServerConfig::to_json() const {
@@ -114,7 +116,20 @@ nlohmann::json ServerConfig::to_json() const {
           {"max_body_bytes", max_body_bytes},
           {"read_timeout_s", read_timeout_s},
           {"threads", threads},
-          {"metrics_public", metrics_public}};
+          {"metrics_public", metrics_public},
+          {"verify_key", verify_key}};
+}
+
+ModelVerifier signature_verifier(std::string public_key_path) {
+  AEGIS_CHECK(std::filesystem::is_regular_file(public_key_path), NotFound,
+              "verify_key: public key " << public_key_path << " not found");
+  return [key = std::move(public_key_path)](const std::string& model_path) {
+    AEGIS_CHECK(std::filesystem::exists(model_path), NotFound, "model " << model_path << " not found");
+    const std::string sig = default_signature_path(model_path);
+    AEGIS_CHECK(std::filesystem::exists(sig), PermissionDenied,
+                "model " << model_path << " is not signed (no " << sig << "); sign it with aegis sign");
+    require_verified_model(model_path, VerifyOptions(key));
+  };
 }
 
 void ServeConfig::validate() const {
@@ -185,8 +200,10 @@ ModelConfig parse_model(const toml::table& t, const std::string& base) {
   const std::string w = "models[" + m.name + "].";
   check_keys(t,
              {"name", "path", "fallback", "max_batch", "detector", "detection_policy", "noise_seed", "batching", "rate",
-              "output", "monitor", "rules"},
+              "output", "monitor", "rules", "verify_key"},
              w);
+  m.verify_key = resolve(get<std::string>(t, "verify_key", "", w), base);
+  if (!m.verify_key.empty()) m.verify = signature_verifier(m.verify_key);
   m.path = resolve(get<std::string>(t, "path", "", w), base);
   m.fallback_path = resolve(get<std::string>(t, "fallback", "", w), base);
   m.max_batch = get<int64_t>(t, "max_batch", m.max_batch, w);
@@ -266,8 +283,10 @@ ServeConfig parse_serve_config(const std::string& text, const std::string& base)
     const std::string w = "server.";
     check_keys(*s,
                {"host", "port", "keys", "audit_log", "max_body_bytes", "read_timeout_s", "write_timeout_s", "threads",
-                "metrics_public", "max_elements"},
+                "metrics_public", "max_elements", "verify_key"},
                w);
+    c.server.verify_key = resolve(get<std::string>(*s, "verify_key", "", w), base);
+    if (!c.server.verify_key.empty()) c.server.verify_model = signature_verifier(c.server.verify_key);
     c.server.host = get<std::string>(*s, "host", c.server.host, w);
     c.server.port = get<int>(*s, "port", c.server.port, w);
     c.server.keys_path = resolve(get<std::string>(*s, "keys", c.server.keys_path, w), base);

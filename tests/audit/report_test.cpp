@@ -3,8 +3,8 @@
 // resume after an interruption, the HTML report (self-contained, rendered by
 // headless Chromium), diff, and the CLI.
 
-#include <gtest/gtest.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -218,6 +218,62 @@ TEST(Audit, ResumeAfterInterruptionGivesTheSameReport) {
   // reused.
   AuditReport other = run_audit(*f.model, f.data, suite, f.options("resumed").resume(true).seed(12));
   EXPECT_EQ(other.resumed_checks, 0);
+}
+
+TEST(Audit, RobustAccuracyCheckIsTheEnsembleAndAtOrBelowPgd) {
+  Fixture f;
+  const char* suite = R"(
+[audit]
+name = "aa"
+samples = 24
+batch_size = 24
+
+[[check]]
+id = "pgd"
+check = "evasion-curve"
+[check.params]
+eps = [0.4]
+attack_params = { steps = 5 }
+
+[[check]]
+id = "aa"
+check = "robust-accuracy"
+[check.params]
+eps = 0.4
+budget = "quick"
+sanity_samples = 24
+)";
+  AuditReport r = run_audit(*f.model, f.data, parse_suite(suite), f.options("aa").write_html(false));
+  const auto& pgd = r.report["checks"][0]["metrics"];
+  const auto& aa = r.report["checks"][1]["metrics"];
+  ASSERT_EQ(r.report["checks"][1]["status"], "ok");
+  EXPECT_EQ(aa["protocol"], "autoattack-quick");
+  EXPECT_EQ(aa["clean_accuracy"], 1.0);
+  EXPECT_LE(aa["robust_accuracy"].get<double>(), pgd["robust_accuracy"].get<double>());
+  EXPECT_LT(aa["robust_accuracy"].get<double>(), 1.0);  // eps 0.4 erases bars
+  ASSERT_GE(aa["stages"].size(), 2u);
+  EXPECT_EQ(aa["stages"][0]["attack"], "apgd-ce");
+  // Each stage attacks only what the earlier ones left standing.
+  for (size_t i = 1; i < aa["stages"].size(); ++i)
+    EXPECT_EQ(aa["stages"][i]["attacked"].get<int64_t>(),
+              aa["stages"][i - 1]["attacked"].get<int64_t>() - aa["stages"][i - 1]["broken"].get<int64_t>());
+  for (const auto& s : aa["sanity_checks"]) EXPECT_TRUE(s["passed"].get<bool>()) << s.dump();
+  // The graded value is the relative drop, and the finding carries the ATLAS/OWASP ids.
+  bool found = false;
+  for (const auto& fd : r.report["findings"])
+    if (fd["check"] == "aa" && fd["rule"] == "robust-accuracy-drop") {
+      found = true;
+      EXPECT_NEAR(fd["value"].get<double>(), 1.0 - aa["robust_accuracy"].get<double>(), 1e-6);
+      EXPECT_EQ(fd["atlas"], "AML.T0043.000");
+      EXPECT_EQ(fd["owasp"], "ML01");
+    }
+  EXPECT_TRUE(found) << r.report["findings"].dump();
+  try {
+    make_check("robust-accuracy", {{"budget", "huge"}});
+    ADD_FAILURE() << "an unknown budget was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("quick or standard"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Audit, HtmlIsSelfContainedAndSorted) {

@@ -4,7 +4,6 @@
 #include "aegis/serve/gateway.h"
 
 #include <gtest/gtest.h>
-#include "aegis/serve/internal/httplib.h"
 #include <sqlite3.h>
 #include <torch/torch.h>
 
@@ -15,6 +14,8 @@
 
 #include "aegis/core/error.h"
 #include "aegis/defenses/detectors/detector.h"
+#include "aegis/integrity/model_signing.h"
+#include "aegis/serve/internal/httplib.h"
 #include "aegis/serve/remote_classifier.h"
 #include "aegis/serve/server.h"
 #include "support/test_support.h"
@@ -533,6 +534,60 @@ TEST(Gateway, VerificationHookRefusesUnverifiedModels) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::PermissionDenied);
   }
+}
+
+TEST(Gateway, VerifyKeyServesOnlyModelsSignedWithThatKey) {
+  Harness h;
+  const std::string pub = generate_signing_key(h.dir.file("release.key"));
+  generate_signing_key(h.dir.file("other.key"));
+  for (const char* f : {"m.pt", "fallback.pt", "m2.pt"})
+    sign_model(h.dir.file(f), SignOptions(h.dir.file("release.key")));
+  // The TOML route: verify_key installs the integrity area's check.
+  ServeConfig c = parse_serve_config(
+      "[server]\nverify_key = \"release.key.pub\"\n[[models]]\nname = \"m\"\n"
+      "path = \"m.pt\"\nfallback = \"fallback.pt\"\n[models.monitor]\nenabled = false\n",
+      h.dir.path().string());
+  EXPECT_EQ(c.server.verify_key, h.dir.file("release.key.pub"));
+  c.server.port = 0;
+  c.server.audit_path = h.dir.file("audit.db");
+  h.start(c);
+  auto swap = [&](const std::string& file) {
+    return h.client->Post("/v1/models/m/swap", Harness::auth(h.admin), json{{"path", h.dir.file(file)}}.dump(),
+                          "application/json");
+  };
+  // Unsigned, signed by another key, and altered after signing: all refused, the served model unchanged.
+  testing::make_linear(weights(2.0), torch::zeros({3}))->save(h.dir.file("unsigned.pt"));
+  testing::make_linear(weights(2.0), torch::zeros({3}))->save(h.dir.file("foreign.pt"));
+  sign_model(h.dir.file("foreign.pt"), SignOptions(h.dir.file("other.key")));
+  testing::make_linear(weights(2.0), torch::zeros({3}))->save(h.dir.file("altered.pt"));
+  sign_model(h.dir.file("altered.pt"), SignOptions(h.dir.file("release.key")));
+  { std::ofstream(h.dir.file("altered.pt"), std::ios::app) << "x"; }
+  for (const char* f : {"unsigned.pt", "foreign.pt", "altered.pt"}) {
+    auto r = swap(f);
+    ASSERT_TRUE(r) << f;
+    EXPECT_EQ(r->status, 403) << f << ": " << r->body;
+    EXPECT_FALSE(reason(r).empty()) << f;
+    EXPECT_EQ(h.gateway->model("m").current()->path, h.dir.file("m.pt")) << f;
+  }
+  EXPECT_NE(json::parse(swap("unsigned.pt")->body).value("error", "").find("not signed"), std::string::npos);
+  // A model signed with the release key is swapped in.
+  auto ok = swap("m2.pt");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(h.gateway->model("m").current()->path, h.dir.file("m2.pt"));
+  // A gateway whose configured model is unsigned does not start.
+  ServeConfig bad = c;
+  bad.models[0].path = h.dir.file("unsigned.pt");
+  bad.server.audit_path.clear();
+  try {
+    Gateway g(bad, GatewayOptions{h.clock, nullptr, h.keys});
+    FAIL() << "an unsigned model was served";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::PermissionDenied) << e.what();
+  }
+  EXPECT_THROW(parse_serve_config("[server]\nverify_key = \"missing.pub\"\n[[models]]\nname = \"m\"\npath = \"m.pt\"\n",
+                                  h.dir.path().string()),
+               Error);
 }
 
 TEST(Gateway, MetricsForAuditorsAndATamperedAuditLogIsDetected) {

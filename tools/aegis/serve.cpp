@@ -39,6 +39,7 @@ struct ServeFlags {
   bool batching = false;
   bool port_given = false, host_given = false;
   std::string knn_calibrate;
+  std::string verify_key;
   int64_t knn_samples = 2000;
   double knn_fpr = 0.01;
 };
@@ -48,6 +49,10 @@ serve::ServeConfig build_config(const ServeFlags& f) {
     serve::ServeConfig c = serve::load_serve_config(f.config);
     if (f.port_given) c.server.port = f.port;  // flags given explicitly win over the file
     if (f.host_given) c.server.host = f.host;
+    if (!f.verify_key.empty()) {
+      c.server.verify_key = f.verify_key;
+      c.server.verify_model = serve::signature_verifier(f.verify_key);
+    }
     return c;
   }
   serve::ServeConfig c;
@@ -55,6 +60,10 @@ serve::ServeConfig build_config(const ServeFlags& f) {
   c.server.port = f.port;
   c.server.keys_path = f.keys;
   c.server.audit_path = f.audit;
+  if (!f.verify_key.empty()) {
+    c.server.verify_key = f.verify_key;
+    c.server.verify_model = serve::signature_verifier(f.verify_key);
+  }
   serve::ModelConfig m;
   m.name = f.name.empty() ? std::filesystem::path(f.model).stem().string() : f.name;
   m.path = f.model;
@@ -166,6 +175,9 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   sub->add_option("--knn-fpr", f->knn_fpr, "False-positive rate the calibration aims at")
       ->capture_default_str()
       ->check(CLI::Range(0.0001, 0.5));
+  sub->add_option("--verify-key", f->verify_key,
+                  "Public key (aegis keygen) every served model's signature must verify with, at start and at "
+                  "every swap; an unsigned or altered model is refused");
   sub->add_flag("--batching", f->batching, "Coalesce concurrent requests (dynamic batching)");
   sub->callback([f, &ctx, host, port] {
     f->host_given = host->count() > 0;

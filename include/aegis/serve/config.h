@@ -5,8 +5,7 @@
 /// verification hook (signature checks), a detector factory, a clock.
 ///
 ///   ServeConfig cfg = load_serve_config("serve.toml");
-///   cfg.server.verify_model = [](const std::string& path) {
-///   verify_signature(path); };
+///   cfg.server.verify_model = signature_verifier("release.pub");  // or verify_key in TOML
 
 #include <cstdint>
 #include <functional>
@@ -31,6 +30,11 @@ namespace aegis::serve {
 /// (e.g. Error(PermissionDenied)) to refuse the model. The integrity area's
 /// signature verification plugs in here.
 using ModelVerifier = std::function<void(const std::string& model_path)>;
+/// The integrity area's check as a ModelVerifier: the model must carry a
+/// signature (model.sig beside it) that verifies with this PEM public key,
+/// and its bytes must be what was signed; otherwise PermissionDenied naming
+/// the difference. What `verify_key` in serve.toml installs.
+ModelVerifier signature_verifier(std::string public_key_path);
 /// Builds the runtime detector of a model (overrides `detector` paths).
 using DetectorFactory = std::function<std::unique_ptr<Detector>(ClassifierPtr model)>;
 
@@ -82,6 +86,7 @@ struct ModelConfig {
   std::vector<ResponseRule> rules;
   uint64_t noise_seed = 0;  ///< 0 = seeded from libsodium's random bytes
   ModelVerifier verify;     ///< per-model hook; ServerConfig::verify_model also runs
+  std::string verify_key;   ///< public key the model's signature must verify with ("" = none; installs `verify`)
   void validate() const;
   nlohmann::json to_json() const;
 };
@@ -98,6 +103,7 @@ struct ServerConfig {
   bool metrics_public = false;  ///< /metrics without a key
   ParseLimits parse_limits;
   ModelVerifier verify_model;  ///< runs before every model load and swap
+  std::string verify_key;      ///< every model must be signed with this key ("" = none; installs verify_model)
   nlohmann::json to_json() const;
 };
 
