@@ -8,23 +8,36 @@
 //    raises a k-NN alert, with the threshold calibrated for 1% false
 //    positives on training images; and the false-positive rate on benign
 //    test-set traffic in random order.
+//  - MonitorVsAttacks: the same monitor (k-NN and PRADA) watching the query
+//    stream of the real attacks, run against a trained CNN through a
+//    classifier that shows every query to the monitor under one key: Square
+//    (Linf 0.1, 1000 queries) on 20 test images, one key each; KnockoffNets
+//    extraction (2000 natural-image queries) and Papernot's Jacobian-based
+//    augmentation extraction (1600 queries). Counters: queries until the
+//    first alert, attacks caught before they succeeded, alert rates.
+//    AEGIS_BENCH_MODEL may name the model (default: a CNN trained here for
+//    one epoch on 10000 images).
 //
 //   build/bench/serve_bench --benchmark_counters_tabular=true
 //
 // Throughput under concurrent load is measured with wrk: bench/serve_load.sh.
 
 #include <benchmark/benchmark.h>
-#include "aegis/serve/internal/httplib.h"
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 
+#include "aegis/attacks/extraction/jacobian_augmentation.h"
+#include "aegis/attacks/extraction/knockoff.h"
+#include "aegis/attacks/registry.h"
 #include "aegis/core/architectures.h"
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/random.h"
+#include "aegis/defenses/training/trainer.h"
 #include "aegis/serve/gateway.h"
+#include "aegis/serve/internal/httplib.h"
 #include "aegis/serve/query_monitor.h"
 #include "aegis/serve/server.h"
 
@@ -153,6 +166,104 @@ void MonitorDetection(benchmark::State& state) {
   }
 }
 
+// A classifier that shows every sample it is asked about to a QueryMonitor
+// under one key, as the gateway does, and remembers when it first alerted.
+class MonitoredClassifier : public Classifier {
+ public:
+  MonitoredClassifier(Classifier& inner, serve::MonitorOptions opt)
+      : Classifier(inner.meta()), inner_(inner), monitor_(std::move(opt)) {}
+  bool has_gradients() const override { return false; }
+  int64_t seen = 0, first_alert = -1, alerts = 0, knn_alerts = 0, prada_alerts = 0;
+
+ protected:
+  torch::Tensor compute_logits(const torch::Tensor& x, bool grad) override {
+    for (int64_t i = 0; i < x.size(0); ++i) {
+      serve::MonitorVerdict v = monitor_.observe("attacker", x.slice(0, i, i + 1));
+      ++seen;
+      if (v.alert) {
+        ++alerts;
+        (v.source == "prada" ? prada_alerts : knn_alerts) += 1;
+        if (first_alert < 0) first_alert = seen;
+      }
+    }
+    return inner_.logits(x);
+  }
+
+ private:
+  Classifier& inner_;
+  serve::QueryMonitor monitor_;
+};
+
+std::shared_ptr<ScriptClassifier> trained_model(const Dataset& train_data) {
+  if (const char* p = std::getenv("AEGIS_BENCH_MODEL"); p && *p) return ScriptClassifier::load(p);
+  seed_everything(0);
+  auto m = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 10));
+  train(*m, train_data, nullptr, TrainOptions().epochs(1));
+  return m;
+}
+
+void MonitorVsAttacks(benchmark::State& state) {
+  configure_threads();
+  Dataset train_data, test;
+  try {
+    train_data = load_dataset(DataSpec("fashion-mnist").split("train").limit(20000));
+    test = load_dataset(DataSpec("fashion-mnist").split("test").limit(200));
+  } catch (const std::exception& e) {
+    state.SkipWithError(("Fashion-MNIST is needed: " + std::string(e.what())).c_str());
+    return;
+  }
+  Dataset fit = train_data.subset(torch::arange(0, 10000));
+  Dataset calibration = train_data.subset(torch::arange(10000, 13000));
+  Dataset pool = train_data.subset(torch::arange(13000, 20000));
+  for (auto _ : state) {
+    auto victim = trained_model(fit);
+    serve::MonitorOptions opt = serve::MonitorOptions().k(20).history(1000);
+    opt.knn_threshold(serve::calibrate_knn_threshold(calibration.x, opt, 0.01));
+    // Square on 20 correctly classified test images, a fresh key each.
+    torch::Tensor correct = (victim->predict(test.x) == test.y).nonzero().flatten().slice(0, 0, 20);
+    std::vector<double> until;
+    int64_t caught_first = 0, succeeded = 0;
+    for (int64_t j = 0; j < correct.size(0); ++j) {
+      int64_t i = correct[j].item<int64_t>();
+      MonitoredClassifier mon(*victim, opt);
+      auto square = make_attack("square", {{"eps", 0.1}, {"queries", 1000}, {"seed", j}});
+      AttackResult r = square->run(mon, test.x.slice(0, i, i + 1), test.y.slice(0, i, i + 1));
+      const bool success = r.success[0].item<bool>();
+      succeeded += success;
+      until.push_back(mon.first_alert < 0 ? 1e9 : double(mon.first_alert));
+      // Caught: an alert came before the query that broke the sample (or the attack never broke it).
+      if (mon.first_alert > 0 && (!success || mon.first_alert < r.queries)) ++caught_first;
+    }
+    std::sort(until.begin(), until.end());
+    state.counters["square_attacks"] = double(until.size());
+    state.counters["square_succeeded"] = double(succeeded);
+    state.counters["square_alert_before_success"] = double(caught_first);
+    state.counters["square_queries_to_alert_median"] = until[until.size() / 2];
+    // KnockoffNets: natural in-distribution queries, scores returned.
+    {
+      MonitoredClassifier mon(*victim, opt);
+      knockoff_extraction(
+          mon, pool,
+          KnockoffOptions().budget(2000).substitute(SurrogateModelOptions().train(TrainOptions().epochs(1))));
+      state.counters["knockoff_queries"] = double(mon.seen);
+      state.counters["knockoff_first_alert"] = double(mon.first_alert);
+      state.counters["knockoff_alert_rate"] = double(mon.alerts) / double(std::max<int64_t>(1, mon.seen));
+      state.counters["knockoff_prada_alerts"] = double(mon.prada_alerts);
+    }
+    // Papernot et al.'s Jacobian-based augmentation: synthetic queries near earlier ones.
+    {
+      MonitoredClassifier mon(*victim, opt);
+      jacobian_extraction(mon, pool,
+                          JacobianAugmentationOptions().budget(1600).substitute(
+                              SurrogateModelOptions().train(TrainOptions().epochs(2))));
+      state.counters["jacobian_queries"] = double(mon.seen);
+      state.counters["jacobian_first_alert"] = double(mon.first_alert);
+      state.counters["jacobian_alert_rate"] = double(mon.alerts) / double(std::max<int64_t>(1, mon.seen));
+      state.counters["jacobian_prada_alerts"] = double(mon.prada_alerts);
+    }
+  }
+}
+
 }  // namespace
 
 BENCHMARK(InProcessForward)->Arg(1)->Arg(32)->Unit(benchmark::kMicrosecond)->Iterations(300);
@@ -165,4 +276,5 @@ BENCHMARK(GatewayRequest)
     ->Unit(benchmark::kMicrosecond)
     ->Iterations(300);
 BENCHMARK(MonitorDetection)->Arg(20)->ArgName("k")->Unit(benchmark::kSecond)->Iterations(1);
+BENCHMARK(MonitorVsAttacks)->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK_MAIN();

@@ -1,8 +1,8 @@
 # Serve the demo model behind the secure gateway on loopback: authorised and
-# unauthorised requests with curl, then a burst of Square-style probe queries
-# (random +-0.1 squares around one test image, as a Square attack sends) that
-# the query monitor flags and a response rule quarantines; the audit log
-# verifies at the end.
+# unauthorised requests with curl, then a real Square attack run through the
+# API (`aegis attack --model URL`, the RemoteClassifier) that the query
+# monitor flags and a response rule quarantines; the audit log verifies at
+# the end.
 set -euo pipefail
 dir="$DEMO_OUT/serve"
 rm -rf "$dir" && mkdir -p "$dir"
@@ -23,8 +23,8 @@ requests_per_s = 50
 request_burst = 100
 
 [models.output]
-mode = "topk"
-top_k = 3
+mode = "rounded"
+decimals = 3
 
 [models.monitor]
 k = 20
@@ -71,36 +71,17 @@ code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $
   "$url/v2/models/fmnist/infer"); show "infer with the client's key" "$code"
 code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $key" "$url/v1/review"); show "review queue with a predict key" "$code"
 
-echo "Square-style probe: queries around one image until the gateway stops answering"
-"$PY" - "$url" "$key" <<'PYEOF'
-import gzip, json, sys, urllib.request, urllib.error
-import numpy as np
-url, key = sys.argv[1], sys.argv[2]
-with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
-    x0 = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[1] / 255.0
-rng = np.random.default_rng(0)
-first_flag = None
-for q in range(1, 201):
-    x = x0.copy()
-    r, c = rng.integers(0, 24, 2)
-    x[r:r + 5, c:c + 5] += rng.choice([-0.1, 0.1])
-    x = np.clip(x, 0, 1)
-    body = json.dumps({"inputs": [{"name": "x", "shape": [1, 1, 28, 28], "datatype": "FP32",
-                                   "data": x.round(4).flatten().tolist()}]}).encode()
-    req = urllib.request.Request(url + "/v2/models/fmnist/infer", body,
-                                 {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req) as resp:
-            flag = resp.headers.get("X-Aegis-Flagged")
-            if flag and first_flag is None:
-                first_flag = q
-                print(f"  query {q}: answered but flagged by the monitor ({flag})")
-    except urllib.error.HTTPError as e:
-        print(f"  query {q}: HTTP {e.code} {json.loads(e.read())['reason']}: key quarantined")
-        break
-else:
-    print("  the monitor did not stop the probe within 200 queries")
-PYEOF
+echo "Square attack (score-based, Linf 0.1, up to 1000 queries per image) on 4 test images, through the API with the client's key"
+set +e
+AEGIS_API_KEY="$key" "$AEGIS" attack --model "$url/v2/models/fmnist" --data fashion-mnist -n 4 --batch-size 4 \
+  --attack square --eps 0.1 --param queries=1000 --grid 0 --out "$dir/square" --quiet > "$dir/square.txt" 2>&1
+status=$?
+set -e
+if [ "$status" -eq 0 ]; then
+  echo "  the attack ran to the end: the monitor did not stop it"; head -3 "$dir/square.txt"
+else
+  echo "  the attack was stopped by the gateway: $(tail -1 "$dir/square.txt")"
+fi
 code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $admin" "$url/v1/review")
 echo "review queue (admin): HTTP $code, $("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$dir/resp.json") flagged requests waiting"
 curl -s -H "Authorization: Bearer $admin" "$url/metrics" | grep -E '^aegis_(alerts|rejections|response_actions)_total' || true

@@ -8,10 +8,12 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
 #include "aegis/defenses/detectors/detector.h"
 #include "aegis/integrity/model_signing.h"
@@ -397,6 +399,38 @@ TEST(Gateway, RemoteClassifierQueriesTheServedModelThroughItsKey) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("must lie in"), std::string::npos);
   }
+}
+
+TEST(Gateway, CliAttacksAServedModelThroughItsUrl) {
+  Harness h;
+  h.start(h.config());
+  torch::manual_seed(3);
+  save_npy(torch::rand({6, 4}) * 0.5 + 0.25, h.dir.file("x.npy"));
+  save_npy(torch::tensor({0, 1, 2, 0, 1, 2}, torch::kLong), h.dir.file("y.npy"));
+  { std::ofstream(h.dir.file("key.txt")) << h.predict << "\n"; }
+  const std::string common = " --data " + h.dir.file("x.npy") + " --labels " + h.dir.file("y.npy") +
+                             " --attack square --eps 0.3 --param queries=100 --grid 0 --json --out " +
+                             h.dir.file("attack");
+  auto ok =
+      testing::run_aegis("attack --model " + h.url() + "/v2/models/m --api-key-file " + h.dir.file("key.txt") + common);
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  auto j = json::parse(ok.out);
+  EXPECT_GT(j["result"]["queries"].get<int64_t>(), 6) << ok.out;
+  EXPECT_EQ(j["model"]["url"], h.url() + "/v2/models/m");  // every sample sent through the API was counted
+  EXPECT_TRUE(std::filesystem::exists(h.dir.file("attack/x_adv.npy")));
+  // No key, a revoked key, a URL without a model: clear one-line errors.
+  auto none = testing::run_aegis("attack --model " + h.url() + "/v2/models/m" + common);
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("API key"), std::string::npos) << none.err;
+  { std::ofstream(h.dir.file("revoked.txt")) << h.revoked << "\n"; }
+  auto revoked = testing::run_aegis("attack --model " + h.url() + "/v2/models/m --api-key-file " +
+                                    h.dir.file("revoked.txt") + common);
+  EXPECT_EQ(revoked.exit_code, 1) << revoked.err;
+  EXPECT_NE(revoked.err.find("revoked"), std::string::npos) << revoked.err;
+  auto bad_url =
+      testing::run_aegis("attack --model " + h.url() + "/v2/oops --api-key-file " + h.dir.file("key.txt") + common);
+  EXPECT_EQ(bad_url.exit_code, 2);
+  EXPECT_NE(bad_url.err.find("/v2/models/NAME"), std::string::npos) << bad_url.err;
 }
 
 TEST(Gateway, LabelOnlyEndpointGivesADecisionOnlyRemote) {

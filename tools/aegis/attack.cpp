@@ -81,7 +81,7 @@ bool is_evasion_attack(const std::string& name) {
 
 void run_evasion(AttackFlags& f) {
   auto attack = make_attack(f.attack, collect_params(f));
-  auto model = f.model.load();
+  auto model = f.model.load_classifier();
   if (f.n > 0) f.data.limit = f.n;
   Dataset data = load_dataset(f.data.spec("test"));
   AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to attack");
@@ -131,7 +131,7 @@ void run_evasion(AttackFlags& f) {
   nlohmann::json j = {
       {"attack", attack->name()},
       {"options", attack->options_json()},
-      {"model", {{"path", f.model.path}, {"sha256", sha256_file(f.model.path)}}},
+      {"model", f.model.describe()},
       {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
       {"clean_accuracy", clean_acc},
       {"adversarial_accuracy", adv_acc},

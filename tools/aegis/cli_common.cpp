@@ -1,15 +1,17 @@
 #include "cli_common.h"
 
+#include <ATen/Parallel.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
-#include <ATen/Parallel.h>
-
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
 #include "aegis/core/random.h"
+#include "aegis/core/sha256.h"
+#include "aegis/serve/remote_classifier.h"
 
 namespace aegis::cli {
 
@@ -43,8 +45,7 @@ DataSpec DataFlags::spec(const std::string& default_split) const {
 }
 
 void add_data_flags(CLI::App* sub, DataFlags& f, const std::string& default_split) {
-  sub->add_option("--data", f.data,
-                  "Data: 'fashion-mnist', an IDX directory or file, a .csv, or an .npy of samples")
+  sub->add_option("--data", f.data, "Data: 'fashion-mnist', an IDX directory or file, a .csv, or an .npy of samples")
       ->capture_default_str();
   sub->add_option("--split", f.split, "Split of an IDX collection: train or test (default " + default_split + ")")
       ->check(CLI::IsMember({"train", "test"}));
@@ -67,10 +68,42 @@ std::shared_ptr<ScriptClassifier> ModelFlags::load() const {
   return ScriptClassifier::load(path, o);
 }
 
+bool ModelFlags::is_remote() const { return path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0; }
+
+nlohmann::json ModelFlags::describe() const {
+  if (is_remote()) return {{"url", path}};
+  return {{"path", path}, {"sha256", sha256_file(path)}};
+}
+
+ClassifierPtr ModelFlags::load_classifier() const {
+  const std::string scheme = "http://";
+  if (!is_remote()) return load();
+  AEGIS_CHECK(path.rfind(scheme, 0) == 0, Unsupported, "served models are reached over http:// only, got " << path);
+  const std::string marker = "/v2/models/";
+  const auto at = path.find(marker);
+  AEGIS_CHECK(at != std::string::npos && at + marker.size() < path.size(), InvalidArgument,
+              "a served model is named by its URL http://HOST:PORT/v2/models/NAME, got " << path);
+  std::string name = path.substr(at + marker.size());
+  if (!name.empty() && name.back() == '/') name.pop_back();
+  AEGIS_CHECK(!name.empty() && name.find('/') == std::string::npos, InvalidArgument,
+              "a served model is named by its URL http://HOST:PORT/v2/models/NAME, got " << path);
+  std::string key;
+  if (!api_key_file.empty()) {
+    std::ifstream in(api_key_file);
+    AEGIS_CHECK(in, NotFound, "cannot read API key file " << api_key_file);
+    std::getline(in, key);
+  } else if (const char* env = std::getenv("AEGIS_API_KEY"); env) {
+    key = env;
+  }
+  AEGIS_CHECK(!key.empty(), InvalidArgument, "a served model needs an API key: --api-key-file FILE or $AEGIS_API_KEY");
+  return serve::RemoteClassifier::connect(serve::RemoteOptions(path.substr(0, at), name).api_key(key));
+}
+
 void add_model_flags(CLI::App* sub, ModelFlags& f, bool required) {
   auto* opt = sub->add_option("-m,--model", f.path, "TorchScript model file (.pt)");
   if (required) opt->required();
-  sub->add_option("--input-shape", f.input_shape, "Shape of one sample, for models without aegis metadata (e.g. 1,28,28)")
+  sub->add_option("--input-shape", f.input_shape,
+                  "Shape of one sample, for models without aegis metadata (e.g. 1,28,28)")
       ->delimiter(',');
   sub->add_option("--classes", f.classes, "Number of classes (default: read from the model)");
   sub->add_option("--clip", f.clip, "Valid input range: min,max (default 0,1)")->delimiter(',')->expected(2);
@@ -79,6 +112,8 @@ void add_model_flags(CLI::App* sub, ModelFlags& f, bool required) {
   sub->add_option("--class-names", f.class_names, "Class names, comma-separated")->delimiter(',');
   sub->add_option("--key-file", f.key_file,
                   "Key file of an encrypted model (aegis encrypt); or set AEGIS_KEY_FILE / AEGIS_KEY");
+  sub->add_option("--api-key-file", f.api_key_file,
+                  "API key of a served model (--model http://HOST:PORT/v2/models/NAME); or set AEGIS_API_KEY");
 }
 
 CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::string& description) {
@@ -90,7 +125,8 @@ CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::st
 }
 
 void add_positional_data(CLI::App* sub, DataFlags& f) {
-  sub->add_option("DATA", f.data, "Data (same as --data): 'fashion-mnist', an IDX directory or file, a .csv, or an .npy");
+  sub->add_option("DATA", f.data,
+                  "Data (same as --data): 'fashion-mnist', an IDX directory or file, a .csv, or an .npy");
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& j) {

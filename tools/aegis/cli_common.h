@@ -2,13 +2,12 @@
 // Shared pieces of the CLI: the flags several subcommands take (output mode,
 // seed, data, model) parsed into the library's option structs, and output.
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "aegis/core/dataset.h"
 #include "aegis/core/script_classifier.h"
@@ -50,8 +49,17 @@ struct ModelFlags {
   std::vector<double> clip;  // lo, hi
   std::vector<double> mean, std;
   std::vector<std::string> class_names;
-  std::string key_file;  // for models encrypted with `aegis encrypt`
+  std::string key_file;      // for models encrypted with `aegis encrypt`
+  std::string api_key_file;  // for a served model: file holding the API key
   std::shared_ptr<ScriptClassifier> load() const;
+  /// The model file, or a model served by a gateway when `path` is a URL
+  /// `http://host:port/v2/models/NAME`: a RemoteClassifier (scores or labels
+  /// only, every query counted and sent with the API key from --api-key-file
+  /// or $AEGIS_API_KEY). For subcommands that need no gradients.
+  ClassifierPtr load_classifier() const;
+  bool is_remote() const;
+  /// For results: {"path", "sha256"} of a model file, {"url"} of a served model.
+  nlohmann::json describe() const;
 };
 void add_model_flags(CLI::App* sub, ModelFlags& flags, bool required = true);
 

@@ -36,10 +36,10 @@ void print_confusion(const AccuracyReport& r, const ModelMeta& meta) {
 
 void run(EvalFlags& f) {
   f.out.apply();
-  auto model = f.model.load();
+  auto model = f.model.load_classifier();
   Dataset data = load_dataset(f.data.spec("test"));
   AccuracyReport r = measure_accuracy(*model, data, f.batch_size, !(f.out.json || f.out.quiet));
-  nlohmann::json j = {{"model", {{"path", f.model.path}, {"sha256", sha256_file(f.model.path)}}},
+  nlohmann::json j = {{"model", f.model.describe()},
                       {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
                       {"metrics", r.to_json(&model->meta())}};
   if (!f.result_out.empty()) write_json_file(f.result_out, j);

@@ -83,7 +83,7 @@ void print_table(const RobustEvaluation& r, const std::string& source) {
 void run(EvaluateFlags& f) {
   f.out.apply();
   if (f.n > 0) f.data.limit = f.n;
-  auto model = f.model.load();
+  auto model = f.model.load_classifier();
   Dataset data = load_dataset(f.data.spec("test"));
   RobustEvaluationOptions o(parse_norm(f.norm), f.eps);
   o.budget(f.budget)
@@ -95,7 +95,7 @@ void run(EvaluateFlags& f) {
   if (!f.attacks.empty()) o.attacks(parse_attacks(f.attacks));
   RobustEvaluation r = evaluate_robustness(*model, data, o);
   nlohmann::json j = {
-      {"model", {{"path", f.model.path}, {"sha256", sha256_file(f.model.path)}}},
+      {"model", f.model.describe()},
       {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
       {"evaluation", r.to_json(f.per_sample)}};
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
