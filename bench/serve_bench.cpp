@@ -34,6 +34,7 @@
 #include "aegis/attacks/registry.h"
 #include "aegis/core/architectures.h"
 #include "aegis/core/dataset_io.h"
+#include "aegis/core/progress.h"
 #include "aegis/core/random.h"
 #include "aegis/defenses/training/trainer.h"
 #include "aegis/serve/gateway.h"
@@ -98,6 +99,7 @@ void GatewayRequest(benchmark::State& state) {
   server.start();
   httplib::Client client("127.0.0.1", port);
   client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
   torch::Tensor x = torch::rand({state.range(0), 1, 28, 28});
   const float* d = x.data_ptr<float>();
   const std::string body = nlohmann::json{{"inputs",
@@ -204,6 +206,7 @@ std::shared_ptr<ScriptClassifier> trained_model(const Dataset& train_data) {
 
 void MonitorVsAttacks(benchmark::State& state) {
   configure_threads();
+  set_default_progress_mode(ProgressMode::Quiet);
   Dataset train_data, test;
   try {
     train_data = load_dataset(DataSpec("fashion-mnist").split("train").limit(20000));

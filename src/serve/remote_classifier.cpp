@@ -1,11 +1,11 @@
 #include "aegis/serve/remote_classifier.h"
 
-#include "aegis/serve/internal/httplib.h"
 #include <torch/torch.h>
 
 #include <mutex>
 
 #include "aegis/core/error.h"
+#include "aegis/serve/internal/httplib.h"
 
 namespace aegis::serve {
 
@@ -55,6 +55,7 @@ std::shared_ptr<RemoteClassifier> RemoteClassifier::connect(const RemoteOptions&
   impl->client.set_read_timeout(o.timeout_s_, 0);
   impl->client.set_write_timeout(o.timeout_s_, 0);
   impl->client.set_keep_alive(true);
+  impl->client.set_tcp_nodelay(true);
   if (!o.api_key_.empty()) impl->headers.emplace("Authorization", "Bearer " + o.api_key_);
   auto res = impl->client.Get("/v2/models/" + o.model_, impl->headers);
   if (!res || res->status != 200) throw_http(res, "model metadata of '" + o.model_ + "'");

@@ -1,11 +1,10 @@
 #include "aegis/serve/server.h"
 
-#include "aegis/serve/internal/httplib.h"
-
 #include <algorithm>
 #include <cctype>
 
 #include "aegis/core/error.h"
+#include "aegis/serve/internal/httplib.h"
 
 namespace aegis::serve {
 
@@ -22,6 +21,9 @@ GatewayServer::GatewayServer(Gateway& gateway) : impl_(std::make_unique<Impl>(ga
   s.set_read_timeout(sc.read_timeout_s, 0);
   s.set_write_timeout(sc.write_timeout_s, 0);
   s.set_keep_alive_max_count(1000);
+  // Responses go out as headers then body: without TCP_NODELAY, Nagle holds
+  // the body until the client's delayed ACK (~40 ms per request).
+  s.set_tcp_nodelay(true);
   const int threads = sc.threads;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {

@@ -91,6 +91,31 @@ TEST(RobustEvaluation, EnsembleIsNoWeakerThanItsFirstAttackAndAccountsForEverySa
   EXPECT_EQ(j["per_sample"]["broken_by"].size(), 64u);
 }
 
+TEST(RobustEvaluation, SamplesTheSanityReRunsBreakAreNotReportedRobust) {
+  auto model = testing::trained_bars_cnn();
+  Dataset d = testing::make_bar_images(48, 4, 35);
+  // A deliberately weak ensemble (one FGSM step); the sanity checks' APGD-CE
+  // re-runs at the same eps break more, and those samples must count.
+  RobustEvaluation weak = evaluate_robustness(*model, d, quick(0.24).attacks({{"fgsm", {}}}).sanity_checks(false));
+  RobustEvaluation r = evaluate_robustness(*model, d, quick(0.24).attacks({{"fgsm", {}}}).sanity_samples(48));
+  ASSERT_GE(r.stages.size(), 2u) << r.to_json().dump(2);
+  const EvaluationStage& rerun = r.stages.back();
+  EXPECT_EQ(rerun.attack, "apgd-ce (sanity re-runs)");
+  EXPECT_GT(rerun.broken, 0);
+  EXPECT_LT(r.robust_accuracy, weak.robust_accuracy);
+  EXPECT_NEAR(r.robust_accuracy, weak.robust_accuracy - double(rerun.broken) / 48.0, 1e-12);
+  int64_t by_rerun = 0;
+  for (int64_t i = 0; i < r.samples; ++i) {
+    EXPECT_EQ(r.broken_by[size_t(i)].empty(), r.robust[i].item<bool>());
+    by_rerun += r.broken_by[size_t(i)] == rerun.attack;
+  }
+  EXPECT_EQ(by_rerun, rerun.broken);
+  torch::Tensor br = (~r.robust & r.clean_correct).nonzero().flatten();
+  torch::Tensor xa = r.x_adv.index_select(0, br), x = d.x.index_select(0, br);
+  EXPECT_LE((xa - x).abs().max().item<double>(), 0.24 + 1e-6);
+  EXPECT_FALSE(torch::any(model->predict(xa) == d.y.index_select(0, br)).item<bool>());
+}
+
 TEST(RobustEvaluation, FlagsGradientMasking) {
   QuantisedModel masked(testing::trained_bars_cnn());
   Dataset d = testing::make_bar_images(48, 4, 33);

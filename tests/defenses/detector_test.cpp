@@ -70,6 +70,7 @@ TEST(Detectors, RoundTripThroughJsonGivesTheSameScores) {
     auto back = load_detector_file(dir.file("d.json"), model);
     EXPECT_EQ(back->name(), det->name());
     EXPECT_DOUBLE_EQ(back->threshold(), det->threshold());
+    EXPECT_DOUBLE_EQ(back->calibrated_fpr(), det->calibrated_fpr());
     EXPECT_TRUE(torch::allclose(back->score(d.x), det->score(d.x), 1e-5, 1e-6));
     EXPECT_TRUE(torch::equal(back->flag(d.x), det->flag(d.x)));
   }

@@ -21,6 +21,10 @@ std::unique_ptr<Detector> load_detector(const nlohmann::json& j, ClassifierPtr m
   if (d) {
     AEGIS_CHECK(j.contains("threshold") && j["threshold"].is_number(), CorruptData, "detector JSON has no threshold");
     d->set_threshold(j["threshold"].get<double>());
+    if (j.contains("calibrated_fpr") && !j["calibrated_fpr"].is_null()) {
+      AEGIS_CHECK(j["calibrated_fpr"].is_number(), CorruptData, "detector JSON: calibrated_fpr must be a number");
+      d->set_calibrated_fpr(j["calibrated_fpr"].get<double>());
+    }
     return d;
   }
   AEGIS_FAIL(InvalidArgument, "unknown detector type '" << type << "'");

@@ -35,6 +35,9 @@ class Detector {
   void calibrate(const torch::Tensor& clean_x, double fpr);
   double threshold() const { return threshold_; }
   void set_threshold(double t) { threshold_ = t; }
+  /// Records the false-positive rate a threshold was calibrated for (when it
+  /// is restored from a file); NaN = not calibrated.
+  void set_calibrated_fpr(double fpr) { calibrated_fpr_ = fpr; }
   /// The false-positive rate the threshold was calibrated for (NaN if never).
   double calibrated_fpr() const { return calibrated_fpr_; }
 
