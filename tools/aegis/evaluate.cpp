@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 
@@ -61,13 +62,15 @@ std::vector<std::pair<std::string, nlohmann::json>> parse_attacks(const std::str
 void print_table(const RobustEvaluation& r, const std::string& source) {
   std::cout << fmt::format("robust accuracy ({}), {} eps {:g}, {} samples of {}\n\n", r.protocol, norm_name(r.norm),
                            r.eps, r.samples, source);
-  std::cout << fmt::format("{:<12} {:>9} {:>8} {:>12} {:>12} {:>9}\n", "stage", "attacked", "broken", "accuracy",
+  size_t w = 12;  // the stage column fits the longest attack name
+  for (const auto& s : r.stages) w = std::max(w, s.attack.size());
+  std::cout << fmt::format("{:<{}} {:>9} {:>8} {:>12} {:>12} {:>9}\n", "stage", w, "attacked", "broken", "accuracy",
                            "queries", "seconds");
   const int64_t clean_wrong = r.samples - int64_t(std::llround(r.clean_accuracy * double(r.samples)));
-  std::cout << fmt::format("{:<12} {:>9} {:>8} {:>12.4f} {:>12} {:>9}\n", "clean", r.samples, clean_wrong,
+  std::cout << fmt::format("{:<{}} {:>9} {:>8} {:>12.4f} {:>12} {:>9}\n", "clean", w, r.samples, clean_wrong,
                            r.clean_accuracy, r.samples, "");
   for (const auto& s : r.stages)
-    std::cout << fmt::format("{:<12} {:>9} {:>8} {:>12.4f} {:>12} {:>9.1f}\n", s.attack, s.attacked, s.broken,
+    std::cout << fmt::format("{:<{}} {:>9} {:>8} {:>12.4f} {:>12} {:>9.1f}\n", s.attack, w, s.attacked, s.broken,
                              s.robust_accuracy_after, s.queries, s.seconds);
   std::cout << fmt::format("\nrobust accuracy {:.4f} (clean {:.4f}) in {:.1f}s\n", r.robust_accuracy, r.clean_accuracy,
                            r.seconds);

@@ -72,13 +72,13 @@ class CalibrationCheck : public Check {
     return {{"clean-calibration-error", "Confidence does not match accuracy on clean data",
              "expected calibration error on clean data",
              Thresholds().higher_is_worse(true).high(0.25).medium(0.1).low(0.05), "AML.T0031", "ML09",
-             "aegis harden --defense trades --eps 0.1"},
+             "aegis train --defense trades --eps 0.1"},
             {"adversarial-overconfidence", "The model is confidently wrong on adversarial inputs",
              fmt::format("mean confidence of wrong answers on adversarial inputs "
                          "({} eps {})",
                          norm_name(norm_), eps_str(eps_)),
              Thresholds().higher_is_worse(true).high(0.9).medium(0.75).low(0.5), "AML.T0015", "ML01",
-             fmt::format("aegis harden --defense pgd-at --norm {} --eps {}", norm_name(norm_), eps_str(eps_))}};
+             fmt::format("aegis train --defense pgd-at --norm {} --eps {}", norm_name(norm_), eps_str(eps_))}};
   }
 
   nlohmann::json options_json() const override {

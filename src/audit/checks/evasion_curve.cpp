@@ -55,7 +55,7 @@ class EvasionCurveCheck : public Check {
                      norm_name(norm_), eps_str(reference_eps_)),
          Thresholds().higher_is_worse(true).critical(0.8).high(0.5).medium(0.2).low(0.05),
          bb ? "AML.T0043.001" : "AML.T0043.000", "ML01",
-         fmt::format("aegis harden --defense pgd-at --norm {} --eps {}", norm_name(norm_), eps_str(reference_eps_))}};
+         fmt::format("aegis train --defense pgd-at --norm {} --eps {}", norm_name(norm_), eps_str(reference_eps_))}};
   }
 
   nlohmann::json options_json() const override {

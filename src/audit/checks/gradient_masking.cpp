@@ -32,7 +32,10 @@ class GradientMaskingCheck : public Check {
     r.get("steps", steps_);
     r.get("tolerance", tolerance_);
     r.get("black_box", black_box_);
+    r.get("black_box_params", black_box_params_);
     r.finish();
+    AEGIS_CHECK(black_box_params_.is_object(), InvalidArgument,
+                context() << ": 'black_box_params' must be a table of the black-box attack's parameters");
     AEGIS_CHECK(eps_ > 0, InvalidArgument, context() << ": 'eps' must be > 0, got " << eps_);
     AEGIS_CHECK(steps_ >= 1, InvalidArgument, context() << ": 'steps' must be >= 1, got " << steps_);
     AEGIS_CHECK(tolerance_ >= 0 && tolerance_ < 1, InvalidArgument, context() << ": 'tolerance' must be in [0, 1)");
@@ -53,7 +56,8 @@ class GradientMaskingCheck : public Check {
             {"eps", eps_},
             {"steps", steps_},
             {"tolerance", tolerance_},
-            {"black_box", black_box_}};
+            {"black_box", black_box_},
+            {"black_box_params", black_box_params_}};
   }
 
   CheckResult run(CheckContext& ctx) override {
@@ -106,7 +110,7 @@ class GradientMaskingCheck : public Check {
                            {"random_noise", round6(noise)}};
     if (!bb_name.empty()) {
       BlackBoxView view(ctx.model);
-      double bb = robust_acc(view, bb_name, eps_, nlohmann::json::object());
+      double bb = robust_acc(view, bb_name, eps_, black_box_params_);
       accs[bb_name] = round6(bb);
       tests.push_back({"gradient-beats-black-box", pgd <= bb + tolerance_,
                        fmt::format("robust accuracy under {} {:.3f}, under PGD {:.3f}", bb_name, bb, pgd)});
@@ -164,6 +168,7 @@ class GradientMaskingCheck : public Check {
   int64_t steps_ = 20;
   double tolerance_ = 0.05;
   bool black_box_ = true;
+  nlohmann::json black_box_params_ = nlohmann::json::object();
 };
 
 }  // namespace

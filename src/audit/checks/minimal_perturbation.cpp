@@ -80,7 +80,7 @@ class MinimalPerturbationCheck : public Check {
                          "samples",
                          norm_name(norm_)),
              t, "AML.T0043", "ML01",
-             fmt::format("aegis harden --defense pgd-at --norm {} --eps {}", norm_name(norm_),
+             fmt::format("aegis train --defense pgd-at --norm {} --eps {}", norm_name(norm_),
                          norm_ == Norm::L2 ? "1.0" : "0.1")}};
   }
 

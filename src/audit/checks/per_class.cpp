@@ -40,11 +40,11 @@ class PerClassCheck : public Check {
         {"class-disparity", "Some classes are much easier to attack than others",
          fmt::format("largest minus smallest per-class robust accuracy at {} eps {}", norm_name(norm_), eps_str(eps_)),
          Thresholds().higher_is_worse(true).high(0.6).medium(0.35).low(0.15), "AML.T0043", "ML01",
-         fmt::format("aegis harden --defense trades --norm {} --eps {}", norm_name(norm_), eps_str(eps_))},
+         fmt::format("aegis train --defense trades --norm {} --eps {}", norm_name(norm_), eps_str(eps_))},
         {"weakest-class-robust-accuracy", "The most vulnerable class is flipped under attack",
          fmt::format("lowest per-class robust accuracy at {} eps {}", norm_name(norm_), eps_str(eps_)),
          Thresholds().higher_is_worse(false).critical(0.05).high(0.2).medium(0.4).low(0.6), "AML.T0015", "ML01",
-         fmt::format("aegis harden --defense pgd-at --norm {} --eps {}", norm_name(norm_), eps_str(eps_))}};
+         fmt::format("aegis train --defense pgd-at --norm {} --eps {}", norm_name(norm_), eps_str(eps_))}};
   }
 
   nlohmann::json options_json() const override {
