@@ -120,6 +120,11 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
   Dataset sample = data.subset(indices);
   const std::string model_sha = o.model_path_.empty() ? std::string() : sha256_file(o.model_path_);
   const std::string fingerprint = data.fingerprint(), sample_fingerprint = sample.fingerprint();
+  if (o.training_data_) {
+    o.training_data_->validate();
+    AEGIS_CHECK(o.training_data_->size() > 0, InvalidArgument, "audit: the training data set is empty");
+  }
+  const std::string training_fingerprint = o.training_data_ ? o.training_data_->fingerprint() : std::string();
 
   fs::path out(o.out_dir_), checks_dir = out / "checks";
   fs::create_directories(checks_dir);
@@ -135,6 +140,7 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
                              {"params", check.options_json()},
                              {"model_sha256", model_sha},
                              {"sample_fingerprint", sample_fingerprint},
+                             {"training_fingerprint", training_fingerprint},
                              {"seed", o.seed_},
                              {"batch_size", suite.batch_size},
                              {"aegis_version", AEGIS_VERSION}};
@@ -153,8 +159,8 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
       }
     }
     if (!reused) {
-      CheckContext ctx{model,  sample, indices, derive_seed(o.seed_, "audit/check/" + spec.id), suite.batch_size,
-                       spec.id};
+      CheckContext ctx{model,    sample, indices, derive_seed(o.seed_, "audit/check/" + spec.id), suite.batch_size,
+                       spec.id, o.training_data_};
       auto c0 = std::chrono::steady_clock::now();
       result = check.run(ctx);
       result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
@@ -229,6 +235,16 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
   const auto& meta = model.meta();
   nlohmann::json class_names = nlohmann::json::array();
   for (int64_t c = 0; c < meta.num_classes; ++c) class_names.push_back(meta.class_name(c));
+  nlohmann::json data_json = {{"source", o.data_source_.empty() ? data.source : o.data_source_},
+                               {"samples_total", data.size()},
+                               {"samples_audited", sample.size()},
+                               {"fingerprint", fingerprint},
+                               {"sample_fingerprint", sample_fingerprint}};
+  if (o.training_data_)
+    data_json["training_data"] = {
+        {"source", o.training_source_.empty() ? o.training_data_->source : o.training_source_},
+        {"samples", o.training_data_->size()},
+        {"fingerprint", training_fingerprint}};
   report.report = {{"schema", "aegis-audit-report"},
                    {"schema_version", kAuditReportSchemaVersion},
                    {"aegis_version", AEGIS_VERSION},
@@ -239,12 +255,7 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
                      {"input_shape", meta.input_shape},
                      {"num_classes", meta.num_classes},
                      {"class_names", class_names}}},
-                   {"data",
-                    {{"source", o.data_source_.empty() ? data.source : o.data_source_},
-                     {"samples_total", data.size()},
-                     {"samples_audited", sample.size()},
-                     {"fingerprint", fingerprint},
-                     {"sample_fingerprint", sample_fingerprint}}},
+                   {"data", data_json},
                    {"suite", suite.to_json()},
                    {"verdict",
                     {{"worst_severity", severity_name(report.worst)},

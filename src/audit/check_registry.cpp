@@ -15,6 +15,9 @@ std::unique_ptr<Check> make_gradient_masking_check(const nlohmann::json& params)
 std::unique_ptr<Check> make_minimal_perturbation_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_calibration_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_robust_accuracy_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_backdoor_scan_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_data_validation_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_poison_detection_check(const nlohmann::json& params);
 
 const std::vector<CheckInfo>& check_catalog() {
   static const std::vector<CheckInfo> table = {
@@ -36,6 +39,14 @@ const std::vector<CheckInfo>& check_catalog() {
        "Expected calibration error and reliability on clean and adversarial "
        "data",
        &make_calibration_check},
+      {"backdoor-scan", "Neural Cleanse trigger reverse-engineering: a class reached by an abnormally small trigger",
+       &make_backdoor_scan_check},
+      {"data-validation",
+       "Training-set validation (with --training-data): invalid samples, conflicting duplicates, class-balance drift",
+       &make_data_validation_check},
+      {"poison-detection",
+       "Poisoned training samples (with --training-data): spectral signatures / activation clustering",
+       &make_poison_detection_check},
   };
   return table;
 }

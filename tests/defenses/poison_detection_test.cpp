@@ -72,6 +72,89 @@ TEST(SpectralSignatures, FindsAPlantedClusterAndNothingInACleanClass) {
   }
 }
 
+// Class 0: a skewed (exponential) spread along axis 0, which two-means splits
+// into a small, well-separated-looking tail (share ~0.2, silhouette ~0.65,
+// R^2 ~0.65) although its density never dips; class 1: 200 clean
+// samples plus two planted groups (20 at +0.6 and 20 at -0.6 along axis 1),
+// each separated from the clean mode by an empty gap. Poison at 500..539.
+Dataset flat_and_two_groups(uint64_t seed) {
+  auto gen = make_generator(seed, "flat-and-two-groups");
+  const int64_t d = 8;
+  torch::Tensor flat = torch::randn({300, d}, gen) * 0.02;
+  flat.select(1, 0).copy_(-0.3 * torch::log(torch::rand({300}, gen).clamp_min(1e-12)));
+  torch::Tensor c1 = torch::randn({200, d}, gen) * 0.05;
+  torch::Tensor up = torch::randn({20, d}, gen) * 0.05, down = torch::randn({20, d}, gen) * 0.05;
+  up.select(1, 1).add_(0.6);
+  down.select(1, 1).add_(-0.6);
+  Dataset ds;
+  ds.x = torch::cat({flat, c1, up, down});
+  ds.y = torch::cat({torch::zeros({300}, torch::kLong), torch::ones({240}, torch::kLong)});
+  return ds;
+}
+
+std::vector<int64_t> two_groups_truth() {
+  std::vector<int64_t> t;
+  for (int64_t i = 500; i < 540; ++i) t.push_back(i);
+  return t;
+}
+
+TEST(SpectralSignatures, GapRuleIgnoresASkewedClassAndSplitsOffEveryGappedGroup) {
+  auto model = identity_features_model(8, 2);
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    SuspectReport r = spectral_signatures(*model, flat_and_two_groups(seed));
+    DetectionScore s = score_detection(r.indices(), two_groups_truth());
+    EXPECT_EQ(s.precision, 1.0) << "seed " << seed << " " << r.details.dump();
+    EXPECT_EQ(s.recall, 1.0) << "seed " << seed << " " << r.details.dump();
+    const auto& flat = r.details["classes"][0];
+    EXPECT_EQ(flat["flagged"].get<int64_t>(), 0);
+    EXPECT_GE(flat["rounds"][0]["separation"].get<double>(), 0.5);
+    EXPECT_GT(flat["rounds"][0]["valley"].get<double>(), 0.5);
+    // Two groups, two rounds; the third finds no gap.
+    const auto& rounds = r.details["classes"][1]["rounds"];
+    ASSERT_EQ(rounds.size(), 3u) << rounds.dump();
+    EXPECT_LT(rounds[0]["valley"].get<double>(), 0.05);
+    EXPECT_LT(rounds[1]["valley"].get<double>(), 0.05);
+    EXPECT_GT(rounds[2]["valley"].get<double>(), 0.2);
+    // One round only: the first group alone.
+    SuspectReport one = spectral_signatures(*model, flat_and_two_groups(seed), SpectralOptions().max_rounds(1));
+    EXPECT_EQ(one.suspects.size(), 20u);
+  }
+}
+
+TEST(SpectralSignatures, RejectsBadOptions) {
+  auto model = identity_features_model(8, 2);
+  Dataset ds = planted_features(0);
+  auto msg = [&](const SpectralOptions& o) {
+    try {
+      spectral_signatures(*model, ds, o);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(msg(SpectralOptions().max_valley(0)).find("max valley must be in (0, 1)"), std::string::npos);
+  EXPECT_NE(msg(SpectralOptions().max_rounds(0)).find("max rounds must be >= 1"), std::string::npos);
+  EXPECT_NE(msg(SpectralOptions().expected_fraction(1)).find("expected fraction"), std::string::npos);
+}
+
+TEST(ActivationClustering, GapCriterionIgnoresASkewedClass) {
+  auto model = identity_features_model(8, 2);
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    SuspectReport r = activation_clustering(*model, flat_and_two_groups(seed), ActivationClusteringOptions().seed(seed));
+    const auto& flat = r.details["classes"][0];
+    EXPECT_EQ(flat["flagged"].get<int64_t>(), 0) << flat.dump();
+    // The paper's size and silhouette criteria alone would flag its tail.
+    EXPECT_LE(flat["smaller_cluster_fraction"].get<double>(), 0.4) << flat.dump();
+    EXPECT_GE(flat["silhouette"].get<double>(), 0.25) << flat.dump();
+    EXPECT_GT(flat["valley"].get<double>(), 0.5) << flat.dump();
+    // One split per class: one of the two planted groups (20 samples), no clean one.
+    DetectionScore s = score_detection(r.indices(), two_groups_truth());
+    EXPECT_EQ(s.precision, 1.0) << r.details.dump();
+    EXPECT_EQ(s.true_positives, 20) << r.details.dump();
+  }
+}
+
 TEST(ActivationClustering, FindsAPlantedClusterAndNothingInACleanClass) {
   auto model = identity_features_model(8, 2);
   for (uint64_t seed = 0; seed < 5; ++seed) {

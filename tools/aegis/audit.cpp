@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <optional>
 
 #include "aegis/audit/diff.h"
 #include "aegis/core/error.h"
@@ -25,6 +26,7 @@ struct AuditFlags {
   bool resume = false;
   std::string fail_on;
   int64_t samples = 0;
+  std::string training_data, training_labels;
 };
 
 struct DiffFlags {
@@ -48,6 +50,8 @@ std::string reproduce_command(const AuditFlags& f, const DataSpec& spec) {
   if (spec.limit_ > 0) c += " --limit " + std::to_string(spec.limit_);
   c += f.suite.empty() ? " --budget " + f.budget : " --suite " + quote(f.suite);
   if (f.samples > 0) c += " --samples " + std::to_string(f.samples);
+  if (!f.training_data.empty()) c += " --training-data " + quote(f.training_data);
+  if (!f.training_labels.empty()) c += " --training-labels " + quote(f.training_labels);
   c += " --seed " + std::to_string(f.out.seed) + " --out " + quote(f.out_dir);
   return c;
 }
@@ -62,7 +66,16 @@ void run_audit_command(AuditFlags& f, Context& ctx) {
   auto model = f.model.load();
   DataSpec spec = f.data.spec("test");
   Dataset data = load_dataset(spec);
+  std::optional<Dataset> training;
+  if (!f.training_data.empty()) {
+    DataSpec ts(f.training_data);
+    ts.split("train").labels(f.training_labels);
+    training = load_dataset(ts);
+  } else {
+    AEGIS_CHECK(f.training_labels.empty(), InvalidArgument, "audit: --training-labels needs --training-data");
+  }
   AuditOptions o(f.out_dir);
+  if (training) o.training_data(&*training, f.training_data + ":train");
   o.seed(f.out.seed)
       .resume(f.resume)
       .model_path(f.model.path)
@@ -166,6 +179,10 @@ void add_audit_command(CLI::App& app, Context& ctx) {
   sub->add_option("--fail-on", f->fail_on, "Exit 3 when a finding at or above this severity exists")
       ->check(CLI::IsMember({"critical", "high", "medium", "low", "info"}));
   sub->add_option("--samples", f->samples, "Audit this many samples (overrides the suite)")->check(CLI::PositiveNumber);
+  sub->add_option("--training-data", f->training_data,
+                  "The model's training set (fashion-mnist, IDX, NPY or CSV, its train split): enables the "
+                  "data-validation and poison-detection checks of the suite");
+  sub->add_option("--training-labels", f->training_labels, "Labels file of --training-data (IDX or NPY)");
 
   auto d = std::make_shared<DiffFlags>();
   auto* diff = sub->add_subcommand("diff", "Compare two audit reports: what improved and what regressed");

@@ -21,6 +21,7 @@ struct ScanFlags {
   DataFlags data;
   ModelFlags model;
   std::string method = "both";
+  double max_valley = 0.2;
   std::string report_out, truth;
   SpectralOptions spectral;
   ActivationClusteringOptions ac;
@@ -45,7 +46,8 @@ SuspectReport merge(const SuspectReport& a, const SuspectReport& b) {
 
 void run(ScanFlags& f) {
   f.out.apply();
-  f.ac.seed(f.out.seed);
+  f.ac.seed(f.out.seed).max_valley(f.max_valley);
+  f.spectral.max_valley(f.max_valley);
   auto model = f.model.load();
   Dataset data = load_dataset(f.data.spec("train"));
   SuspectReport r;
@@ -113,10 +115,13 @@ void add_data_scan_command(CLI::App& app, Context&) {
       ->check(CLI::IsMember({"spectral", "activation-clustering", "both"}))
       ->capture_default_str();
   sub->add_option("--expected-fraction", f->spectral.expected_fraction_,
-                  "Spectral: flag the top 1.5 x this fraction of each class (0 "
-                  "= separation rule)")
+                  "Spectral: flag the top 1.5 x this fraction of every class (0 = gap rule: flag a group "
+                  "only when an empty gap separates it)")
       ->capture_default_str();
-  sub->add_option("--min-separation", f->spectral.min_separation_, "Spectral: two-group R^2 a class needs")
+  sub->add_option("--max-valley", f->max_valley,
+                  "Gap rule of both methods: a split is flagged when the density between the two groups dips to at "
+                  "most this fraction of the lower peak")
+      ->check(CLI::Range(0.0, 1.0).description("in (0, 1)"))
       ->capture_default_str();
   sub->add_option("--max-cluster-fraction", f->ac.max_cluster_fraction_,
                   "Clustering: largest share of a flagged cluster")

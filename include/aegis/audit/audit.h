@@ -38,6 +38,8 @@ struct AuditOptions {
   int64_t samples_ = 0;      ///< overrides the suite's sample size when > 0
   std::string reproduce_;    ///< the command line that reproduces this audit
   bool write_html_ = true;
+  const Dataset* training_data_ = nullptr;  ///< the model's training set, for the data checks (not owned)
+  std::string training_source_;             ///< how the training set was named
   /// Called after each check's result is saved (tests use it to interrupt an
   /// audit).
   std::function<void(const std::string& check_id)> after_check_;
@@ -64,6 +66,13 @@ struct AuditOptions {
   }
   AuditOptions& reproduce(std::string v) {
     reproduce_ = std::move(v);
+    return *this;
+  }
+  /// The model's training set (kept by the caller for the audit's duration):
+  /// enables the data-validation and poison-detection checks.
+  AuditOptions& training_data(const Dataset* v, std::string source = {}) {
+    training_data_ = v;
+    training_source_ = std::move(source);
     return *this;
   }
   AuditOptions& write_html(bool v) {

@@ -84,6 +84,10 @@ struct CheckContext {
   uint64_t seed = 0;
   int64_t batch_size = 128;
   std::string label;  ///< the check's id, for progress bars
+  /// The training set of the model when the audit was given one (`aegis audit
+  /// --training-data`), else null. The training-data checks (validation,
+  /// poison detection) skip without it.
+  const Dataset* training = nullptr;
 };
 
 class Check {

@@ -13,7 +13,8 @@ namespace aegis {
 
 nlohmann::json ActivationClusteringOptions::to_json() const {
   return {{"dimensions", dimensions_},           {"max_cluster_fraction", max_cluster_fraction_},
-          {"min_silhouette", min_silhouette_},   {"min_class_size", min_class_size_},
+          {"min_silhouette", min_silhouette_},   {"max_valley", max_valley_},
+          {"min_class_size", min_class_size_},
           {"kmeans_restarts", kmeans_restarts_}, {"seed", seed_}};
 }
 
@@ -24,6 +25,9 @@ SuspectReport activation_clustering(ScriptClassifier& model, const Dataset& data
               "max cluster fraction must be in (0, 0.5], got " << o.max_cluster_fraction_);
   AEGIS_CHECK(o.min_silhouette_ >= -1 && o.min_silhouette_ <= 1, InvalidArgument,
               "min silhouette must be in [-1, 1], got " << o.min_silhouette_);
+  AEGIS_CHECK(o.max_valley_ > 0 && o.max_valley_ < 1, InvalidArgument,
+              "max valley must be in (0, 1), got " << o.max_valley_);
+  AEGIS_CHECK(o.min_class_size_ >= 4, InvalidArgument, "min class size must be >= 4, got " << o.min_class_size_);
   AEGIS_CHECK(o.silhouette_samples_ >= 10, InvalidArgument, "silhouette samples must be >= 10");
   torch::Tensor feats = internal::dataset_features(model, data, o.batch_size_);
   SuspectReport r;
@@ -51,9 +55,15 @@ SuspectReport activation_clustering(ScriptClassifier& model, const Dataset& data
                                ? torch::randperm(n, gen, torch::kLong).narrow(0, 0, o.silhouette_samples_)
                                : torch::arange(n, torch::kLong);
     double sil = internal::silhouette(z.index_select(0, sample), km.assignment.index_select(0, sample));
+    // The density dip between the clusters along the line through their centres.
+    torch::Tensor axis = km.centres[1] - km.centres[0];
+    double valley = 1.0;
+    if (axis.norm().item<double>() > 0)
+      valley = internal::valley_ratio((z - km.centres[0]).matmul(axis), km.assignment == 0);
     cj["smaller_cluster_fraction"] = share;
     cj["silhouette"] = sil;
-    if (share <= o.max_cluster_fraction_ && sil >= o.min_silhouette_) {
+    cj["valley"] = valley;
+    if (share <= o.max_cluster_fraction_ && sil >= o.min_silhouette_ && valley <= o.max_valley_) {
       torch::Tensor d = torch::cdist(z, km.centres);
       torch::Tensor d_small = d.select(1, small), d_large = d.select(1, 1 - small);
       torch::Tensor score = (d_large - d_small) / (d_large + d_small).clamp_min(1e-12);

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <limits>
 
 #include "aegis/core/accuracy.h"
@@ -63,6 +64,34 @@ double silhouette(const torch::Tensor& x, const torch::Tensor& a) {
   torch::Tensor b_other = torch::where(own0, s1 / n1, s0 / n0);
   torch::Tensor s = (b_other - a_own) / torch::max(a_own, b_other).clamp_min(1e-12);
   return n ? s.mean().item<double>() : 0.0;
+}
+
+double valley_ratio(const torch::Tensor& values, const torch::Tensor& first, int64_t grid) {
+  torch::Tensor v = values.to(torch::kDouble).flatten();
+  torch::Tensor in_a = first.to(torch::kBool).flatten();
+  const int64_t n = v.size(0), na = in_a.sum().item<int64_t>();
+  if (na < 2 || n - na < 2) return 1.0;
+  torch::Tensor a = v.index({in_a}), b = v.index({in_a.logical_not()});
+  double ss = (a - a.mean()).pow(2).sum().item<double>() + (b - b.mean()).pow(2).sum().item<double>();
+  double sd = std::sqrt(ss / double(n - 2));
+  if (sd <= 0) return 0.0;  // two groups, each a single point
+  double h = 0.9 * sd * std::pow(double(n), -0.2);
+  double lo = v.min().item<double>(), hi = v.max().item<double>();
+  torch::Tensor g = torch::linspace(lo, hi, grid, torch::kDouble);
+  torch::Tensor dens = torch::zeros({grid}, torch::kDouble);
+  for (int64_t s = 0; s < n; s += 4096) {  // bounded memory for large classes
+    torch::Tensor part = v.narrow(0, s, std::min<int64_t>(4096, n - s));
+    dens += torch::exp(-0.5 * ((g.unsqueeze(1) - part.unsqueeze(0)) / h).pow(2)).sum(1);
+  }
+  double ma = a.median().item<double>(), mb = b.median().item<double>();
+  torch::Tensor between = g.ge(std::min(ma, mb)) & g.le(std::max(ma, mb));
+  torch::Tensor pos = between.nonzero().view(-1);
+  if (pos.size(0) == 0) return 1.0;
+  int64_t low = pos[dens.index_select(0, pos).argmin()].item<int64_t>();
+  double left = dens.narrow(0, 0, low + 1).max().item<double>();
+  double right = dens.narrow(0, low, grid - low).max().item<double>();
+  double peak = std::min(left, right);
+  return peak > 0 ? dens[low].item<double>() / peak : 1.0;
 }
 
 torch::Tensor pca(const torch::Tensor& x, int64_t k) {
