@@ -7,12 +7,17 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <map>
 
+#include "aegis/audit/audit.h"
 #include "aegis/audit/check.h"
+#include "aegis/audit/suite.h"
 #include "aegis/core/architectures.h"
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
+#include "aegis/core/json_schema.h"
 #include "aegis/core/random.h"
 #include "support/test_support.h"
 
@@ -171,6 +176,57 @@ TEST(BackdoorScanCheck, ReportsTheLargestAnomalyIndexAndSkipsNonImageModels) {
   EXPECT_NE(skipped.note.find("[C, H, W]"), std::string::npos);
   EXPECT_NE(testing::error_message_of([] { make_check("backdoor-scan", {{"steps", 0}}); }).find("'steps' must be >= 1"),
             std::string::npos);
+}
+
+// The audit passes its training set to the data checks, records it in the
+// report (schema-valid) and keys resumed checks on it.
+TEST(Audit, TrainingDataReachesTheDataChecksAndTheReport) {
+  auto model = identity_features_model(8, 2);
+  Dataset train = planted_training_set(2), audit = train.head(60);
+  Suite suite = parse_suite(R"(
+[audit]
+name = "data"
+samples = 60
+batch_size = 60
+
+[[check]]
+id = "data-validation"
+check = "data-validation"
+
+[[check]]
+id = "poison-detection"
+check = "poison-detection"
+)",
+                            "data.toml");
+  testing::TempDir dir;
+  AuditReport without = run_audit(*model, audit, suite, AuditOptions((dir.path() / "a").string()).write_html(false));
+  for (const auto& c : without.report["checks"]) EXPECT_EQ(c["status"], "skipped") << c.dump();
+  EXPECT_FALSE(without.report["data"].contains("training_data"));
+
+  AuditReport with = run_audit(*model, audit, suite,
+                               AuditOptions((dir.path() / "b").string()).write_html(false).training_data(&train, "t"));
+  EXPECT_EQ(with.report["data"]["training_data"]["samples"].get<int64_t>(), 440);
+  EXPECT_EQ(with.report["data"]["training_data"]["fingerprint"].get<std::string>(), train.fingerprint());
+  EXPECT_EQ(with.worst, Severity::Critical);
+  bool found = false;
+  for (const auto& f : with.report["findings"])
+    if (f["id"] == "poison-detection/suspected-poison") {
+      found = true;
+      EXPECT_EQ(f["severity"], "critical");
+      EXPECT_EQ(f["atlas"], "AML.T0020");
+      EXPECT_EQ(f["owasp"], "ML02");
+    }
+  EXPECT_TRUE(found) << with.report["findings"].dump();
+  std::ifstream in(audit_report_schema_path());
+  for (const auto& e : validate_json_schema(with.report, nlohmann::json::parse(in))) ADD_FAILURE() << e;
+
+  // Resuming with another training set reruns the data checks.
+  Dataset clean = train.head(400);
+  AuditOptions again = AuditOptions((dir.path() / "b").string()).write_html(false).resume(true);
+  EXPECT_EQ(run_audit(*model, audit, suite, again.training_data(&train, "t")).resumed_checks, 2);
+  AuditReport other = run_audit(*model, audit, suite, again.training_data(&clean, "t"));
+  EXPECT_EQ(other.resumed_checks, 0);
+  EXPECT_LT(other.worst, Severity::Critical);
 }
 
 }  // namespace

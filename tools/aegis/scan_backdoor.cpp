@@ -77,6 +77,11 @@ void add_scan_backdoor_command(CLI::App& app, Context&) {
   sub->add_option("--init-cost", f->options.init_cost_, "Initial weight of the mask size")->capture_default_str();
   sub->add_option("--threshold", f->options.anomaly_threshold_, "Anomaly index above which a class is flagged")
       ->capture_default_str();
+  sub->add_option("--early-stop", f->options.early_stop_windows_,
+                  "Stop a class when its smallest mask has not shrunk 1% for this many windows of 10 steps (0 = "
+                  "never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub->add_option("--out", f->report_out, "Also write the result (JSON) here");
   sub->add_option("--save-triggers", f->triggers_dir, "Write each class's reversed mask and pattern (.npy) here");
   sub->description(sub->get_description() + ". " + 

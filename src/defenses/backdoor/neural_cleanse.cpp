@@ -24,6 +24,7 @@ nlohmann::json NeuralCleanseOptions::to_json() const {
           {"init_cost", init_cost_},
           {"attack_success_target", attack_success_target_},
           {"cost_patience", cost_patience_},
+          {"early_stop_windows", early_stop_windows_},
           {"anomaly_threshold", anomaly_threshold_},
           {"seed", seed_}};
 }
@@ -35,6 +36,7 @@ nlohmann::json NeuralCleanseResult::to_json() const {
                   {"mask_l1", c.mask_l1},
                   {"attack_success_rate", c.attack_success_rate},
                   {"reached_target", c.reached_target},
+                  {"steps", c.steps},
                   {"anomaly_index", c.anomaly_index}});
   return {{"method", "neural-cleanse"},
           {"backdoor_suspected", backdoor_suspected()},
@@ -67,6 +69,8 @@ ReversedTrigger reverse_engineer(Classifier& model, const torch::Tensor& xs, int
   double cost = o.init_cost_;
   int64_t up = 0, down = 0;
   double window_hits = 0, window_total = 0;
+  double checkpoint = std::numeric_limits<double>::infinity();  // early stopping: best L1 at the last improvement
+  int64_t stale = 0;
   ReversedTrigger best;
   best.target = target;
   best.mask_l1 = std::numeric_limits<double>::infinity();
@@ -88,16 +92,22 @@ ReversedTrigger reverse_engineer(Classifier& model, const torch::Tensor& xs, int
     double acc = (logits.argmax(1) == y_t).to(torch::kDouble).mean().item<double>();
     window_hits += acc;
     window_total += 1;
-    if (acc >= o.attack_success_target_ && l1.item<double>() < best.mask_l1) {
-      best.mask_l1 = l1.item<double>();
-      best.attack_success_rate = acc;
-      best.reached_target = true;
-      best.mask = mask.detach().clone();
-      best.pattern = pattern.detach().clone();
-    }
-    if ((step + 1) % o.cost_patience_ == 0) {  // the paper's adaptive cost: up when succeeding, down when not
-      bool ok = window_hits / window_total >= o.attack_success_target_;
+    if ((step + 1) % o.cost_patience_ == 0) {
+      // As in the paper, success is judged over a whole window of batches
+      // (cost_patience * batch_size inputs), not one lucky batch: the mask of
+      // the window's last step is kept when the window succeeded and it is
+      // the smallest so far.
+      const double window_rate = window_hits / window_total;
+      const bool ok = window_rate >= o.attack_success_target_;
       window_hits = window_total = 0;
+      if (ok && l1.item<double>() < best.mask_l1) {
+        best.mask_l1 = l1.item<double>();
+        best.attack_success_rate = window_rate;
+        best.reached_target = true;
+        best.mask = mask.detach().clone();
+        best.pattern = pattern.detach().clone();
+      }
+      // The paper's adaptive cost: up when succeeding, down when not.
       if (ok) {
         ++up;
         down = 0;
@@ -107,7 +117,19 @@ ReversedTrigger reverse_engineer(Classifier& model, const torch::Tensor& xs, int
       }
       if (up >= 1) cost *= 1.5;
       if (down >= 1) cost /= std::pow(1.5, 1.5);
+      // The paper's early stop: the smallest successful mask has not shrunk by
+      // 1% for `early_stop_windows` windows.
+      if (best.reached_target && o.early_stop_windows_ > 0) {
+        if (best.mask_l1 < 0.99 * checkpoint) {
+          checkpoint = best.mask_l1;
+          stale = 0;
+        } else if (++stale >= o.early_stop_windows_) {
+          best.steps = step + 1;
+          break;
+        }
+      }
     }
+    best.steps = step + 1;
   }
   if (!best.reached_target) {  // never succeeded: report the last trigger, which
                                // is the smallest it tried
@@ -148,6 +170,7 @@ NeuralCleanseResult neural_cleanse(Classifier& model, const Dataset& clean, cons
   AEGIS_CHECK(o.attack_success_target_ > 0 && o.attack_success_target_ <= 1, InvalidArgument,
               "attack success target must be in (0, 1], got " << o.attack_success_target_);
   AEGIS_CHECK(o.cost_patience_ >= 1, InvalidArgument, "cost patience must be >= 1");
+  AEGIS_CHECK(o.early_stop_windows_ >= 0, InvalidArgument, "early stop windows must be >= 0 (0 = never)");
   AEGIS_CHECK(model.has_gradients(), Unsupported, "Neural Cleanse needs a white-box model (input gradients)");
   AEGIS_CHECK(model.meta().input_shape.size() == 3, InvalidArgument,
               "Neural Cleanse reverse-engineers image triggers; the model "

@@ -33,8 +33,9 @@ struct NeuralCleanseOptions {
   int64_t batch_size_ = 64;
   double lr_ = 0.1;                      ///< Adam step on the mask and pattern parameters
   double init_cost_ = 1e-3;              ///< initial weight of the mask's L1 norm
-  double attack_success_target_ = 0.99;  ///< the reversed trigger must reach this success rate
-  int64_t cost_patience_ = 10;           ///< steps between adjustments of the cost weight
+  double attack_success_target_ = 0.99;  ///< success rate a reversed trigger must reach over a whole window
+  int64_t cost_patience_ = 10;           ///< steps between adjustments of the cost weight (one window)
+  int64_t early_stop_windows_ = 10;      ///< stop a class when its best mask has not shrunk 1% for this many windows (0 = never)
   double anomaly_threshold_ = 2.0;       ///< classes above are flagged
   uint64_t seed_ = 0;
 
@@ -44,6 +45,7 @@ struct NeuralCleanseOptions {
   NeuralCleanseOptions& init_cost(double v) { init_cost_ = v; return *this; }
   NeuralCleanseOptions& attack_success_target(double v) { attack_success_target_ = v; return *this; }
   NeuralCleanseOptions& cost_patience(int64_t v) { cost_patience_ = v; return *this; }
+  NeuralCleanseOptions& early_stop_windows(int64_t v) { early_stop_windows_ = v; return *this; }
   NeuralCleanseOptions& anomaly_threshold(double v) { anomaly_threshold_ = v; return *this; }
   NeuralCleanseOptions& seed(uint64_t v) { seed_ = v; return *this; }
   nlohmann::json to_json() const;
@@ -54,6 +56,7 @@ struct ReversedTrigger {
   double mask_l1 = 0;              ///< L1 norm of the smallest successful mask (pixels)
   double attack_success_rate = 0;  ///< of that trigger on the clean inputs of other classes
   bool reached_target = false;     ///< the success target was met at some step
+  int64_t steps = 0;               ///< optimisation steps run (fewer than asked after an early stop)
   double anomaly_index = 0;        ///< (median - mask_l1) / (1.4826 * MAD); > 0 means
                                    ///< smaller than typical
   torch::Tensor mask;              ///< [1, H, W] in [0, 1]
