@@ -159,8 +159,8 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
       }
     }
     if (!reused) {
-      CheckContext ctx{model,    sample, indices, derive_seed(o.seed_, "audit/check/" + spec.id), suite.batch_size,
-                       spec.id, o.training_data_};
+      const uint64_t check_seed = derive_seed(o.seed_, "audit/check/" + spec.id);
+      CheckContext ctx{model, sample, indices, check_seed, suite.batch_size, spec.id, o.training_data_};
       auto c0 = std::chrono::steady_clock::now();
       result = check.run(ctx);
       result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
@@ -236,10 +236,10 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
   nlohmann::json class_names = nlohmann::json::array();
   for (int64_t c = 0; c < meta.num_classes; ++c) class_names.push_back(meta.class_name(c));
   nlohmann::json data_json = {{"source", o.data_source_.empty() ? data.source : o.data_source_},
-                               {"samples_total", data.size()},
-                               {"samples_audited", sample.size()},
-                               {"fingerprint", fingerprint},
-                               {"sample_fingerprint", sample_fingerprint}};
+                              {"samples_total", data.size()},
+                              {"samples_audited", sample.size()},
+                              {"fingerprint", fingerprint},
+                              {"sample_fingerprint", sample_fingerprint}};
   if (o.training_data_)
     data_json["training_data"] = {
         {"source", o.training_source_.empty() ? o.training_data_->source : o.training_source_},

@@ -141,7 +141,8 @@ TEST(SpectralSignatures, RejectsBadOptions) {
 TEST(ActivationClustering, GapCriterionIgnoresASkewedClass) {
   auto model = identity_features_model(8, 2);
   for (uint64_t seed = 0; seed < 5; ++seed) {
-    SuspectReport r = activation_clustering(*model, flat_and_two_groups(seed), ActivationClusteringOptions().seed(seed));
+    SuspectReport r =
+        activation_clustering(*model, flat_and_two_groups(seed), ActivationClusteringOptions().seed(seed));
     const auto& flat = r.details["classes"][0];
     EXPECT_EQ(flat["flagged"].get<int64_t>(), 0) << flat.dump();
     // The paper's size and silhouette criteria alone would flag its tail.

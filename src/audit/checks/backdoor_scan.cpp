@@ -27,7 +27,8 @@ class BackdoorScanCheck : public Check {
     r.get("nc_batch_size", nc_batch_size_);
     r.finish();
     AEGIS_CHECK(steps_ >= 1, InvalidArgument, context() << ": 'steps' must be >= 1, got " << steps_);
-    AEGIS_CHECK(max_samples_ >= 10, InvalidArgument, context() << ": 'max_samples' must be >= 10, got " << max_samples_);
+    AEGIS_CHECK(max_samples_ >= 10, InvalidArgument,
+                context() << ": 'max_samples' must be >= 10, got " << max_samples_);
     AEGIS_CHECK(nc_batch_size_ >= 1, InvalidArgument, context() << ": 'nc_batch_size' must be >= 1");
   }
 
@@ -62,8 +63,7 @@ class BackdoorScanCheck : public Check {
     Dataset clean = ctx.data.subset(torch::arange(n, torch::kLong));
     NeuralCleanseResult nc = neural_cleanse(
         ctx.model, clean, NeuralCleanseOptions().steps(steps_).batch_size(nc_batch_size_).seed(ctx.seed));
-    nlohmann::json classes = nlohmann::json::array(), names = nlohmann::json::array(),
-                   norms = nlohmann::json::array();
+    nlohmann::json classes = nlohmann::json::array(), names = nlohmann::json::array(), norms = nlohmann::json::array();
     for (const auto& c : nc.classes) {
       classes.push_back({{"class", c.target},
                          {"name", meta.class_name(c.target)},
@@ -73,11 +73,10 @@ class BackdoorScanCheck : public Check {
       names.push_back(meta.class_name(c.target));
       norms.push_back(round6(c.mask_l1));
     }
-    const int64_t worst_class = std::max_element(nc.classes.begin(), nc.classes.end(),
-                                   [](const ReversedTrigger& a, const ReversedTrigger& b) {
-                                     return a.anomaly_index < b.anomaly_index;
-                                   })
-                      ->target;
+    const int64_t worst_class =
+        std::max_element(nc.classes.begin(), nc.classes.end(), [](const ReversedTrigger& a, const ReversedTrigger& b) {
+          return a.anomaly_index < b.anomaly_index;
+        })->target;
     const double worst = round6(nc.classes[worst_class].anomaly_index);
     res.metrics = {{"samples", n},
                    {"steps", steps_},
@@ -87,7 +86,8 @@ class BackdoorScanCheck : public Check {
                    {"classes", classes}};
     res.headline.push_back({"max_backdoor_anomaly_index", worst, false});
     res.observations.push_back(
-        {"backdoor-anomaly-index", worst,
+        {"backdoor-anomaly-index",
+         worst,
          fmt::format("class '{}' needs a reversed trigger of L1 {:.1f} pixels against a median of {:.1f} "
                      "(anomaly index {:.2f}; {} steps per class on {} clean samples). A low index rules out "
                      "only small patch-like triggers, not every backdoor.",
@@ -98,8 +98,9 @@ class BackdoorScanCheck : public Check {
           {"median_mask_l1", round6(nc.median_l1)},
           {"flagged_classes", nc.flagged_classes}}});
     res.artefacts["bars"] = nlohmann::json::array(
-        {{{"title", "Neural Cleanse: L1 norm of the smallest reversed trigger per class (a backdoor is an outlier "
-                    "far below the rest)"},
+        {{{"title",
+           "Neural Cleanse: L1 norm of the smallest reversed trigger per class (a backdoor is an outlier "
+           "far below the rest)"},
           {"categories", names},
           {"series", nlohmann::json::array({{{"name", "mask L1"}, {"values", norms}}})}}});
     return res;

@@ -81,19 +81,22 @@ class DataValidationCheck : public Check {
       if (invalid_ids.size() < 20 && (s.reason.find("non-finite") != std::string::npos ||
                                       s.reason.find("outside the valid range") != std::string::npos))
         invalid_ids.push_back(s.index);
-    res.observations.push_back({"invalid-training-samples", invalid_share,
-                                fmt::format("{} of {} training samples are NaN/Inf ({}) or outside [{}, {}] ({})",
-                                            invalid, v.samples, v.nan_samples + v.inf_samples, meta.clip_min,
-                                            meta.clip_max, v.out_of_range_samples),
-                                {{"training_sample_ids", invalid_ids}}});
+    res.observations.push_back(
+        {"invalid-training-samples",
+         invalid_share,
+         fmt::format("{} of {} training samples are NaN/Inf ({}) or outside [{}, {}] ({})", invalid, v.samples,
+                     v.nan_samples + v.inf_samples, meta.clip_min, meta.clip_max, v.out_of_range_samples),
+         {{"training_sample_ids", invalid_ids}}});
     nlohmann::json groups = nlohmann::json::array();
     for (size_t i = 0; i < v.conflicting_groups.size() && i < 20; ++i) groups.push_back(v.conflicting_groups[i]);
-    res.observations.push_back({"conflicting-duplicates", conflict_share,
+    res.observations.push_back({"conflicting-duplicates",
+                                conflict_share,
                                 fmt::format("{} training samples in {} duplicate groups with disagreeing labels",
                                             conflicting, v.conflicting_groups.size()),
                                 {{"training_groups", groups}}});
     res.observations.push_back(
-        {"class-balance-drift", drift,
+        {"class-balance-drift",
+         drift,
          fmt::format("class shares of the {} training samples differ from the {} audit samples by {:.3f} "
                      "(total variation)",
                      v.samples, ctx.data.size(), drift),

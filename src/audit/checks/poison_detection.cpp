@@ -41,8 +41,8 @@ class PoisonDetectionCheck : public Check {
   std::vector<FindingRule> rules() const override {
     return {{"suspected-poison", "Training samples look poisoned (a separated group inside a class)",
              fmt::format("share of the training samples flagged by {} on the model's penultimate features", method_),
-             Thresholds().higher_is_worse(true).critical(0.05).high(0.01).medium(0.002).low(1e-9), "AML.T0020",
-             "ML02", "aegis data scan DATA --model MODEL --out scan.json, aegis data filter DATA --from scan.json, "
+             Thresholds().higher_is_worse(true).critical(0.05).high(0.01).medium(0.002).low(1e-9), "AML.T0020", "ML02",
+             "aegis data scan DATA --model MODEL --out scan.json, aegis data filter DATA --from scan.json, "
              "then retrain"}};
   }
 
@@ -89,24 +89,20 @@ class PoisonDetectionCheck : public Check {
     }
     nlohmann::json classes = nlohmann::json::object();
     for (auto [c, k] : per_class) classes[ctx.model.meta().class_name(c)] = k;
-    res.metrics = {{"method", method_},
-                   {"samples_scanned", train.size()},
-                   {"training_samples", full.size()},
-                   {"flagged", flagged.size()},
-                   {"flagged_per_class", classes},
-                   {"details", details}};
+    res.metrics = {{"method", method_},         {"samples_scanned", train.size()}, {"training_samples", full.size()},
+                   {"flagged", flagged.size()}, {"flagged_per_class", classes},    {"details", details}};
     res.headline.push_back({"suspected_poison_share", share, false});
     res.observations.push_back(
-        {"suspected-poison", share,
+        {"suspected-poison",
+         share,
          fmt::format("{} of {} training samples scanned are flagged by {}{}", flagged.size(), train.size(), method_,
-                     per_class.empty() ? std::string()
-                                       : fmt::format(" (most in class '{}')",
-                                                     ctx.model.meta().class_name(
-                                                         std::max_element(per_class.begin(), per_class.end(),
-                                                                          [](auto& a, auto& b) {
-                                                                            return a.second < b.second;
-                                                                          })
-                                                             ->first))),
+                     per_class.empty()
+                         ? std::string()
+                         : fmt::format(" (most in class '{}')",
+                                       ctx.model.meta().class_name(
+                                           std::max_element(per_class.begin(), per_class.end(),
+                                                            [](auto& a, auto& b) { return a.second < b.second; })
+                                               ->first))),
          {{"training_sample_ids", ids}, {"flagged_per_class", classes}}});
     return res;
   }

@@ -12,10 +12,13 @@
 namespace aegis {
 
 nlohmann::json ActivationClusteringOptions::to_json() const {
-  return {{"dimensions", dimensions_},           {"max_cluster_fraction", max_cluster_fraction_},
-          {"min_silhouette", min_silhouette_},   {"max_valley", max_valley_},
+  return {{"dimensions", dimensions_},
+          {"max_cluster_fraction", max_cluster_fraction_},
+          {"min_silhouette", min_silhouette_},
+          {"max_valley", max_valley_},
           {"min_class_size", min_class_size_},
-          {"kmeans_restarts", kmeans_restarts_}, {"seed", seed_}};
+          {"kmeans_restarts", kmeans_restarts_},
+          {"seed", seed_}};
 }
 
 SuspectReport activation_clustering(ScriptClassifier& model, const Dataset& data,

@@ -95,9 +95,8 @@ SuspectReport spectral_signatures(ScriptClassifier& model, const Dataset& data, 
         torch::Tensor part = (cut <= m - cut ? order.narrow(0, 0, cut) : order.narrow(0, cut, m - cut));
         torch::Tensor in_small = torch::zeros({m}, torch::kBool).index_fill_(0, part, true);
         const double valley = internal::valley_ratio(proj, in_small);
-        rounds.push_back({{"valley", valley},
-                          {"separation", separation},
-                          {"smaller_group_fraction", double(small) / double(m)}});
+        rounds.push_back(
+            {{"valley", valley}, {"separation", separation}, {"smaller_group_fraction", double(small) / double(m)}});
         if (valley > o.max_valley_ || small == 0 ||
             double(int64_t(flagged.size()) + small) > o.max_poison_fraction_ * double(n))
           break;

@@ -35,7 +35,7 @@ struct NeuralCleanseOptions {
   double init_cost_ = 1e-3;              ///< initial weight of the mask's L1 norm
   double attack_success_target_ = 0.99;  ///< success rate a reversed trigger must reach over a whole window
   int64_t cost_patience_ = 10;           ///< steps between adjustments of the cost weight (one window)
-  int64_t early_stop_windows_ = 10;      ///< stop a class when its best mask has not shrunk 1% for this many windows (0 = never)
+  int64_t early_stop_windows_ = 10;      ///< early stop: windows without 1% shrinkage (0 = never)
   double anomaly_threshold_ = 2.0;       ///< classes above are flagged
   uint64_t seed_ = 0;
 

@@ -37,7 +37,7 @@ struct SpectralOptions {
   double max_valley_ = 0.2;           ///< in (0, 1): gap rule, deepest density dip a flagged split needs
   double max_poison_fraction_ = 0.5;  ///< in (0, 1): the flagged group's largest share of a class
   int64_t min_class_size_ = 20;       ///< classes with fewer samples are skipped, >= 4
-  int64_t max_rounds_ = 4;  ///< gap rule: groups split off per class, >= 1
+  int64_t max_rounds_ = 4;            ///< gap rule: groups split off per class, >= 1
   int64_t batch_size_ = 512;
 
   SpectralOptions& expected_fraction(double v) { expected_fraction_ = v; return *this; }
