@@ -15,6 +15,9 @@ std::unique_ptr<Check> make_gradient_masking_check(const nlohmann::json& params)
 std::unique_ptr<Check> make_minimal_perturbation_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_calibration_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_robust_accuracy_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_membership_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_inversion_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_extraction_check(const nlohmann::json& params);
 
 const std::vector<CheckInfo>& check_catalog() {
   static const std::vector<CheckInfo> table = {
@@ -36,6 +39,14 @@ const std::vector<CheckInfo>& check_catalog() {
        "Expected calibration error and reliability on clean and adversarial "
        "data",
        &make_calibration_check},
+      {"membership-inference",
+       "Loss-threshold membership inference: training records against the held-out audit sample (AUC, TPR at 1% "
+       "FPR)",
+       &make_membership_check},
+      {"model-inversion", "MI-Face reconstructions of every class, compared with the class means",
+       &make_inversion_check},
+      {"model-extraction", "KnockoffNets copy from a small query budget: fidelity and transfer of attacks",
+       &make_extraction_check},
   };
   return table;
 }
