@@ -48,7 +48,7 @@ for _ in $(seq 1 600); do [ -s "$dir/port" ] && break; kill -0 "$pid" 2>/dev/nul
 url="http://127.0.0.1:$(cat "$dir/port")"
 
 alerts() { curl -s -H "Authorization: Bearer $admin" "$url/metrics" |
-  awk '/^aegis_alerts_total.*source="monitor"/ {s += $NF} END {print s + 0}'; }
+  awk '/^aegis_alerts_total.*source="monitor-/ {s += $NF} END {print s + 0}'; }
 steal() {  # name, extra flags
   local name=$1; shift
   local before; before=$(alerts)
@@ -60,11 +60,12 @@ steal() {  # name, extra flags
     echo "  finished: the monitor did not stop it ($(( $(alerts) - before )) monitor alerts during the theft)"
   else
     echo "  stopped: $(grep -m1 'error' "$dir/$name.log")"
-    echo "  the monitor caught it ($(( $(alerts) - before )) monitor alerts; the key is quarantined)"
+    echo "  the monitor caught it: $(( $(alerts) - before )) monitor alerts, then the response rule quarantined the key"
   fi
 }
 steal knockoff --method knockoff --budget 1000 --query-data train
 steal jacobian --method jacobian --budget 800 --seed-size 100 --query-data test
+curl -s -H "Authorization: Bearer $admin" "$url/metrics" | grep -E '^aegis_(alerts|response_actions)_total' || true
 echo "review queue (admin): $(curl -s -H "Authorization: Bearer $admin" "$url/v1/review" |
   /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))') flagged requests waiting"
 kill -TERM "$pid"
