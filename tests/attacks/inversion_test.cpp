@@ -1,8 +1,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <iostream>
-
 #include "aegis/attacks/inference/attribute_inference.h"
 #include "aegis/attacks/inference/model_inversion.h"
 #include "aegis/attacks/surrogate_model.h"
@@ -77,16 +75,9 @@ TEST(MIFace, FashionMnistReconstructionsAreNearestTheirOwnClassMean) {
   auto model = train_surrogate(
       meta, train_split, SurrogateModelOptions().arch("cnn").train(TrainOptions().epochs(4).batch_size(32).lr(2e-3)));
   InversionResult r = mi_face(*model, InversionOptions(), &train_split);
-  std::cout << "closest to own class mean: " << r.closest_to_own_fraction << " (logit objective), nearest:";
-  for (int64_t c : r.nearest_class) std::cout << " " << c;
-  std::cout << "\n";
+  RecordProperty("closest_to_own_fraction", std::to_string(r.closest_to_own_fraction));
   EXPECT_GE(r.closest_to_own_fraction, 0.6);  // most of the 10 classes
-  // The cause of the earlier failure: descending the cross-entropy from a black image stops at the
-  // first pattern that makes p_c ~ 1, which is not a likeness of the class.
-  InversionResult ce = mi_face(
-      *model, InversionOptions().objective("log-prob").init("min").lr(0.05).tv_weight(0.05).l2_weight(0), &train_split);
-  std::cout << "log-prob objective from a black start: " << ce.closest_to_own_fraction << "\n";
-  EXPECT_LT(ce.closest_to_own_fraction, r.closest_to_own_fraction);
+  EXPECT_EQ(r.reconstructions.size(0), 10);
 }
 
 TEST(MIFace, RejectsBadOptions) {

@@ -60,7 +60,7 @@ TEST(MembershipCheck, FindsTheMembersOfAnOverfitModelAndSkipsWithoutThem) {
   write_csv(held_out, dir.file("same.csv"));
   CheckResult same =
       run_check(*make_check("membership-inference", {{"members", dir.file("same.csv")}}), *model, held_out);
-  EXPECT_DOUBLE_EQ(observation(same, "membership-auc").value, 0.5);
+  EXPECT_NEAR(observation(same, "membership-auc").value, 0.5, 0.01);  // the CSV rounds to 7 decimals
   // No provenance and no members: skipped with the reason, never passed.
   CheckResult skipped = run_check(*make_check("membership-inference"), *model, held_out);
   EXPECT_EQ(skipped.status, "skipped");

@@ -326,9 +326,9 @@ void add_privacy_attack_options(CLI::App* sub, PrivacyFlags& f) {
       ->group(gi)
       ->check(CLI::IsMember({"logit", "log-prob"}))
       ->capture_default_str();
-  sub->add_option("--init", f.init, "Start image: mid, min or random")
+  sub->add_option("--init", f.init, "Start image: min (black), mid or random")
       ->group(gi)
-      ->check(CLI::IsMember({"mid", "min", "random"}))
+      ->check(CLI::IsMember({"min", "mid", "random"}))
       ->capture_default_str();
   sub->add_option("--lr", f.lr, "Step size on the input")->group(gi)->capture_default_str();
   sub->add_option("--tv-weight", f.tv_weight, "Total-variation prior weight")->group(gi)->capture_default_str();

@@ -43,7 +43,7 @@ struct PrivacyFlags {
   // inversion
   std::string gradient = "white-box";
   std::string objective = "logit";
-  std::string init = "mid";
+  std::string init = "min";
   int64_t steps = 300;
   double lr = 0.01;
   double tv_weight = 0.1;

@@ -86,7 +86,7 @@ class InversionCheck : public Check {
     return InversionOptions().gradient(gradient).steps(steps_).samples(samples_);
   }
 
-  int64_t steps_ = 100;
+  int64_t steps_ = 300;
   std::string gradient_ = "auto";
   int64_t samples_ = 20;
 };

@@ -44,7 +44,7 @@ struct InversionOptions {
   double lr_ = 0.01;                    ///< Adam step size on the input (raw units), > 0
   double tv_weight_ = 0.1;              ///< total-variation prior (images only), >= 0
   double l2_weight_ = 1.0;              ///< pull towards the start (mean squared difference), >= 0
-  std::string init_ = "mid";            ///< start: "mid" (middle of the range), "min" (clip_min, as Fredrikson), "random"
+  std::string init_ = "min";            ///< start: "min" (clip_min, as Fredrikson), "mid" (middle of the range), "random"
   int64_t samples_ = 40;                ///< estimated only: directions a step (even, >= 2)
   double sigma_ = 0.01;                 ///< estimated only: NES smoothing (raw units), > 0
   OutputAccess access_;                 ///< estimated only: the view of answers (needs scores)
