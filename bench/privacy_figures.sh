@@ -26,32 +26,35 @@ DEMO_TRAIN_ARGS="${DEMO_TRAIN_ARGS:---limit 20000 --epochs 2}"
 # A smaller, harder overfit model: 500 images, 40 epochs.
 [ -f "$OUT/overfit500.pt" ] || run "$AEGIS" train --data fashion-mnist --arch cnn --limit 500 --val-fraction 0 \
   --dropout 0 --weight-decay 0 --epochs 40 --batch-size 64 --schedule constant --out "$OUT/overfit500.pt" --quiet
-run "$AEGIS" privacy-attack --attack membership --method threshold --model "$OUT/overfit500.pt" --candidates 500 \
-  --result "$OUT/membership-threshold-overfit500.json" --quiet
+run "$AEGIS" attack --attack membership --method threshold --model "$OUT/overfit500.pt" --candidates 500 \
+  -o "$OUT/membership-threshold-overfit500" --quiet
+# LiRA (offline, 8 CNN shadows each trained like the victim on 500 attacker images; slow on 2 cores).
+[ -n "${LIRA:-}" ] && run "$AEGIS" attack --attack membership --method lira --model "$OUT/overfit500.pt" --candidates 500 \
+  --attacker-records 4000 -o "$OUT/membership-lira-overfit500" --quiet
 
 # Membership: members = first 1,000 training images (all of the overfit model's training set), non-members = first 1,000 test images.
 for model in overfit demo; do
-  run "$AEGIS" privacy-attack --attack membership --method threshold --model "$OUT/$model.pt" --candidates 1000 \
-    --result "$OUT/membership-threshold-$model.json" --out-dir "$OUT/membership-$model" --quiet
-  run "$AEGIS" privacy-attack --attack membership --method label-only --model "$OUT/$model.pt" --candidates 1000 --perturbations 8 \
-    --result "$OUT/membership-label-only-$model.json" --quiet
+  run "$AEGIS" attack --attack membership --method threshold --model "$OUT/$model.pt" --candidates 1000 \
+    -o "$OUT/membership-threshold-$model" --quiet
+  run "$AEGIS" attack --attack membership --method label-only --model "$OUT/$model.pt" --candidates 1000 --perturbations 8 \
+    -o "$OUT/membership-label-only-$model" --quiet
 done
 
 # Extraction: 10,000 queries from the training images (labels unused), CNN substitute, evaluated on 2,000 test images.
 for access in full label; do
-  run "$AEGIS" privacy-attack --attack extraction --model "$OUT/demo.pt" --budget 10000 --access "$access" \
+  run "$AEGIS" attack --attack extraction --model "$OUT/demo.pt" --budget 10000 --access "$access" \
     --substitute-epochs "${SUBSTITUTE_EPOCHS:-5}" --test-limit 2000 --transfer-samples 500 --eps 0.1 \
-    --result "$OUT/extraction-$access.json" --quiet
+    -o "$OUT/extraction-$access" --quiet
 done
 
 # MI-Face, white-box, against the overfit model; class means from its 1,000 training images.
-run "$AEGIS" privacy-attack --attack inversion --model "$OUT/overfit.pt" --reference-limit 1000 --steps 300 \
-  --result "$OUT/inversion.json" --out-dir "$OUT/inversion" --quiet
+run "$AEGIS" attack --attack inversion --model "$OUT/overfit.pt" --reference-limit 1000 --steps 300 \
+  -o "$OUT/inversion" --quiet
 
 python3 - "$OUT" <<'PY'
 import json, sys, os
 out = sys.argv[1]
-def load(n): return json.load(open(os.path.join(out, n)))
+def load(n): return json.load(open(os.path.join(out, n.removesuffix(".json"), "result.json")))
 for m in ("overfit", "demo"):
     for a in ("threshold", "label-only"):
         r = load(f"membership-{a}-{m}.json")["metrics"]

@@ -18,6 +18,9 @@ std::unique_ptr<Check> make_robust_accuracy_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_backdoor_scan_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_data_validation_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_poison_detection_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_membership_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_inversion_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_extraction_check(const nlohmann::json& params);
 
 const std::vector<CheckInfo>& check_catalog() {
   static const std::vector<CheckInfo> table = {
@@ -47,6 +50,14 @@ const std::vector<CheckInfo>& check_catalog() {
       {"poison-detection",
        "Poisoned training samples (with --training-data): spectral signatures / activation clustering",
        &make_poison_detection_check},
+      {"membership-inference",
+       "Loss-threshold membership inference: training records against the held-out audit sample (AUC, TPR at 1% "
+       "FPR)",
+       &make_membership_check},
+      {"model-inversion", "MI-Face reconstructions of every class, compared with the class means",
+       &make_inversion_check},
+      {"model-extraction", "KnockoffNets copy from a small query budget: fidelity and transfer of attacks",
+       &make_extraction_check},
   };
   return table;
 }

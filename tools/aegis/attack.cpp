@@ -1,8 +1,9 @@
-// aegis attack: run one attack by name on a model and data; write the
-// adversarial examples (NPY), a PNG grid for images and the result (JSON).
-// Dispatch by family: evasion attacks come from the attack registry; another
-// family (membership, inversion, extraction) plugs in as one more branch of
-// run() with its own run_<family>() function.
+// aegis attack: run one attack by name on a model and data and write its
+// result (JSON) and artefacts into the output directory. Dispatch by family:
+// evasion attacks come from the attack registry (adversarial examples as NPY,
+// a PNG grid for images); membership, inversion and extraction are the
+// privacy attacks of privacy_attack.cpp (ROC curve, reconstructions, the
+// stolen substitute), whose options this subcommand also carries.
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -17,6 +18,7 @@
 #include "aegis/core/image_io.h"
 #include "aegis/core/sha256.h"
 #include "commands.h"
+#include "privacy_attack.h"
 
 namespace aegis::cli {
 
@@ -41,6 +43,8 @@ struct AttackFlags {
   int64_t n = 0;
   int64_t batch_size = 256;
   int64_t grid = 16;
+  CLI::Option* n_opt = nullptr;
+  PrivacyFlags privacy;  ///< the privacy attacks' own options
 };
 
 /// Parameters: --params JSON, then each --param key=value (value as JSON when
@@ -150,12 +154,39 @@ void run_evasion(AttackFlags& f) {
   });
 }
 
+/// Membership, inversion, extraction: the shared flags mapped onto the privacy attacks' own.
+void run_privacy(AttackFlags& f) {
+  AEGIS_CHECK(!f.n_opt->count(), InvalidArgument,
+              "-n/--n selects evasion samples; " << f.attack
+                                                 << " takes --candidates (membership), --invert-classes (inversion) "
+                                                    "or --budget/--test-limit (extraction)");
+  AEGIS_CHECK(!f.norm_opt->count() && !f.targeted_opt->count() && f.params_json.empty() && f.params_kv.empty(),
+              InvalidArgument,
+              "--norm, --targeted, --params and --param are evasion options, not " << f.attack << "'s");
+  PrivacyFlags& p = f.privacy;
+  p.out = f.out;
+  p.model = f.model;
+  p.data = f.data;
+  p.attack = f.attack;
+  if (f.steps_opt->count()) p.steps = f.steps;
+  if (f.eps_opt->count()) p.eps = f.eps;
+  std::filesystem::create_directories(f.out_dir);
+  p.out_dir = f.out_dir;
+  p.result_out = (std::filesystem::path(f.out_dir) / "result.json").string();
+  run_privacy_attack(p);
+}
+
 void run(AttackFlags& f) {
   f.out.apply();
-  if (is_evasion_attack(f.attack)) return run_evasion(f);
+  if (is_evasion_attack(f.attack)) {
+    AEGIS_CHECK(!f.model.path.empty(), InvalidArgument, "give the model with -m FILE");
+    return run_evasion(f);
+  }
+  if (is_privacy_attack(f.attack)) return run_privacy(f);
   std::string names;
   for (const auto& a : attack_catalog()) names += (names.empty() ? "" : ", ") + a.name;
-  AEGIS_FAIL(InvalidArgument, "unknown attack '" << f.attack << "' (available: " << names << ")");
+  AEGIS_FAIL(InvalidArgument,
+             "unknown attack '" << f.attack << "' (available: " << names << ", membership, inversion, extraction)");
 }
 
 }  // namespace
@@ -168,25 +199,34 @@ void add_attack_command(CLI::App& app, Context&) {
                                  "Run one attack on a model; write adversarial examples (NPY), a PNG grid "
                                  "and the result (JSON)");
   sub->footer("Evasion attacks:" + list +
-              "\n\nParameters are the attack's registry parameters; unknown ones are rejected by name.");
+              "\n\nParameters are the attack's registry parameters; unknown ones are rejected by name."
+              "\n\nPrivacy and model-theft attacks (options in their groups above):"
+              "\n  membership   membership inference (--method threshold|shadow|lira|label-only); ROC curve"
+              "\n  inversion    MI-Face class reconstructions (white-box or --gradient estimated), or attribute"
+              "\n               inference on a tabular model (--feature); PNG images"
+              "\n  extraction   steal a substitute from query answers (--method knockoff|jacobian, --budget);"
+              "\n               fidelity, accuracy and transfer of adversarial examples; substitute.pt"
+              "\nEach answer is seen as --access full|topk|rounded|label (the gateway's output hardening).");
   add_output_flags(sub, f->out);
-  add_model_flags(sub, f->model);
+  add_model_flags(sub, f->model, /*required=*/false);
   add_data_flags(sub, f->data, "test");
   sub->add_option("-a,--attack", f->attack, "Attack name (see below)")->required();
-  f->eps_opt = sub->add_option("--eps", f->eps, "Perturbation budget (eps-bounded attacks)");
-  f->steps_opt = sub->add_option("--steps", f->steps, "Iterations");
+  f->eps_opt = sub->add_option("--eps", f->eps, "Perturbation budget (eps-bounded attacks; extraction: transfer, 0.1)");
+  f->steps_opt = sub->add_option("--steps", f->steps, "Iterations (inversion: optimisation steps, 300)");
   f->norm_opt = sub->add_option("--norm", f->norm, "linf, l2 or l1 (where the attack has it)");
   f->targeted_opt = sub->add_option("--targeted", f->targeted, "none, random or least-likely");
   sub->add_option("--params", f->params_json, "Parameters as a JSON object, e.g. '{\"restarts\": 3}'");
   sub->add_option("--param", f->params_kv, "One parameter as key=value (repeatable)");
   sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
-  sub->add_option("-n,--n", f->n, "Attack the first N samples (0 = all)")->check(CLI::NonNegativeNumber);
+  f->n_opt =
+      sub->add_option("-n,--n", f->n, "Attack the first N samples (0 = all; evasion)")->check(CLI::NonNegativeNumber);
   sub->add_option("--batch-size", f->batch_size, "Samples attacked at once")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--grid", f->grid, "Samples shown in grid.png (0 = none)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  add_privacy_attack_options(sub, f->privacy);
   sub->callback([f] { run(*f); });
 }
 

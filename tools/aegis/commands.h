@@ -29,7 +29,6 @@ void add_attack_command(CLI::App& app, Context& ctx);
 void add_certify_command(CLI::App& app, Context& ctx);
 void add_detect_eval_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);
-void add_privacy_attack_command(CLI::App& app, Context& ctx);
 void add_poison_command(CLI::App& app, Context& ctx);
 void add_data_check_command(CLI::App& app, Context& ctx);
 void add_data_scan_command(CLI::App& app, Context& ctx);

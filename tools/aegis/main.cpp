@@ -33,7 +33,6 @@ int main(int argc, char** argv) {
   aegis::cli::add_certify_command(app, ctx);
   aegis::cli::add_detect_eval_command(app, ctx);
   aegis::cli::add_audit_command(app, ctx);
-  aegis::cli::add_privacy_attack_command(app, ctx);
   aegis::cli::add_poison_command(app, ctx);
   aegis::cli::add_data_check_command(app, ctx);
   aegis::cli::add_data_scan_command(app, ctx);

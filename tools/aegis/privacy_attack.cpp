@@ -1,8 +1,9 @@
-// aegis privacy-attack: membership inference, model inversion (MI-Face, and
-// attribute inference on tabular models) and model extraction against a
-// model, as a black-box thief would see it through --access (full, topk,
-// rounded, label), with results as JSON and artefacts (ROC curve, images,
-// the stolen substitute) in --out-dir.
+// `aegis attack --attack membership|inversion|extraction`: membership
+// inference, model inversion (MI-Face, and attribute inference on tabular
+// models) and model extraction against a model, as a black-box thief would
+// see it through --access (full, topk, rounded, label), with results as JSON
+// and artefacts (ROC curve, images, the stolen substitute) in the output
+// directory. attack.cpp owns the subcommand and dispatches here.
 
 #include "privacy_attack.h"
 
@@ -24,6 +25,7 @@
 #include "aegis/core/error.h"
 #include "aegis/core/png_grid.h"
 #include "aegis/core/progress.h"
+#include "aegis/serve/remote_classifier.h"
 #include "commands.h"
 
 namespace aegis::cli {
@@ -31,48 +33,6 @@ namespace aegis::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct PrivacyFlags {
-  OutputFlags out;
-  ModelFlags model;
-  DataFlags data;
-  std::string attack;
-  std::string method;
-  std::string access = "full";
-  int64_t top_k = 3;
-  int decimals = 2;
-  std::string out_dir;
-  std::string result_out;
-  // membership
-  int64_t candidates = 1000;
-  std::string signal = "loss";
-  int64_t shadow_models = 0;  // 0 = the method's default
-  int64_t attacker_records = 2000;
-  int64_t shadow_epochs = 0;  // 0 = the victim's recorded epochs, else 10
-  int64_t perturbations = 16;
-  double noise_std = 0.1;
-  // inversion
-  std::string gradient = "white-box";
-  int64_t steps = 300;
-  double lr = 0.05;
-  double tv_weight = 0.05;
-  double l2_weight = 0.0;
-  int64_t samples = 40;
-  double sigma = 0.01;
-  std::vector<int64_t> classes;
-  int64_t feature = -1;
-  int64_t reference_limit = 0;
-  // extraction
-  int64_t budget = 10000;
-  std::vector<int64_t> budgets;
-  std::string query_data = "train";
-  std::string substitute_arch = "auto";
-  int64_t substitute_epochs = 15;
-  int64_t test_limit = 2000;
-  double eps = 0.1;
-  int64_t transfer_samples = 500;
-  int64_t seed_size = 100;
-};
 
 OutputAccess access_of(const PrivacyFlags& f) {
   return OutputAccess().mode(parse_answer_mode(f.access)).top_k(f.top_k).decimals(f.decimals);
@@ -87,7 +47,7 @@ Dataset load_split(const PrivacyFlags& f, const std::string& split) {
 
 /// Training recipe for shadow models: the victim's (from its provenance) when
 /// recorded.
-SurrogateModelOptions shadow_recipe(const ScriptClassifier& model, const PrivacyFlags& f) {
+SurrogateModelOptions shadow_recipe(const Classifier& model, const PrivacyFlags& f) {
   SurrogateModelOptions s;
   TrainOptions t = TrainOptions().epochs(10).lr(2e-3);
   const auto& prov = model.meta().provenance;
@@ -97,13 +57,14 @@ SurrogateModelOptions shadow_recipe(const ScriptClassifier& model, const Privacy
     if (tr.contains("lr")) t.lr(tr["lr"].get<double>());
     if (tr.contains("weight_decay")) t.weight_decay(tr["weight_decay"].get<double>());
     if (tr.contains("batch_size")) t.batch_size(tr["batch_size"].get<int64_t>());
+    if (tr.contains("schedule") && tr["schedule"].is_string()) t.schedule(tr["schedule"].get<std::string>());
   }
   if (f.shadow_epochs > 0) t.epochs(f.shadow_epochs);
   s.train(t);
   return s;
 }
 
-nlohmann::json run_membership(PrivacyFlags& f, ScriptClassifier& model) {
+nlohmann::json run_membership(PrivacyFlags& f, Classifier& model) {
   std::string method = f.method.empty() ? "threshold" : f.method;
   AEGIS_CHECK(f.candidates >= 1, InvalidArgument, "--candidates must be >= 1");
   Dataset train = load_split(f, "train"), test = load_split(f, "test");
@@ -125,9 +86,15 @@ nlohmann::json run_membership(PrivacyFlags& f, ScriptClassifier& model) {
                               .access(access_of(f))
                               .seed(f.out.seed));
   } else if (method == "lira") {
+    int64_t shadow_records = f.shadow_train_records;
+    const auto& prov = model.meta().provenance;
+    if (shadow_records == 0 && prov.contains("training") && prov["training"].is_object() &&
+        prov["training"].contains("data") && prov["training"]["data"].contains("samples"))
+      shadow_records = std::min(prov["training"]["data"]["samples"].get<int64_t>(), attacker.size());
     r = lira_membership(model, attacker, members, nonmembers,
                         LiraOptions()
                             .shadow_models(f.shadow_models > 0 ? f.shadow_models : 8)
+                            .shadow_train_records(shadow_records)
                             .shadow(shadow_recipe(model, f))
                             .access(access_of(f))
                             .seed(f.out.seed));
@@ -148,7 +115,7 @@ nlohmann::json run_membership(PrivacyFlags& f, ScriptClassifier& model) {
   return j;
 }
 
-nlohmann::json run_inversion(PrivacyFlags& f, ScriptClassifier& model) {
+nlohmann::json run_inversion(PrivacyFlags& f, Classifier& model) {
   if (f.feature >= 0) {  // attribute inference on a tabular model
     Dataset all = load_dataset(f.data.spec("train"));
     Dataset targets = all.head(f.candidates);
@@ -163,6 +130,8 @@ nlohmann::json run_inversion(PrivacyFlags& f, ScriptClassifier& model) {
   Dataset reference = load_dataset(d.spec("train"));
   InversionOptions o = InversionOptions()
                            .gradient(f.gradient)
+                           .objective(f.objective)
+                           .init(f.init)
                            .classes(f.classes)
                            .steps(f.steps)
                            .lr(f.lr)
@@ -187,7 +156,7 @@ nlohmann::json run_inversion(PrivacyFlags& f, ScriptClassifier& model) {
   return j;
 }
 
-nlohmann::json run_extraction(PrivacyFlags& f, ScriptClassifier& victim) {
+nlohmann::json run_extraction(PrivacyFlags& f, Classifier& victim) {
   std::string method = f.method.empty() ? "knockoff" : f.method;
   Dataset test = load_split(f, "test").head(f.test_limit);
   Dataset pool;
@@ -236,10 +205,14 @@ nlohmann::json run_extraction(PrivacyFlags& f, ScriptClassifier& victim) {
   return j;
 }
 
-void run(PrivacyFlags& f) {
+}  // namespace
+
+void run_privacy_attack(PrivacyFlags& f) {
   f.out.apply();
   access_of(f).validate();
-  auto model = f.model.load();
+  AEGIS_CHECK(!f.model.path.empty(), InvalidArgument,
+              "give the model: -m FILE, or -m http://HOST:PORT/v2/models/NAME for a served one");
+  std::shared_ptr<Classifier> model = f.model.load_classifier();
   nlohmann::json j;
   if (f.attack == "membership")
     j = run_membership(f, *model);
@@ -250,6 +223,7 @@ void run(PrivacyFlags& f) {
   else
     AEGIS_FAIL(InvalidArgument, "unknown attack '" << f.attack << "' (membership, inversion, extraction)");
   j["model"] = f.model.path;
+  if (auto* remote = dynamic_cast<serve::RemoteClassifier*>(model.get())) j["requests"] = remote->requests();
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   emit(f.out, j, [&] {
     std::cout << fmt::format("{} ({}), answers: {}\n", j.value("attack", j.value("method", f.attack)),
@@ -300,116 +274,89 @@ void run(PrivacyFlags& f) {
   });
 }
 
-}  // namespace
-
 bool is_privacy_attack(const std::string& name) {
   return name == "membership" || name == "inversion" || name == "extraction";
 }
 
-void setup_privacy_attack_command(CLI::App* sub, Context&) {
-  auto f = std::make_shared<PrivacyFlags>();
-  add_output_flags(sub, f->out);
-  add_model_flags(sub, f->model);
-  add_data_flags(sub, f->data, "train");
-  sub->add_option("--attack", f->attack, "membership, inversion or extraction")
-      ->required()
-      ->check(CLI::IsMember({"membership", "inversion", "extraction"}));
-  sub->add_option("--method", f->method,
+void add_privacy_attack_options(CLI::App* sub, PrivacyFlags& f) {
+  auto* gc = "Membership, inversion and extraction";
+  sub->add_option("--method", f.method,
                   "membership: threshold (default), shadow, lira, label-only; "
-                  "extraction: knockoff (default), jacobian");
-  sub->add_option("--access", f->access, "What each answer reveals: full, topk, rounded, label")
+                  "extraction: knockoff (default), jacobian")
+      ->group(gc);
+  sub->add_option("--access", f.access, "What each answer reveals: full, topk, rounded, label")
+      ->group(gc)
       ->check(CLI::IsMember({"full", "topk", "rounded", "label"}))
       ->capture_default_str();
-  sub->add_option("--top-k", f->top_k, "Classes returned with --access topk")->capture_default_str();
-  sub->add_option("--decimals", f->decimals, "Decimals kept with --access rounded")->capture_default_str();
-  sub->add_option("--out-dir", f->out_dir, "Write artefacts here (ROC curve, PNG images, substitute model)");
-  sub->add_option("--result", f->result_out, "Also write the result as JSON to this file");
-  auto* g =
-      "Membership inference (members: first N training records; "
-      "non-members: first N test records)";
-  sub->add_option("--candidates", f->candidates, "N members and N non-members (or targets for --feature)")
+  sub->add_option("--top-k", f.top_k, "Classes returned with --access topk")->group(gc)->capture_default_str();
+  sub->add_option("--decimals", f.decimals, "Decimals kept with --access rounded")->group(gc)->capture_default_str();
+  auto* g = "Membership inference (members: first N training records; non-members: first N test records)";
+  sub->add_option("--candidates", f.candidates, "N members and N non-members (or targets for --feature)")
       ->group(g)
       ->capture_default_str();
-  sub->add_option("--signal", f->signal, "threshold signal: loss, confidence, max-confidence")
+  sub->add_option("--signal", f.signal, "threshold signal: loss, confidence, max-confidence")
       ->group(g)
       ->check(CLI::IsMember({"loss", "confidence", "max-confidence"}))
       ->capture_default_str();
-  sub->add_option("--shadow-models", f->shadow_models, "Shadow models (default 4 shadow, 8 lira)")->group(g);
-  sub->add_option("--shadow-epochs", f->shadow_epochs, "Shadow training epochs (default: the victim's recorded recipe)")
+  sub->add_option("--shadow-models", f.shadow_models, "Shadow models (default 4 shadow, 8 lira)")->group(g);
+  sub->add_option("--shadow-epochs", f.shadow_epochs, "Shadow training epochs (default: the victim's recorded recipe)")
       ->group(g);
-  sub->add_option("--attacker-records", f->attacker_records,
-                  "Attacker's own records (test split, after the candidates)")
+  sub->add_option("--shadow-train-records", f.shadow_train_records,
+                  "lira: records each shadow trains on (default: the victim's recorded training-set size, "
+                  "else half the attacker's records)")
+      ->group(g);
+  sub->add_option("--attacker-records", f.attacker_records, "Attacker's own records (test split, after the candidates)")
       ->group(g)
       ->capture_default_str();
-  sub->add_option("--perturbations", f->perturbations, "label-only: noisy copies per candidate")
+  sub->add_option("--perturbations", f.perturbations, "label-only: noisy copies per candidate")
       ->group(g)
       ->capture_default_str();
-  sub->add_option("--noise-std", f->noise_std, "label-only: noise std")->group(g)->capture_default_str();
-  auto* gi = "Model inversion (MI-Face) and attribute inference";
-  sub->add_option("--gradient", f->gradient, "white-box or estimated (queries only)")
+  sub->add_option("--noise-std", f.noise_std, "label-only: noise std")->group(g)->capture_default_str();
+  auto* gi = "Model inversion (MI-Face; --steps: its optimisation steps) and attribute inference";
+  sub->add_option("--gradient", f.gradient, "white-box or estimated (queries only)")
       ->group(gi)
       ->check(CLI::IsMember({"white-box", "estimated"}))
       ->capture_default_str();
-  sub->add_option("--steps", f->steps, "Optimisation steps")->group(gi)->capture_default_str();
-  sub->add_option("--lr", f->lr, "Step size on the input")->group(gi)->capture_default_str();
-  sub->add_option("--tv-weight", f->tv_weight, "Total-variation prior weight")->group(gi)->capture_default_str();
-  sub->add_option("--l2-weight", f->l2_weight, "L2 prior weight")->group(gi)->capture_default_str();
-  sub->add_option("--samples", f->samples, "estimated: directions per step")->group(gi)->capture_default_str();
-  sub->add_option("--sigma", f->sigma, "estimated: smoothing")->group(gi)->capture_default_str();
-  sub->add_option("--invert-classes", f->classes, "Classes to invert (default all), comma-separated")
+  sub->add_option("--objective", f.objective, "Score raised: logit (centred logit) or log-prob")
+      ->group(gi)
+      ->check(CLI::IsMember({"logit", "log-prob"}))
+      ->capture_default_str();
+  sub->add_option("--init", f.init, "Start image: min (black), mid or random")
+      ->group(gi)
+      ->check(CLI::IsMember({"min", "mid", "random"}))
+      ->capture_default_str();
+  sub->add_option("--lr", f.lr, "Step size on the input")->group(gi)->capture_default_str();
+  sub->add_option("--tv-weight", f.tv_weight, "Total-variation prior weight")->group(gi)->capture_default_str();
+  sub->add_option("--l2-weight", f.l2_weight, "L2 prior weight (pull to the start)")->group(gi)->capture_default_str();
+  sub->add_option("--samples", f.samples, "estimated: directions per step")->group(gi)->capture_default_str();
+  sub->add_option("--sigma", f.sigma, "estimated: smoothing")->group(gi)->capture_default_str();
+  sub->add_option("--invert-classes", f.classes, "Classes to invert (default all), comma-separated")
       ->group(gi)
       ->delimiter(',');
-  sub->add_option("--reference-limit", f->reference_limit, "Training records for the class means (0 = all)")->group(gi);
-  sub->add_option("--feature", f->feature, "Tabular model: run attribute inference on this feature index")->group(gi);
-  auto* ge = "Model extraction";
-  sub->add_option("--budget", f->budget, "Victim queries")->group(ge)->capture_default_str();
-  sub->add_option("--budgets", f->budgets, "Several budgets for a curve, comma-separated")->group(ge)->delimiter(',');
-  sub->add_option("--query-data", f->query_data,
-                  "Thief's query set: train or test (split of --data; test "
-                  "keeps the evaluation part out), noise, or a data path")
+  sub->add_option("--reference-limit", f.reference_limit, "Training records for the class means (0 = all)")->group(gi);
+  sub->add_option("--feature", f.feature, "Tabular model: run attribute inference on this feature index")->group(gi);
+  auto* ge = "Model extraction (--eps: the transfer attack's Linf budget on the substitute)";
+  sub->add_option("--budget", f.budget, "Victim queries")->group(ge)->capture_default_str();
+  sub->add_option("--budgets", f.budgets, "Several budgets for a curve, comma-separated")->group(ge)->delimiter(',');
+  sub->add_option("--query-data", f.query_data,
+                  "Thief's query set: train or test (split of --data; test keeps the evaluation part out), noise, "
+                  "or a data path")
       ->group(ge)
       ->capture_default_str();
-  sub->add_option("--substitute-arch", f->substitute_arch, "auto, mlp, cnn, resnet")
+  sub->add_option("--substitute-arch", f.substitute_arch, "auto, mlp, cnn, resnet")
       ->group(ge)
       ->check(CLI::IsMember({"auto", "mlp", "cnn", "resnet"}))
       ->capture_default_str();
-  sub->add_option("--substitute-epochs", f->substitute_epochs, "Substitute training epochs")
+  sub->add_option("--substitute-epochs", f.substitute_epochs, "Substitute training epochs")
       ->group(ge)
       ->capture_default_str();
-  sub->add_option("--test-limit", f->test_limit, "Test records for fidelity and accuracy")
+  sub->add_option("--test-limit", f.test_limit, "Test records for fidelity and accuracy")
       ->group(ge)
       ->capture_default_str();
-  sub->add_option("--eps", f->eps, "Transfer attack: Linf PGD budget on the substitute")
+  sub->add_option("--transfer-samples", f.transfer_samples, "Transfer attack: samples")
       ->group(ge)
       ->capture_default_str();
-  sub->add_option("--transfer-samples", f->transfer_samples, "Transfer attack: samples")
-      ->group(ge)
-      ->capture_default_str();
-  sub->add_option("--seed-size", f->seed_size, "jacobian: initial seed set")->group(ge)->capture_default_str();
-  sub->callback([f] { run(*f); });
-}
-
-void add_privacy_attack_command(CLI::App& app, Context& ctx) {
-  auto* sub = app.add_subcommand("privacy-attack",
-                                 "Membership inference, model inversion and "
-                                 "model extraction against a model "
-                                 "(temporary name: to become `aegis attack "
-                                 "--attack membership|inversion|extraction`)");
-  setup_privacy_attack_command(sub, ctx);
-}
-
-int run_privacy_attack_command(const std::vector<std::string>& args) {
-  CLI::App app{"aegis privacy attack"};
-  Context ctx;
-  setup_privacy_attack_command(&app, ctx);
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  return ctx.exit_code;
+  sub->add_option("--seed-size", f.seed_size, "jacobian: initial seed set")->group(ge)->capture_default_str();
 }
 
 }  // namespace aegis::cli

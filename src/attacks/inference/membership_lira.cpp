@@ -1,8 +1,8 @@
 #include "aegis/attacks/inference/membership_lira.h"
 
-#include <chrono>
-
 #include <torch/torch.h>
+
+#include <chrono>
 
 #include "aegis/core/accuracy.h"
 #include "aegis/core/error.h"
@@ -15,6 +15,8 @@ void LiraOptions::validate() const {
   AEGIS_CHECK(shadow_models_ >= 2, InvalidArgument, "lira: shadow models must be >= 2, got " << shadow_models_);
   AEGIS_CHECK(shadow_fraction_ > 0 && shadow_fraction_ <= 1, InvalidArgument,
               "lira: shadow fraction must be in (0, 1], got " << shadow_fraction_);
+  AEGIS_CHECK(shadow_train_records_ >= 0, InvalidArgument,
+              "lira: shadow train records must be >= 0, got " << shadow_train_records_);
   AEGIS_CHECK(access_.has_scores(), InvalidArgument,
               "lira needs scores; with label-only answers use the label-only attack");
   shadow_.validate();
@@ -34,7 +36,12 @@ MembershipResult lira_membership(Classifier& victim, const Dataset& attacker_dat
   torch::Tensor cand_y = torch::cat({members.y, nonmembers.y});
   std::vector<torch::Tensor> phis;  // [shadows] x [candidates]
   Progress bar("lira shadow models", o.shadow_models_);
-  const int64_t n_train = std::max<int64_t>(2, int64_t(o.shadow_fraction_ * double(attacker_data.size())));
+  AEGIS_CHECK(o.shadow_train_records_ <= attacker_data.size(), InvalidArgument,
+              "lira: shadows cannot train on " << o.shadow_train_records_ << " records out of the attacker's "
+                                               << attacker_data.size());
+  const int64_t n_train = o.shadow_train_records_ > 0
+                              ? o.shadow_train_records_
+                              : std::max<int64_t>(2, int64_t(o.shadow_fraction_ * double(attacker_data.size())));
   for (int64_t s = 0; s < o.shadow_models_; ++s) {
     auto gen = make_generator(o.seed_, "lira-subset-" + std::to_string(s));
     torch::Tensor idx = torch::randperm(attacker_data.size(), gen, torch::kLong).narrow(0, 0, n_train);

@@ -19,6 +19,8 @@ namespace F = torch::nn::functional;
 void InversionOptions::validate() const {
   AEGIS_CHECK(gradient_ == "white-box" || gradient_ == "estimated", InvalidArgument,
               "inversion: gradient must be 'white-box' or 'estimated', got '" << gradient_ << "'");
+  AEGIS_CHECK(objective_ == "logit" || objective_ == "log-prob", InvalidArgument,
+              "inversion: objective must be 'logit' or 'log-prob', got '" << objective_ << "'");
   AEGIS_CHECK(steps_ >= 1, InvalidArgument, "inversion: steps must be >= 1, got " << steps_);
   AEGIS_CHECK(lr_ > 0 && std::isfinite(lr_), InvalidArgument, "inversion: lr must be > 0, got " << lr_);
   AEGIS_CHECK(tv_weight_ >= 0, InvalidArgument, "inversion: tv weight must be >= 0, got " << tv_weight_);
@@ -34,8 +36,9 @@ void InversionOptions::validate() const {
 }
 
 nlohmann::json InversionOptions::to_json() const {
-  nlohmann::json j = {{"gradient", gradient_},   {"classes", classes_},     {"steps", steps_}, {"lr", lr_},
-                      {"tv_weight", tv_weight_}, {"l2_weight", l2_weight_}, {"init", init_},   {"seed", seed_}};
+  nlohmann::json j = {
+      {"gradient", gradient_},   {"objective", objective_}, {"classes", classes_}, {"steps", steps_}, {"lr", lr_},
+      {"tv_weight", tv_weight_}, {"l2_weight", l2_weight_}, {"init", init_},       {"seed", seed_}};
   if (gradient_ == "estimated") {
     j["samples"] = samples_;
     j["sigma"] = sigma_;
@@ -81,7 +84,15 @@ torch::Tensor prior_loss(const torch::Tensor& x, const torch::Tensor& start, con
   return loss;
 }
 
-/// NES estimate of the gradient of -log p_c(x) from observed answers.
+/// The score raised for class y from logits or log-probabilities [B, C] (the
+/// centred logit is the same from either): log p_y, or z_y - mean_j z_j.
+torch::Tensor class_score(const torch::Tensor& logits, const torch::Tensor& y, const std::string& objective) {
+  torch::Tensor picked = logits.gather(1, y.unsqueeze(1)).squeeze(1);
+  if (objective == "logit") return picked - logits.mean(1);
+  return picked - torch::logsumexp(logits, 1);
+}
+
+/// NES estimate of the gradient of -score(x) from observed answers.
 torch::Tensor estimate_gradient(Classifier& model, const torch::Tensor& x, const torch::Tensor& cls,
                                 const InversionOptions& o, at::Generator& gen) {
   const int64_t k = x.size(0), half = o.samples_ / 2;
@@ -95,8 +106,9 @@ torch::Tensor estimate_gradient(Classifier& model, const torch::Tensor& x, const
                            .clamp(model.meta().clip_min, model.meta().clip_max);
   torch::Tensor seen = query_answers(model, both, o.access_);
   torch::Tensor y = cls.repeat_interleave(2 * half);
-  torch::Tensor f =
-      -true_class_score(seen, y).to(torch::kDouble).clamp_min(1e-12).log().to(torch::kFloat).view({k, 2 * half});
+  // Scores from the observed view; probabilities a top-k or rounded answer left out count as 1e-12.
+  torch::Tensor logp = seen.to(torch::kDouble).clamp_min(1e-12).log();
+  torch::Tensor f = -class_score(logp, y, o.objective_).to(torch::kFloat).view({k, 2 * half});
   torch::Tensor diff = (f.narrow(1, 0, half) - f.narrow(1, half, half));  // [K, half]
   std::vector<int64_t> view = {k, half};
   for (int64_t i = 1; i < x.dim(); ++i) view.push_back(1);
@@ -146,7 +158,7 @@ InversionResult mi_face(Classifier& model, const InversionOptions& o, const Data
       torch::AutoGradMode enable(true);
       torch::Tensor loss = prior_loss(x, start, o, image);
       if (o.gradient_ == "white-box") {
-        loss = loss + F::cross_entropy(model.forward(x), cls, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+        loss = loss - class_score(model.forward(x), cls, o.objective_);
       }
       if (loss.requires_grad()) loss.sum().backward();
     }

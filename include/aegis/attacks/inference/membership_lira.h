@@ -24,12 +24,16 @@ struct LiraOptions {
   SurrogateModelOptions shadow_;  ///< the shadows' architecture and recipe (ideally the victim's)
   OutputAccess access_;           ///< needs scores (not label-only)
   double shadow_fraction_ = 0.5;  ///< share of the attacker's data each shadow trains on, in (0, 1]
+  /// Records each shadow trains on; 0 (default) = shadow_fraction_ of the attacker's data. Best set to
+  /// the victim's training-set size: a shadow then overfits as much as the victim did.
+  int64_t shadow_train_records_ = 0;
   bool fixed_variance_ = true;    ///< one sigma for all candidates (better with few shadows)
   uint64_t seed_ = 0;
   LiraOptions& shadow_models(int64_t v) { shadow_models_ = v; return *this; }
   LiraOptions& shadow(SurrogateModelOptions v) { shadow_ = std::move(v); return *this; }
   LiraOptions& access(OutputAccess v) { access_ = v; return *this; }
   LiraOptions& shadow_fraction(double v) { shadow_fraction_ = v; return *this; }
+  LiraOptions& shadow_train_records(int64_t v) { shadow_train_records_ = v; return *this; }
   LiraOptions& fixed_variance(bool v) { fixed_variance_ = v; return *this; }
   LiraOptions& seed(uint64_t v) { seed_ = v; return *this; }
   void validate() const;
