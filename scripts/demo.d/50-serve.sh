@@ -4,14 +4,10 @@
 # monitor flags and a response rule quarantines; the audit log verifies at
 # the end.
 set -euo pipefail
+source "$(dirname "$0")/lib/gateway.sh"
 dir="$DEMO_OUT/serve"
 rm -rf "$dir" && mkdir -p "$dir"
-cat > "$dir/serve.toml" <<TOML
-[server]
-host = "127.0.0.1"
-port = 0
-keys = "keys.json"
-audit_log = "audit.db"
+{ server_toml; cat <<TOML
 
 [[models]]
 name = "fmnist"
@@ -36,17 +32,11 @@ window = 10
 max_alert_rate = 0.05
 action = "quarantine"
 TOML
+} > "$dir/serve.toml"
 key=$("$AEGIS" keys create --keys "$dir/keys.json" --role predict --models fmnist --name demo-client 2>/dev/null)
 admin=$("$AEGIS" keys create --keys "$dir/keys.json" --role admin --name demo-admin 2>/dev/null)
 "$AEGIS" keys list --keys "$dir/keys.json"
-# k-NN threshold calibrated for 1% false positives on 2000 training images.
-"$AEGIS" serve --config "$dir/serve.toml" --port-file "$dir/port" --knn-calibrate fashion-mnist --quiet \
-  > "$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do [ -s "$dir/port" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-[ -s "$dir/port" ] || { cat "$dir/serve.log"; exit 1; }
-url="http://127.0.0.1:$(cat "$dir/port")"
+start_gateway "$dir"
 head -3 "$dir/serve.log"
 
 PY=/usr/bin/python3
@@ -85,7 +75,5 @@ fi
 code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $admin" "$url/v1/review")
 echo "review queue (admin): HTTP $code, $("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$dir/resp.json") flagged requests waiting"
 curl -s -H "Authorization: Bearer $admin" "$url/metrics" | grep -E '^aegis_(alerts|rejections|response_actions)_total' || true
-kill -TERM "$pid"
-wait "$pid" || true
-trap - EXIT
+stop_gateway
 "$AEGIS" log verify "$dir/audit.db"

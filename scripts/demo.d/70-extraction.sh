@@ -8,14 +8,10 @@
 # stopped, and the alerts the monitor raised. Whether the monitor catches a
 # thief depends on the queries: natural images look like ordinary traffic.
 set -euo pipefail
+source "$(dirname "$0")/lib/gateway.sh"
 dir="$DEMO_OUT/extraction"
 rm -rf "$dir" && mkdir -p "$dir"
-cat > "$dir/serve.toml" <<TOML
-[server]
-host = "127.0.0.1"
-port = 0
-keys = "keys.json"
-audit_log = "audit.db"
+{ server_toml; cat <<TOML
 
 [[models]]
 name = "fmnist"
@@ -36,16 +32,11 @@ window = 10
 max_alert_rate = 0.3
 action = "quarantine"
 TOML
+} > "$dir/serve.toml"
 "$AEGIS" keys create --keys "$dir/keys.json" --role predict --models fmnist --name knockoff-thief > "$dir/knockoff.key" 2>/dev/null
 "$AEGIS" keys create --keys "$dir/keys.json" --role predict --models fmnist --name jacobian-thief > "$dir/jacobian.key" 2>/dev/null
 admin=$("$AEGIS" keys create --keys "$dir/keys.json" --role admin --name demo-admin 2>/dev/null)
-"$AEGIS" serve --config "$dir/serve.toml" --port-file "$dir/port" --knn-calibrate fashion-mnist --quiet \
-  > "$dir/serve.log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do [ -s "$dir/port" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-[ -s "$dir/port" ] || { cat "$dir/serve.log"; exit 1; }
-url="http://127.0.0.1:$(cat "$dir/port")"
+start_gateway "$dir"
 
 alerts() { curl -s -H "Authorization: Bearer $admin" "$url/metrics" |
   awk '/^aegis_alerts_total.*source="monitor-/ {s += $NF} END {print s + 0}'; }
@@ -68,7 +59,5 @@ steal jacobian --method jacobian --budget 800 --seed-size 100 --query-data test
 curl -s -H "Authorization: Bearer $admin" "$url/metrics" | grep -E '^aegis_(alerts|response_actions)_total' || true
 echo "review queue (admin): $(curl -s -H "Authorization: Bearer $admin" "$url/v1/review" |
   /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))') flagged requests waiting"
-kill -TERM "$pid"
-wait "$pid" || true
-trap - EXIT
+stop_gateway
 "$AEGIS" log verify "$dir/audit.db"
