@@ -95,6 +95,13 @@ void add_normalization(ScriptBuilder& b, const ArchitectureOptions& o) {
 }
 
 const char* kNormalize = "        x = (x - self.norm_mean) / self.norm_std\n";
+// Every architecture defines feature_maps(x): its intermediate activations,
+// shallow to deep, the last being the penultimate features (detectors use the
+// earlier ones); features(x) is that last one.
+const char* kFeatureMaps = "    def feature_maps(self, x) -> List[Tensor]:\n";
+const char* kFeatures =
+    "    def features(self, x):\n"
+    "        return self.feature_maps(x)[-1]\n";
 const char* kForward =
     "    def forward(self, x):\n"
     "        h = torch.dropout(self.features(x), self.dropout_p, self.training)\n"
@@ -105,15 +112,16 @@ void build_mlp(ScriptBuilder& b, const ArchitectureOptions& o) {
               "mlp takes one-dimensional samples (features); got " << o.input_shape_.size() << " dimensions");
   AEGIS_CHECK(!o.hidden_.empty(), InvalidArgument, "mlp needs at least one hidden layer");
   std::ostringstream src;
-  src << "    def features(self, x):\n" << kNormalize << "        x = torch.flatten(x, 1)\n";
+  src << kFeatureMaps << kNormalize << "        x = torch.flatten(x, 1)\n        maps: List[Tensor] = []\n";
   int64_t in = o.input_shape_[0];
   for (size_t i = 0; i < o.hidden_.size(); ++i) {
     AEGIS_CHECK(o.hidden_[i] > 0, InvalidArgument, "mlp hidden width must be > 0");
     if (i > 0) src << "        x = torch.dropout(x, self.dropout_p, self.training)\n";
     src << "        x = torch.relu(" << b.linear("fc" + std::to_string(i + 1), "x", in, o.hidden_[i]) << ")\n";
+    src << "        maps.append(x)\n";
     in = o.hidden_[i];
   }
-  src << "        return x\n";
+  src << "        return maps\n" << kFeatures;
   src << "    def head(self, h):\n        return " << b.linear("out", "h", in, o.num_classes_) << "\n";
   src << kForward;
   b.define(src.str());
@@ -124,12 +132,13 @@ void build_cnn(ScriptBuilder& b, const ArchitectureOptions& o) {
               InvalidArgument, "cnn takes [C, 28, 28] images");
   int64_t c = o.input_shape_[0];
   std::ostringstream src;
-  src << "    def features(self, x):\n" << kNormalize
-      << "        x = torch.max_pool2d(torch.relu(" << b.conv("conv1", "x", c, 32, 3, 1, 1, true) << "), [2, 2])\n"
-      << "        x = torch.max_pool2d(torch.relu(" << b.conv("conv2", "x", 32, 64, 3, 1, 1, true) << "), [2, 2])\n"
-      << "        x = torch.flatten(x, 1)\n"
+  src << kFeatureMaps << kNormalize
+      << "        h1 = torch.relu(" << b.conv("conv1", "x", c, 32, 3, 1, 1, true) << ")\n"
+      << "        h2 = torch.relu(" << b.conv("conv2", "torch.max_pool2d(h1, [2, 2])", 32, 64, 3, 1, 1, true) << ")\n"
+      << "        x = torch.flatten(torch.max_pool2d(h2, [2, 2]), 1)\n"
       << "        x = torch.dropout(x, self.dropout_p, self.training)\n"
-      << "        return torch.relu(" << b.linear("fc1", "x", 64 * 7 * 7, 128) << ")\n"
+      << "        return [h1, h2, torch.relu(" << b.linear("fc1", "x", 64 * 7 * 7, 128) << ")]\n"
+      << kFeatures
       << "    def head(self, h):\n        return " << b.linear("fc2", "h", 128, o.num_classes_) << "\n"
       << kForward;
   b.define(src.str());
@@ -153,11 +162,15 @@ void build_resnet(ScriptBuilder& b, const ArchitectureOptions& o) {
               InvalidArgument, "resnet takes [C, H, W] images of at least 8x8 (32x32 is its design size)");
   int64_t c = o.input_shape_[0];
   std::ostringstream src;
-  src << "    def features(self, x):\n" << kNormalize
+  src << kFeatureMaps << kNormalize
       << "        x = torch.relu(" << b.batch_norm("bn0", b.conv("conv0", "x", c, 16, 3, 1, 1, false), 16) << ")\n"
-      << resnet_block(b, "s1", 16, 16, 1) << resnet_block(b, "s2", 16, 32, 2) << resnet_block(b, "s3", 32, 64, 2)
-      << "        x = torch.adaptive_avg_pool2d(x, [1, 1])\n"
-      << "        return torch.flatten(x, 1)\n"
+      << "        maps: List[Tensor] = [x]\n"
+      << resnet_block(b, "s1", 16, 16, 1) << "        maps.append(x)\n"
+      << resnet_block(b, "s2", 16, 32, 2) << "        maps.append(x)\n"
+      << resnet_block(b, "s3", 32, 64, 2) << "        maps.append(x)\n"
+      << "        maps.append(torch.flatten(torch.adaptive_avg_pool2d(x, [1, 1]), 1))\n"
+      << "        return maps\n"
+      << kFeatures
       << "    def head(self, h):\n        return " << b.linear("fc", "h", 64, o.num_classes_) << "\n"
       << kForward;
   b.define(src.str());

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "aegis/core/error.h"
@@ -32,7 +33,11 @@ void write_png(const std::string& path, const torch::Tensor& image_in, double lo
                             .permute({1, 2, 0})
                             .contiguous();
   auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    AEGIS_CHECK(!ec, Io, "cannot create " << parent.string() << ": " << ec.message());
+  }
   int ok = stbi_write_png(path.c_str(), int(w), int(h), int(c), bytes.data_ptr<uint8_t>(), int(w * c));
   AEGIS_CHECK(ok != 0, Io, "cannot write PNG '" << path << "'");
 }
@@ -58,6 +63,33 @@ torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo, d
 void write_image_grid(const std::string& path, const std::vector<torch::Tensor>& columns, double lo, double hi,
                       int64_t scale) {
   write_png(path, image_grid(columns, lo, hi, scale), 0.0, 1.0);
+}
+
+torch::Tensor tile_images(const torch::Tensor& images, const ImageGridOptions& o) {
+  AEGIS_CHECK(images.defined() && images.dim() == 4, InvalidArgument,
+              "tiled images must be [N, C, H, W], got " << (images.defined() ? images.dim() : 0) << " dims");
+  const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  AEGIS_CHECK(n >= 1 && h >= 1 && w >= 1, InvalidArgument, "tiling needs at least one non-empty image");
+  AEGIS_CHECK(c == 1 || c == 3, InvalidArgument, "images must have 1 or 3 channels, got " << c);
+  AEGIS_CHECK(o.padding_ >= 0 && o.padding_ <= 64, InvalidArgument, "padding must be in [0, 64], got " << o.padding_);
+  AEGIS_CHECK(o.scale_ >= 1 && o.scale_ <= 16, InvalidArgument, "scale must be in [1, 16], got " << o.scale_);
+  AEGIS_CHECK(o.columns_ >= 0, InvalidArgument, "columns must be >= 0, got " << o.columns_);
+  AEGIS_CHECK(std::isfinite(o.lo_) && std::isfinite(o.hi_) && o.hi_ > o.lo_, InvalidArgument,
+              "image range must have hi > lo, got [" << o.lo_ << ", " << o.hi_ << "]");
+  const int64_t cols = o.columns_ > 0 ? std::min(o.columns_, n) : int64_t(std::ceil(std::sqrt(double(n))));
+  const int64_t rows = (n + cols - 1) / cols;
+  torch::Tensor px = torch::nan_to_num(((images.detach().to(torch::kFloat).cpu() - o.lo_) / (o.hi_ - o.lo_)), 0.0)
+                         .clamp(0, 1);
+  if (o.scale_ > 1) px = px.repeat_interleave(o.scale_, 2).repeat_interleave(o.scale_, 3);
+  const int64_t sh = h * o.scale_, sw = w * o.scale_, p = o.padding_;
+  torch::Tensor grid = torch::zeros({c, rows * sh + (rows + 1) * p, cols * sw + (cols + 1) * p});
+  for (int64_t i = 0; i < n; ++i)
+    grid.narrow(1, p + (i / cols) * (sh + p), sh).narrow(2, p + (i % cols) * (sw + p), sw).copy_(px[i]);
+  return grid;
+}
+
+void write_tiled_png(const std::string& path, const torch::Tensor& images, const ImageGridOptions& options) {
+  write_png(path, tile_images(images, options), 0.0, 1.0);
 }
 
 torch::Tensor amplify_perturbation(const torch::Tensor& delta) {

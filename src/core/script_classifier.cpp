@@ -187,6 +187,20 @@ torch::Tensor ScriptClassifier::features(const torch::Tensor& x) {
   return out.toTensor().flatten(1);
 }
 
+bool ScriptClassifier::has_feature_maps() const { return module_.find_method("feature_maps").has_value(); }
+
+std::vector<torch::Tensor> ScriptClassifier::feature_maps(const torch::Tensor& x) {
+  auto method = module_.find_method("feature_maps");
+  if (!method.has_value()) return {features(x)};
+  check_input(x);
+  count_queries(x.size(0));
+  c10::IValue out = (*method)({normalize(x)});
+  AEGIS_CHECK(out.isTensorList(), Unsupported, "feature_maps() must return a list of tensors");
+  std::vector<torch::Tensor> maps = out.toTensorVector();
+  AEGIS_CHECK(!maps.empty(), Unsupported, "feature_maps() returned no tensors");
+  return maps;
+}
+
 void ScriptClassifier::to(torch::Device device) {
   module_.to(device);
   if (norm_mean_.defined()) {

@@ -24,40 +24,6 @@
 namespace aegis {
 namespace {
 
-// A model whose penultimate features are its input.
-std::shared_ptr<ScriptClassifier> identity_features_model(int64_t features, int64_t classes) {
-  torch::jit::Module m(c10::QualifiedName("__torch__.aegis.IdentityFeatures"));
-  m.register_attribute("training", c10::BoolType::get(), false);
-  m.register_parameter("weight", torch::randn({classes, features}), false);
-  m.define(R"(
-    def features(self, x):
-        return x
-    def forward(self, x):
-        return torch.matmul(x, self.weight.t())
-  )");
-  ModelMeta meta;
-  meta.input_shape = {features};
-  meta.num_classes = classes;
-  meta.clip_min = -10;
-  meta.clip_max = 10;
-  return std::make_shared<ScriptClassifier>(std::move(m), meta);
-}
-
-// 200 + 200 clean samples in two tight classes, then 40 planted in class 0,
-// separated from it by an empty gap along axis 0 (indices 400..439).
-Dataset planted_training_set(uint64_t seed) {
-  auto gen = make_generator(seed, "audit-planted");
-  torch::Tensor c0 = torch::randn({200, 8}, gen) * 0.05 + 0.3;
-  torch::Tensor c1 = torch::randn({200, 8}, gen) * 0.05 - 0.3;
-  torch::Tensor p = torch::randn({40, 8}, gen) * 0.05 + 0.3;
-  p.select(1, 0).add_(0.6);
-  Dataset ds;
-  ds.x = torch::cat({c0, c1, p});
-  ds.y = torch::cat(
-      {torch::zeros({200}, torch::kLong), torch::ones({200}, torch::kLong), torch::zeros({40}, torch::kLong)});
-  return ds;
-}
-
 CheckResult run_check(const std::string& name, const nlohmann::json& params, Classifier& model, const Dataset& audit,
                       const Dataset* training) {
   auto check = make_check(name, params);
@@ -66,8 +32,8 @@ CheckResult run_check(const std::string& name, const nlohmann::json& params, Cla
 }
 
 TEST(PoisonDetectionCheck, ReportsThePlantedShareGradedByItsThresholds) {
-  auto model = identity_features_model(8, 2);
-  Dataset train = planted_training_set(0), audit = train.head(50);
+  auto model = testing::identity_features_model(8, 2);
+  Dataset train = testing::make_planted_features(0), audit = train.head(50);
   CheckResult r = run_check("poison-detection", {}, *model, audit, &train);
   ASSERT_EQ(r.status, "ok") << r.note;
   ASSERT_EQ(r.observations.size(), 1u);
@@ -96,8 +62,8 @@ TEST(PoisonDetectionCheck, ReportsThePlantedShareGradedByItsThresholds) {
 }
 
 TEST(PoisonDetectionCheck, SkipsWithoutTrainingDataOrFeaturesAndRejectsBadParameters) {
-  auto model = identity_features_model(8, 2);
-  Dataset train = planted_training_set(1), audit = train.head(50);
+  auto model = testing::identity_features_model(8, 2);
+  Dataset train = testing::make_planted_features(1), audit = train.head(50);
   CheckResult none = run_check("poison-detection", {}, *model, audit, nullptr);
   EXPECT_EQ(none.status, "skipped");
   EXPECT_NE(none.note.find("--training-data"), std::string::npos);
@@ -181,8 +147,8 @@ TEST(BackdoorScanCheck, ReportsTheLargestAnomalyIndexAndSkipsNonImageModels) {
 // The audit passes its training set to the data checks, records it in the
 // report (schema-valid) and keys resumed checks on it.
 TEST(Audit, TrainingDataReachesTheDataChecksAndTheReport) {
-  auto model = identity_features_model(8, 2);
-  Dataset train = planted_training_set(2), audit = train.head(60);
+  auto model = testing::identity_features_model(8, 2);
+  Dataset train = testing::make_planted_features(2), audit = train.head(60);
   Suite suite = parse_suite(R"(
 [audit]
 name = "data"

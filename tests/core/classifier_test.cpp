@@ -158,6 +158,35 @@ TEST(Architectures, BuildEveryArchitectureAndRejectUnknown) {
   EXPECT_EQ(error_kind_of([] { build_architecture(ArchitectureOptions("mlp", {4}, 1)); }), ErrorKind::InvalidArgument);
 }
 
+TEST(Architectures, FeatureMapsRunShallowToDeepAndEndWithTheFeatures) {
+  seed_everything(1);
+  auto shapes = [](const std::vector<torch::Tensor>& maps) {
+    std::vector<std::vector<int64_t>> s;
+    for (const auto& m : maps) s.push_back(m.sizes().vec());
+    return s;
+  };
+  using Shapes = std::vector<std::vector<int64_t>>;
+  torch::Tensor img = torch::rand({2, 1, 28, 28}), img32 = torch::rand({2, 3, 32, 32}), vec = torch::rand({2, 20});
+  auto cnn = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 10));
+  auto mlp = build_architecture(ArchitectureOptions("mlp", {20}, 3).hidden({16, 8}));
+  auto resnet = build_architecture(ArchitectureOptions("resnet", {3, 32, 32}, 10));
+  EXPECT_EQ(shapes(cnn->feature_maps(img)), (Shapes{{2, 32, 28, 28}, {2, 64, 14, 14}, {2, 128}}));
+  EXPECT_EQ(shapes(mlp->feature_maps(vec)), (Shapes{{2, 16}, {2, 8}}));
+  EXPECT_EQ(shapes(resnet->feature_maps(img32)),
+            (Shapes{{2, 16, 32, 32}, {2, 16, 32, 32}, {2, 32, 16, 16}, {2, 64, 8, 8}, {2, 64}}));
+  EXPECT_TRUE(torch::equal(cnn->feature_maps(img).back(), cnn->features(img)));
+  EXPECT_TRUE(torch::equal(resnet->feature_maps(img32).back(), resnet->features(img32)));
+  // The first map is the first convolution's ReLU output, by hand.
+  auto p = cnn->named_tensors();
+  auto get = [&](const std::string& n) {
+    for (auto& [name, t] : p)
+      if (name == n) return t;
+    return torch::Tensor();
+  };
+  torch::Tensor h1 = torch::relu(torch::conv2d(img, get("conv1_weight"), get("conv1_bias"), 1, 1));
+  EXPECT_TRUE(torch::allclose(cnn->feature_maps(img)[0], h1, 1e-5, 1e-6));
+}
+
 TEST(Architectures, BakedNormalisationMatchesManual) {
   seed_everything(2);
   auto plain = build_architecture(ArchitectureOptions("mlp", {5}, 3));

@@ -7,6 +7,7 @@
 #include "aegis/core/random.h"
 #include "aegis/defenses/certification/binomial.h"
 #include "aegis/defenses/certification/randomized_smoothing.h"
+#include "aegis/defenses/certification/smoothed_attack.h"
 #include "support/test_support.h"
 
 namespace aegis {
@@ -91,6 +92,31 @@ TEST(RandomizedSmoothing, LinearModelRadiusIsBelowButNearTheTrueDistance) {
   EXPECT_EQ(p[0].item<int64_t>(), 1);
   EXPECT_EQ(p[1].item<int64_t>(), 0);
   EXPECT_THROW(certify_smoothed(*model, x, {}, RandomizedSmoothingOptions(0)), Error);
+}
+
+TEST(SmoothedAttack, BreaksExactlyTheSamplesWithinEpsOfTheBoundaryAndNeverBeatsTheCertificate) {
+  // f(x) = [x0 > 0.5] and Gaussian noise: the smoothed classifier is the same
+  // rule, so a sample is robust at L2 eps exactly when |x0 - 0.5| > eps.
+  auto model = testing::make_linear(torch::tensor({{-1.0f, 0.0f}, {1.0f, 0.0f}}), torch::tensor({0.5f, -0.5f}));
+  torch::Tensor x = torch::tensor({{0.9f, 0.1f}, {0.75f, 0.3f}, {0.62f, 0.5f}, {0.2f, 0.7f}, {0.45f, 0.2f}});
+  torch::Tensor y = torch::tensor({1, 1, 1, 0, 0});
+  auto o = RandomizedSmoothingOptions(0.25).n0(50).n(2000).batch_size(2000).seed(5);
+  const double eps = 0.2;
+  SmoothedAttackResult a = attack_smoothed(model, x, y, o, SmoothedAttackOptions().eps(eps).steps(20).eot_samples(8));
+  std::vector<bool> expected = {true, true, false, true, false};
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(a.robust[i].item<bool>(), expected[i]) << "sample " << i;
+  EXPECT_DOUBLE_EQ(a.robust_accuracy, 0.6);
+  EXPECT_DOUBLE_EQ(a.clean_accuracy, 1.0);
+  // Within the ball, and the model untouched by the noise wrapper.
+  EXPECT_LE(((a.x_adv - x).flatten(1).norm(2, 1) - eps).max().item<double>(), 1e-5);
+  EXPECT_TRUE(torch::equal(model->predict(x), y));
+  // The certificate is a lower bound of what the attack leaves.
+  SmoothingCertificate c = certify_smoothed(*model, x, y, o);
+  EXPECT_LE(c.certified_accuracy(eps), a.robust_accuracy);
+  for (int i = 0; i < 5; ++i)
+    if (c.radius[i].item<double>() >= eps && c.prediction[i].item<int64_t>() == y[i].item<int64_t>())
+      EXPECT_TRUE(a.robust[i].item<bool>()) << "certified sample " << i << " broken";
+  EXPECT_THROW(attack_smoothed(model, x, y, o, SmoothedAttackOptions().eps(0)), Error);
 }
 
 }  // namespace

@@ -15,54 +15,12 @@
 namespace aegis {
 namespace {
 
-// A model whose penultimate features are its input: the detectors then see
-// exactly the geometry the test builds.
-std::shared_ptr<ScriptClassifier> identity_features_model(int64_t features, int64_t classes) {
-  torch::jit::Module m(c10::QualifiedName("__torch__.aegis.IdentityFeatures"));
-  m.register_attribute("training", c10::BoolType::get(), false);
-  m.register_parameter("weight", torch::randn({classes, features}), false);
-  m.define(R"(
-    def features(self, x):
-        return x
-    def forward(self, x):
-        return torch.matmul(x, self.weight.t())
-  )");
-  ModelMeta meta;
-  meta.input_shape = {features};
-  meta.num_classes = classes;
-  meta.clip_min = -10;
-  meta.clip_max = 10;
-  return std::make_shared<ScriptClassifier>(std::move(m), meta);
-}
-
-// Class 0: 200 samples around one centre plus 40 planted far along one axis;
-// class 1: 200 samples, no poison. Poison sits at indices 400..439.
-Dataset planted_features(uint64_t seed) {
-  auto gen = make_generator(seed, "planted");
-  const int64_t d = 8;
-  torch::Tensor c0 = torch::randn({200, d}, gen) * 0.05 + 0.3;
-  torch::Tensor c1 = torch::randn({200, d}, gen) * 0.05 - 0.3;
-  torch::Tensor p = torch::randn({40, d}, gen) * 0.05 + 0.3;
-  p.select(1, 0).add_(0.6);
-  Dataset ds;
-  ds.x = torch::cat({c0, c1, p});
-  ds.y = torch::cat(
-      {torch::zeros({200}, torch::kLong), torch::ones({200}, torch::kLong), torch::zeros({40}, torch::kLong)});
-  return ds;
-}
-
-std::vector<int64_t> planted_truth() {
-  std::vector<int64_t> t;
-  for (int64_t i = 400; i < 440; ++i) t.push_back(i);
-  return t;
-}
-
 TEST(SpectralSignatures, FindsAPlantedClusterAndNothingInACleanClass) {
-  auto model = identity_features_model(8, 2);
+  auto model = testing::identity_features_model(8, 2);
   for (uint64_t seed = 0; seed < 5; ++seed) {
-    Dataset ds = planted_features(seed);
+    Dataset ds = testing::make_planted_features(seed);
     SuspectReport r = spectral_signatures(*model, ds);
-    DetectionScore s = score_detection(r.indices(), planted_truth());
+    DetectionScore s = score_detection(r.indices(), testing::planted_indices());
     EXPECT_EQ(s.precision, 1.0) << "seed " << seed;
     EXPECT_EQ(s.recall, 1.0) << "seed " << seed;
     EXPECT_EQ(r.details["classes"][1]["flagged"].get<int64_t>(), 0);
@@ -99,7 +57,7 @@ std::vector<int64_t> two_groups_truth() {
 }
 
 TEST(SpectralSignatures, GapRuleIgnoresASkewedClassAndSplitsOffEveryGappedGroup) {
-  auto model = identity_features_model(8, 2);
+  auto model = testing::identity_features_model(8, 2);
   for (uint64_t seed = 0; seed < 5; ++seed) {
     SuspectReport r = spectral_signatures(*model, flat_and_two_groups(seed));
     DetectionScore s = score_detection(r.indices(), two_groups_truth());
@@ -122,8 +80,8 @@ TEST(SpectralSignatures, GapRuleIgnoresASkewedClassAndSplitsOffEveryGappedGroup)
 }
 
 TEST(SpectralSignatures, RejectsBadOptions) {
-  auto model = identity_features_model(8, 2);
-  Dataset ds = planted_features(0);
+  auto model = testing::identity_features_model(8, 2);
+  Dataset ds = testing::make_planted_features(0);
   auto msg = [&](const SpectralOptions& o) {
     try {
       spectral_signatures(*model, ds, o);
@@ -139,7 +97,7 @@ TEST(SpectralSignatures, RejectsBadOptions) {
 }
 
 TEST(ActivationClustering, GapCriterionIgnoresASkewedClass) {
-  auto model = identity_features_model(8, 2);
+  auto model = testing::identity_features_model(8, 2);
   for (uint64_t seed = 0; seed < 5; ++seed) {
     SuspectReport r =
         activation_clustering(*model, flat_and_two_groups(seed), ActivationClusteringOptions().seed(seed));
@@ -157,11 +115,11 @@ TEST(ActivationClustering, GapCriterionIgnoresASkewedClass) {
 }
 
 TEST(ActivationClustering, FindsAPlantedClusterAndNothingInACleanClass) {
-  auto model = identity_features_model(8, 2);
+  auto model = testing::identity_features_model(8, 2);
   for (uint64_t seed = 0; seed < 5; ++seed) {
-    Dataset ds = planted_features(seed);
+    Dataset ds = testing::make_planted_features(seed);
     SuspectReport r = activation_clustering(*model, ds, ActivationClusteringOptions().seed(seed));
-    DetectionScore s = score_detection(r.indices(), planted_truth());
+    DetectionScore s = score_detection(r.indices(), testing::planted_indices());
     EXPECT_EQ(s.precision, 1.0) << "seed " << seed;
     EXPECT_EQ(s.recall, 1.0) << "seed " << seed;
     EXPECT_EQ(r.details["classes"][1]["flagged"].get<int64_t>(), 0);
@@ -171,7 +129,7 @@ TEST(ActivationClustering, FindsAPlantedClusterAndNothingInACleanClass) {
 
 TEST(PoisonDetectors, RejectModelsWithoutFeatures) {
   auto lin = testing::make_linear(torch::randn({2, 8}), torch::zeros({2}));
-  Dataset ds = planted_features(0);
+  Dataset ds = testing::make_planted_features(0);
   try {
     spectral_signatures(*lin, ds);
     FAIL() << "expected Unsupported";

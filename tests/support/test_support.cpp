@@ -43,6 +43,45 @@ Dataset make_blobs(int64_t n, int64_t features, int64_t classes, uint64_t seed, 
   return d;
 }
 
+std::shared_ptr<ScriptClassifier> identity_features_model(int64_t features, int64_t classes) {
+  torch::jit::Module m(c10::QualifiedName("__torch__.aegis.IdentityFeatures"));
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("weight", torch::randn({classes, features}), false);
+  m.define(R"(
+    def features(self, x):
+        return x
+    def forward(self, x):
+        return torch.matmul(x, self.weight.t())
+  )");
+  ModelMeta meta;
+  meta.input_shape = {features};
+  meta.num_classes = classes;
+  meta.clip_min = -10;
+  meta.clip_max = 10;
+  return std::make_shared<ScriptClassifier>(std::move(m), meta);
+}
+
+Dataset make_planted_features(uint64_t seed) {
+  auto gen = make_generator(seed, "planted");
+  const int64_t d = 8;
+  torch::Tensor c0 = torch::randn({200, d}, gen) * 0.05 + 0.3;
+  torch::Tensor c1 = torch::randn({200, d}, gen) * 0.05 - 0.3;
+  torch::Tensor p = torch::randn({40, d}, gen) * 0.05 + 0.3;
+  p.select(1, 0).add_(0.6);
+  Dataset ds;
+  ds.x = torch::cat({c0, c1, p});
+  ds.y = torch::cat(
+      {torch::zeros({200}, torch::kLong), torch::ones({200}, torch::kLong), torch::zeros({40}, torch::kLong)});
+  ds.source = "planted";
+  return ds;
+}
+
+std::vector<int64_t> planted_indices() {
+  std::vector<int64_t> t;
+  for (int64_t i = 400; i < 440; ++i) t.push_back(i);
+  return t;
+}
+
 Dataset make_bar_images(int64_t n, int64_t classes, uint64_t seed) {
   auto gen = make_generator(seed, "bars");
   torch::Tensor y = torch::randint(0, classes, {n}, gen, torch::kLong);

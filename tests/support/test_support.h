@@ -32,6 +32,16 @@ Dataset make_blobs(int64_t n, int64_t features, int64_t classes, uint64_t seed, 
 /// Tiny 28x28 "images": each class a bright bar at its own position plus noise.
 Dataset make_bar_images(int64_t n, int64_t classes, uint64_t seed);
 
+/// A linear model whose features() are its inputs (input [features], range
+/// [-10, 10]): detectors working on penultimate features see the data as is.
+std::shared_ptr<ScriptClassifier> identity_features_model(int64_t features, int64_t classes);
+
+/// Poisoned-sample detection with a known answer: 8 features, class 0 has
+/// 200 samples around one centre, class 1 200 around another, and 40 samples
+/// planted in class 0 far along axis 0 (indices 400..439, planted_indices()).
+Dataset make_planted_features(uint64_t seed);
+std::vector<int64_t> planted_indices();
+
 /// A linear classifier logits = W x + b as a ScriptClassifier (input [features]).
 std::shared_ptr<ScriptClassifier> make_linear(const torch::Tensor& weight, const torch::Tensor& bias,
                                               double clip_min = 0.0, double clip_max = 1.0);

@@ -27,6 +27,10 @@ struct DetectEvalFlags {
   std::string load;
   int64_t bits = 1, median = 3;
   int64_t fit_samples = 5000;
+  std::vector<int64_t> layers;
+  double noise = 0;
+  std::string tune = "fgsm";
+  int64_t tune_samples = 1000;
   int64_t calibration_samples = 500;
   double eps = 0.1;
   std::vector<std::string> attacks = {"fgsm", "pgd", "cw"};
@@ -60,10 +64,33 @@ void run(DetectEvalFlags& f) {
     det = std::make_unique<FeatureSqueezingDetector>(model,
                                                      FeatureSqueezingDetectorOptions().bits(f.bits).median(f.median));
   } else {
-    Dataset fit = load_dataset(DataSpec(f.data.data).split("train").limit(f.fit_samples).labels(f.data.labels));
-    check_compatible(model->meta(), fit);
-    det = MahalanobisDetector::fit(model, fit);
-    fit_info = {{"source", fit.source}, {"samples", fit.size()}};
+    const int64_t tune_n = f.tune == "none" ? 0 : f.tune_samples;
+    Dataset train =
+        load_dataset(DataSpec(f.data.data).split("train").limit(f.fit_samples + tune_n).labels(f.data.labels));
+    check_compatible(model->meta(), train);
+    AEGIS_CHECK(train.size() > f.fit_samples || tune_n == 0, InvalidArgument,
+                "--fit-samples " << f.fit_samples << " plus --tune-samples " << tune_n << " need more than the "
+                                 << train.size() << " training samples there are");
+    Dataset fit = train.head(std::min(f.fit_samples, train.size()));
+    auto maha = MahalanobisDetector::fit(model, fit, MahalanobisOptions().layers(f.layers).noise(f.noise));
+    fit_info = {{"source", fit.source}, {"samples", fit.size()}, {"layers", nlohmann::json::array()}};
+    for (const auto& l : maha->layers()) fit_info["layers"].push_back(l.index);
+    if (tune_n > 0) {
+      // The paper's validation step: layer weights by logistic regression,
+      // clean training samples (not the fit ones) against their FGSM examples.
+      Dataset tune = train.subset(torch::arange(fit.size(), train.size()));
+      auto fgsm = make_attack("fgsm", {{"eps", f.eps}});
+      AttackResult r = fgsm->run(*model, tune.x, tune.y);
+      torch::Tensor ok = r.success.nonzero().flatten();
+      AEGIS_CHECK(ok.numel() > 0, InvalidArgument,
+                  "FGSM at eps " << f.eps << " fooled none of the " << tune.size()
+                                 << " tuning samples; use --tune none");
+      maha->fit_weights(tune.x, r.x_adv.index_select(0, ok));
+      fit_info["tuning"] = {{"attack", "fgsm"}, {"eps", f.eps}, {"clean", tune.size()}, {"adversarial", ok.numel()}};
+    }
+    fit_info["weights"] = std::vector<double>(maha->weights().data_ptr<double>(),
+                                              maha->weights().data_ptr<double>() + maha->weights().numel());
+    det = std::move(maha);
   }
 
   std::vector<std::pair<std::string, nlohmann::json>> attacks;
@@ -90,6 +117,10 @@ void run(DetectEvalFlags& f) {
         "{:.1f}% FPR on {} clean samples; "
         "measured FPR {:.1f}% on {} others\n",
         e.detector, e.threshold, 100 * e.target_fpr, calib.size(), 100 * e.clean_fpr, e.clean_samples);
+    if (fit_info.contains("weights"))
+      std::cout << fmt::format("layers {} weighted {:.3f}{}\n", fit_info["layers"].dump(),
+                               fmt::join(fit_info["weights"].get<std::vector<double>>(), ", "),
+                               fit_info.contains("tuning") ? " (tuned on FGSM examples)" : " (equal)");
     std::cout << fmt::format("{:<8} {:>9} {:>11} {:>8} {:>8}\n", "attack", "attacked", "successful", "ROC AUC", "TPR");
     for (const auto& a : e.attacks)
       std::cout << fmt::format("{:<8} {:>9} {:>11} {:>8.4f} {:>8.4f}\n", a.attack, a.attacked, a.successful, a.auc,
@@ -116,6 +147,20 @@ void add_detect_eval_command(CLI::App& app, Context&) {
   sub->add_option("--bits", f->bits, "feature-squeezing: bit depth (0 = off)")->capture_default_str();
   sub->add_option("--median", f->median, "feature-squeezing: median window (1 = off)")->capture_default_str();
   sub->add_option("--fit-samples", f->fit_samples, "mahalanobis: training samples to fit the class Gaussians on")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--layers", f->layers,
+                  "mahalanobis: feature maps to use, 0-based, negative from the end (default: all)")
+      ->delimiter(',');
+  sub->add_option("--noise", f->noise, "mahalanobis: input preprocessing step (0 = off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--tune", f->tune,
+                  "mahalanobis: learn the layer weights on FGSM examples of training samples (fgsm) or weigh "
+                  "layers equally (none)")
+      ->check(CLI::IsMember({"fgsm", "none"}))
+      ->capture_default_str();
+  sub->add_option("--tune-samples", f->tune_samples, "mahalanobis: training samples (after the fit ones) to tune on")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--calibration-samples", f->calibration_samples,

@@ -23,7 +23,7 @@
 #include "aegis/attacks/inference/membership_threshold.h"
 #include "aegis/attacks/inference/model_inversion.h"
 #include "aegis/core/error.h"
-#include "aegis/core/png_grid.h"
+#include "aegis/core/image_io.h"
 #include "aegis/core/progress.h"
 #include "aegis/serve/remote_classifier.h"
 #include "commands.h"
@@ -149,8 +149,8 @@ nlohmann::json run_inversion(PrivacyFlags& f, Classifier& model) {
     auto grid = ImageGridOptions().columns(r.classes.numel()).scale(3).range(m.clip_min, m.clip_max);
     std::string rec = (fs::path(f.out_dir) / "inversion.png").string();
     std::string means = (fs::path(f.out_dir) / "class_means.png").string();
-    write_png_grid(r.reconstructions, rec, grid);
-    write_png_grid(r.class_means.index_select(0, r.classes), means, grid);
+    write_tiled_png(rec, r.reconstructions, grid);
+    write_tiled_png(means, r.class_means.index_select(0, r.classes), grid);
     j["artefacts"] = {rec, means};
   }
   return j;

@@ -1,20 +1,14 @@
 #pragma once
-/// PNG output for images aegis makes: adversarial examples next to their
-/// originals, perturbations, saliency maps. Written with stb_image_write
-/// (Debian's libstb-dev).
+/// Images in and out, through stb (Debian's libstb-dev): PNG files of tensor
+/// images for reports (adversarial examples beside their originals,
+/// perturbations, saliency maps, model-inversion reconstructions), PNG bytes
+/// and base64 for data URIs, decoding of PNG/JPEG files (tests and tools).
+/// Values are mapped from [lo] (the model's valid range) to 0..255, clipped.
 ///
-///   write_png("x.png", x[0]);                                // [C, H, W] in [lo, hi]
+///   write_png("x.png", x[0]);                                        // [C, H, W]
 ///   write_image_grid("grid.png", {originals, adversarials, amplified}, 0, 1, 3);
-
-#include <torch/types.h>
-
-#include <string>
-/// Images in and out, through stb (Debian's libstb): PNG encoding of a
-/// tensor image (for reports), decoding of PNG/JPEG files (for tests and
-/// tools), and base64 for data URIs.
-///
-///   std::string png = encode_png(x[0], /*lo=*/0, /*hi=*/1);      // [C,H,W] or
-///   [H,W] std::string uri = "data:image/png;base64," + base64_encode(png);
+///   write_tiled_png("inversions.png", recs, ImageGridOptions().columns(5).scale(2));
+///   std::string uri = "data:image/png;base64," + base64_encode(encode_png(x[0]));
 
 #include <torch/types.h>
 
@@ -37,6 +31,22 @@ torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo = 
                          int64_t scale = 1);
 void write_image_grid(const std::string& path, const std::vector<torch::Tensor>& columns, double lo = 0.0,
                       double hi = 1.0, int64_t scale = 1);
+
+struct ImageGridOptions {
+  int64_t columns_ = 0;  ///< images per row; 0 = ceil(sqrt(N))
+  int64_t padding_ = 2;  ///< pixels between images (background 0), in [0, 64]
+  int64_t scale_ = 1;    ///< nearest-neighbour upscaling, in [1, 16]
+  double lo_ = 0.0, hi_ = 1.0;  ///< value range mapped to 0..255 (clipped outside)
+  ImageGridOptions& columns(int64_t v) { columns_ = v; return *this; }
+  ImageGridOptions& padding(int64_t v) { padding_ = v; return *this; }
+  ImageGridOptions& scale(int64_t v) { scale_ = v; return *this; }
+  ImageGridOptions& range(double lo, double hi) { lo_ = lo; hi_ = hi; return *this; }
+};
+
+/// Images [N, C, H, W] (C = 1 or 3) tiled row by row: [C, H', W'] in [0, 1].
+/// Throws InvalidArgument for other shapes, an empty range or bad options.
+torch::Tensor tile_images(const torch::Tensor& images, const ImageGridOptions& options = {});
+void write_tiled_png(const std::string& path, const torch::Tensor& images, const ImageGridOptions& options = {});
 
 /// A perturbation made visible: 0.5 + delta / (2 max|delta|) per sample, in [0, 1].
 torch::Tensor amplify_perturbation(const torch::Tensor& delta);

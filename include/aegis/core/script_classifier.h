@@ -84,6 +84,13 @@ class ScriptClassifier : public Classifier {
   /// built-in architectures do). Throws Unsupported otherwise.
   bool has_features() const;
   torch::Tensor features(const torch::Tensor& x);
+  /// Intermediate activations, shallow to deep, when the module defines
+  /// `feature_maps(x) -> List[Tensor]` (built-in architectures do: the cnn
+  /// gives its two convolutions' ReLU maps [B, C, H, W] and the penultimate
+  /// features [B, d]); otherwise just {features(x)}. Throws Unsupported when
+  /// the module has neither.
+  bool has_feature_maps() const;
+  std::vector<torch::Tensor> feature_maps(const torch::Tensor& x);
 
   void to(torch::Device device);
   torch::Device device() const override { return device_; }

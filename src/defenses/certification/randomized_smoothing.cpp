@@ -121,6 +121,15 @@ SmoothingCertificate certify_smoothed(Classifier& model, const torch::Tensor& x,
   return c;
 }
 
+torch::Tensor majority_smoothed(Classifier& model, const torch::Tensor& x, const RandomizedSmoothingOptions& o) {
+  o.validate();
+  model.check_input(x);
+  auto gen = make_generator(o.seed_, "randomized-smoothing-majority");
+  torch::Tensor out = torch::empty({x.size(0)}, torch::kLong);
+  for (int64_t i = 0; i < x.size(0); ++i) out[i] = sample_counts(model, x[i], o.n_, o, gen).argmax().item<int64_t>();
+  return out;
+}
+
 torch::Tensor predict_smoothed(Classifier& model, const torch::Tensor& x, const RandomizedSmoothingOptions& o) {
   o.validate();
   model.check_input(x);

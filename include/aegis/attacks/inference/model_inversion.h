@@ -21,7 +21,7 @@
 /// closer to its own class's mean than to any other class's.
 ///
 ///   InversionResult r = mi_face(*model, InversionOptions().steps(300), &train_data);
-///   write_png_grid(r.reconstructions, "inversion.png");
+///   write_tiled_png("inversion.png", r.reconstructions);  // core/image_io.h
 
 #include <torch/types.h>
 

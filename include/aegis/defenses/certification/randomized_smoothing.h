@@ -67,6 +67,9 @@ struct SmoothingCertificate {
 SmoothingCertificate certify_smoothed(Classifier& model, const torch::Tensor& x, const torch::Tensor& labels,
                                       const RandomizedSmoothingOptions& options);
 
+/// The smoothed classifier's class for each sample as the plain majority of n
+/// noisy predictions (no abstention): g(x) estimated, as an attack needs it.
+torch::Tensor majority_smoothed(Classifier& model, const torch::Tensor& x, const RandomizedSmoothingOptions& options);
 /// PREDICT for each sample: the smoothed class or -1 (abstain), from n samples.
 torch::Tensor predict_smoothed(Classifier& model, const torch::Tensor& x, const RandomizedSmoothingOptions& options);
 
