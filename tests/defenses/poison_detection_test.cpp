@@ -204,6 +204,18 @@ TEST(NeuralCleanse, FlagsTheBackdooredTargetOnlyInTheBackdooredModel) {
   EXPECT_EQ(bad.classes[0].mask.sizes(), (std::vector<int64_t>{1, 28, 28}));
 }
 
+TEST(NeuralCleanse, SmoothnessTermKeepsFindingACompactPlantedTrigger) {
+  // The total-variation term costs a compact patch little (perimeter ~ its
+  // size) and scattered pixels much: the planted trigger is still flagged.
+  const auto& b = backdoored_bars();
+  NeuralCleanseOptions o;
+  o.steps(100).batch_size(16).init_cost(1e-2).seed(3).smoothness(1.0);
+  NeuralCleanseResult bad = neural_cleanse(*b.backdoored, b.test.head(120), o);
+  EXPECT_EQ(bad.flagged_classes, std::vector<int64_t>{0}) << bad.to_json().dump();
+  EXPECT_EQ(bad.options["smoothness"].get<double>(), 1.0);
+  EXPECT_THROW(neural_cleanse(*b.backdoored, b.test.head(120), NeuralCleanseOptions().smoothness(-1)), Error);
+}
+
 TEST(NeuralCleanse, RejectsNonImageModels) {
   auto lin = testing::make_linear(torch::randn({3, 4}), torch::zeros({3}));
   Dataset d = testing::make_blobs(20, 4, 3, 1);

@@ -82,6 +82,11 @@ void add_scan_backdoor_command(CLI::App& app, Context&) {
                   "never)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  sub->add_option("--smoothness", f->options.smoothness_,
+                  "Weight of the mask's total variation beside its L1 norm (0 = the paper's Neural Cleanse); "
+                  "makes scattered natural triggers cost more than a compact planted patch")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub->add_option("--out", f->report_out, "Also write the result (JSON) here");
   sub->add_option("--save-triggers", f->triggers_dir, "Write each class's reversed mask and pattern (.npy) here");
   sub->description(sub->get_description() + ". " + 

@@ -26,6 +26,7 @@ nlohmann::json NeuralCleanseOptions::to_json() const {
           {"cost_patience", cost_patience_},
           {"early_stop_windows", early_stop_windows_},
           {"anomaly_threshold", anomaly_threshold_},
+          {"smoothness", smoothness_},
           {"seed", seed_}};
 }
 
@@ -85,7 +86,13 @@ ReversedTrigger reverse_engineer(Classifier& model, const torch::Tensor& xs, int
     y_t = torch::full({x.size(0)}, target, torch::kLong);
     torch::Tensor ce = F::cross_entropy(logits, y_t);
     torch::Tensor l1 = mask.sum();
-    torch::Tensor loss = ce + cost * l1;
+    torch::Tensor size = l1;
+    if (o.smoothness_ > 0) {  // anisotropic total variation of the mask
+      torch::Tensor tv = (mask.slice(1, 1) - mask.slice(1, 0, h - 1)).abs().sum() +
+                         (mask.slice(2, 1) - mask.slice(2, 0, w - 1)).abs().sum();
+      size = l1 + o.smoothness_ * tv;
+    }
+    torch::Tensor loss = ce + cost * size;
     opt.zero_grad();
     loss.backward();
     opt.step();
@@ -171,6 +178,7 @@ NeuralCleanseResult neural_cleanse(Classifier& model, const Dataset& clean, cons
               "attack success target must be in (0, 1], got " << o.attack_success_target_);
   AEGIS_CHECK(o.cost_patience_ >= 1, InvalidArgument, "cost patience must be >= 1");
   AEGIS_CHECK(o.early_stop_windows_ >= 0, InvalidArgument, "early stop windows must be >= 0 (0 = never)");
+  AEGIS_CHECK(o.smoothness_ >= 0, InvalidArgument, "smoothness must be >= 0, got " << o.smoothness_);
   AEGIS_CHECK(model.has_gradients(), Unsupported, "Neural Cleanse needs a white-box model (input gradients)");
   AEGIS_CHECK(model.meta().input_shape.size() == 3, InvalidArgument,
               "Neural Cleanse reverse-engineers image triggers; the model "

@@ -37,6 +37,11 @@ struct NeuralCleanseOptions {
   int64_t cost_patience_ = 10;           ///< steps between adjustments of the cost weight (one window)
   int64_t early_stop_windows_ = 10;      ///< early stop: windows without 1% shrinkage (0 = never)
   double anomaly_threshold_ = 2.0;       ///< classes above are flagged
+  /// Weight of the mask's total variation beside its L1 norm (0 = the
+  /// paper). A planted trigger is a compact patch; the small natural
+  /// "triggers" some classes have (a few scattered pixels) are not, and a
+  /// smoothness term makes them cost more (TABOR, Guo et al. 2019).
+  double smoothness_ = 0.0;
   uint64_t seed_ = 0;
 
   NeuralCleanseOptions& steps(int64_t v) { steps_ = v; return *this; }
@@ -47,6 +52,7 @@ struct NeuralCleanseOptions {
   NeuralCleanseOptions& cost_patience(int64_t v) { cost_patience_ = v; return *this; }
   NeuralCleanseOptions& early_stop_windows(int64_t v) { early_stop_windows_ = v; return *this; }
   NeuralCleanseOptions& anomaly_threshold(double v) { anomaly_threshold_ = v; return *this; }
+  NeuralCleanseOptions& smoothness(double v) { smoothness_ = v; return *this; }
   NeuralCleanseOptions& seed(uint64_t v) { seed_ = v; return *this; }
   nlohmann::json to_json() const;
 };
