@@ -113,9 +113,11 @@ TEST(SmoothedAttack, BreaksExactlyTheSamplesWithinEpsOfTheBoundaryAndNeverBeatsT
   // The certificate is a lower bound of what the attack leaves.
   SmoothingCertificate c = certify_smoothed(*model, x, y, o);
   EXPECT_LE(c.certified_accuracy(eps), a.robust_accuracy);
-  for (int i = 0; i < 5; ++i)
-    if (c.radius[i].item<double>() >= eps && c.prediction[i].item<int64_t>() == y[i].item<int64_t>())
+  for (int i = 0; i < 5; ++i) {
+    if (c.radius[i].item<double>() >= eps && c.prediction[i].item<int64_t>() == y[i].item<int64_t>()) {
       EXPECT_TRUE(a.robust[i].item<bool>()) << "certified sample " << i << " broken";
+    }
+  }
   EXPECT_THROW(attack_smoothed(model, x, y, o, SmoothedAttackOptions().eps(0)), Error);
 }
 
