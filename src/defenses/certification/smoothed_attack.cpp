@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "aegis/attacks/attack.h"
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
 
@@ -35,12 +36,6 @@ SmoothedAttackResult attack_smoothed(const ClassifierPtr& model, const torch::Te
   const double lo = model->meta().clip_min, hi = model->meta().clip_max, eps = o.eps_;
   const double step = 2.5 * eps / double(o.steps_);
   auto gen = make_generator(smoothing.seed_, "smoothed-attack");
-  auto l2_of = [](const torch::Tensor& t) { return t.flatten(1).norm(2, 1).clamp_min(1e-12); };
-  auto view = [](const torch::Tensor& n, const torch::Tensor& like) {
-    std::vector<int64_t> s(size_t(like.dim()), 1);
-    s[0] = n.size(0);
-    return n.view(s);
-  };
   // PGD on the smoothed soft classifier (SmoothAdv): maximise
   // -log mean_k softmax(f(x' + d_k))_y over m noise draws d_k per step; the
   // noise is the smoothed model's own (not clipped, like certify_smoothed).
@@ -61,10 +56,10 @@ SmoothedAttackResult attack_smoothed(const ClassifierPtr& model, const torch::Te
       torch::Tensor loss = -torch::log(probs.gather(1, y0.unsqueeze(1)).squeeze(1).clamp_min(1e-12)).sum();
       torch::Tensor g = torch::autograd::grad({loss}, {xg})[0];
       torch::NoGradGuard ng;
-      torch::Tensor moved = xa + step * g / view(l2_of(g), g);
-      torch::Tensor delta = moved - x0;
-      delta = delta * view((eps / l2_of(delta)).clamp_max(1.0), delta);
-      xa = (x0 + delta).clamp(lo, hi).detach();
+      std::vector<int64_t> per_sample(size_t(g.dim()), 1);
+      per_sample[0] = g.size(0);
+      torch::Tensor unit = g / g.flatten(1).norm(2, 1).clamp_min(1e-12).view(per_sample);
+      xa = project(xa + step * unit, x0, Norm::L2, eps, lo, hi).detach();
     }
     parts.push_back(xa);
   }

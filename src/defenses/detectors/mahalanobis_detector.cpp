@@ -21,6 +21,12 @@ torch::Tensor summarise(const torch::Tensor& map) {
   return torch::cat({f.mean(2), f.std(2, /*unbiased=*/false)}, 1);
 }
 
+/// [B, classes] squared Mahalanobis distances of features [B, d] to the class means.
+torch::Tensor squared_distances(const torch::Tensor& f, const torch::Tensor& means, const torch::Tensor& precision) {
+  torch::Tensor diff = f.unsqueeze(1) - means.unsqueeze(0);  // [B, C, d]
+  return (diff.matmul(precision) * diff).sum(-1);
+}
+
 void check_model(const std::shared_ptr<ScriptClassifier>& model) {
   AEGIS_CHECK(model != nullptr, InvalidArgument, "a detector needs the model it watches");
   AEGIS_CHECK(model->has_features() || model->has_feature_maps(), Unsupported,
@@ -107,8 +113,7 @@ std::unique_ptr<MahalanobisDetector> MahalanobisDetector::fit(std::shared_ptr<Sc
     double scale = cov.diagonal().mean().item<double>();
     cov += torch::eye(d, torch::kDouble) * (o.ridge_ * std::max(scale, kTiny));
     l.precision = torch::linalg::inv(cov);
-    torch::Tensor diff = f.unsqueeze(1) - l.means.unsqueeze(0);
-    torch::Tensor logd = torch::log(std::get<0>((diff.matmul(l.precision) * diff).sum(-1).min(1)) + kTiny);
+    torch::Tensor logd = torch::log(std::get<0>(squared_distances(f, l.means, l.precision).min(1)) + kTiny);
     l.log_mean = logd.mean().item<double>();
     l.log_std = std::max(logd.numel() > 1 ? logd.std().item<double>() : 1.0, 1e-6);
     layers.push_back(std::move(l));
@@ -123,8 +128,7 @@ torch::Tensor MahalanobisDetector::distances(size_t layer, const torch::Tensor& 
   AEGIS_CHECK(f.dim() == 2 && f.size(1) == l.means.size(1), ShapeMismatch,
               "Mahalanobis layer " << l.index << " expects " << l.means.size(1) << " features, got "
                                    << (f.dim() == 2 ? f.size(1) : -1));
-  torch::Tensor diff = f.unsqueeze(1) - l.means.unsqueeze(0);  // [B, C, d]
-  return (diff.matmul(l.precision) * diff).sum(-1);
+  return squared_distances(f, l.means, l.precision);
 }
 
 torch::Tensor MahalanobisDetector::layer_scores_graph(const torch::Tensor& x) {
