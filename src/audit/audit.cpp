@@ -94,6 +94,15 @@ nlohmann::json load_audit_report(const std::string& path) {
   return j;
 }
 
+/// A rule's mitigation for this model: `aegis train ...` trains a built-in
+/// architecture from scratch, so for a model the user brought (architecture
+/// "torchscript") it names `--init MODEL`, which fine-tunes their own network.
+static std::string mitigation_for(const std::string& command, const ModelMeta& meta, const std::string& model_path) {
+  const std::string train = "aegis train ";
+  if (command.rfind(train, 0) != 0 || meta.architecture != "torchscript") return command;
+  return command + " --init " + (model_path.empty() ? std::string("MODEL") : model_path);
+}
+
 AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite, const AuditOptions& o) {
   AEGIS_CHECK(!o.out_dir_.empty(), InvalidArgument, "audit: an output directory is needed");
   AEGIS_CHECK(!suite.checks.empty(), InvalidArgument, "audit: the suite has no checks");
@@ -187,7 +196,7 @@ AuditReport run_audit(Classifier& model, const Dataset& data, const Suite& suite
       f.evidence = obs.evidence;
       f.atlas = it->atlas;
       f.owasp = it->owasp;
-      f.mitigation = it->mitigation;
+      f.mitigation = mitigation_for(it->mitigation, model.meta(), o.model_path_);
       all.push_back(std::move(f));
     }
     nlohmann::json headline = result.to_json().at("headline");

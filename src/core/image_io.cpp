@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -13,6 +14,7 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_easy_font.h>
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
@@ -42,7 +44,41 @@ void write_png(const std::string& path, const torch::Tensor& image_in, double lo
   AEGIS_CHECK(ok != 0, Io, "cannot write PNG '" << path << "'");
 }
 
-torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo, double hi, int64_t scale) {
+namespace {
+
+/// Pixels stb_easy_font covers for `lines` (one string per line), drawn at
+/// `scale` times its native size: a [H, W] float mask of 0 and 1.
+torch::Tensor text_mask(const std::vector<std::string>& lines, int64_t scale) {
+  int64_t w = 1, h = 0;
+  const int64_t line_h = 12;
+  for (const auto& l : lines) {
+    std::string s = l;
+    w = std::max<int64_t>(w, stb_easy_font_width(s.data()));
+  }
+  h = line_h * int64_t(lines.size());
+  torch::Tensor mask = torch::zeros({std::max<int64_t>(h, 1) * scale, w * scale});
+  auto m = mask.accessor<float, 2>();
+  std::vector<char> quads(size_t(64) * 1024);
+  unsigned char color[4] = {255, 255, 255, 255};
+  for (size_t li = 0; li < lines.size(); ++li) {
+    std::string s = lines[li];
+    const int n = stb_easy_font_print(0, float(int64_t(li) * line_h), s.data(), color, quads.data(), int(quads.size()));
+    for (int q = 0; q < n; ++q) {  // each quad: 4 vertices of (x, y, z floats, 4 colour bytes)
+      const float* v0 = reinterpret_cast<const float*>(quads.data() + size_t(q) * 64);
+      const float* v2 = reinterpret_cast<const float*>(quads.data() + size_t(q) * 64 + 32);
+      const int64_t x0 = int64_t(v0[0]) * scale, y0 = int64_t(v0[1]) * scale;
+      const int64_t x1 = int64_t(v2[0]) * scale, y1 = int64_t(v2[1]) * scale;
+      for (int64_t y = std::max<int64_t>(y0, 0); y < std::min<int64_t>(y1, mask.size(0)); ++y)
+        for (int64_t x = std::max<int64_t>(x0, 0); x < std::min<int64_t>(x1, mask.size(1)); ++x) m[y][x] = 1.0f;
+    }
+  }
+  return mask;
+}
+
+}  // namespace
+
+torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo, double hi, int64_t scale,
+                         const std::vector<std::vector<std::string>>& captions) {
   AEGIS_CHECK(!columns.empty(), InvalidArgument, "image grid: no columns");
   AEGIS_CHECK(scale >= 1 && scale <= 16, InvalidArgument, "image grid: scale must be in [1, 16]");
   const auto shape = columns[0].sizes();
@@ -50,7 +86,24 @@ torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo, d
   for (const auto& c : columns) AEGIS_CHECK(c.sizes() == shape, InvalidArgument, "image grid: columns differ in shape");
   const int64_t n = shape[0], ch = shape[1], h = shape[2] * scale, w = shape[3] * scale, gap = 2;
   const int64_t k = int64_t(columns.size());
-  torch::Tensor grid = torch::ones({ch, n * h + (n + 1) * gap, k * w + (k + 1) * gap});
+  AEGIS_CHECK(captions.empty() || int64_t(captions.size()) == n, InvalidArgument,
+              "image grid: " << captions.size() << " captions for " << n << " rows");
+  // Captions go to the right of each row, dark on the grid's white, at a text
+  // size that fits the row (at least stb_easy_font's native 12-pixel lines).
+  std::vector<torch::Tensor> masks;
+  int64_t caption_w = 0;
+  for (const auto& lines : captions) {
+    const int64_t fit = std::max<int64_t>(1, h / std::max<int64_t>(12 * int64_t(lines.size()), 1));
+    masks.push_back(text_mask(lines, std::min<int64_t>(fit, 2)));
+    caption_w = std::max(caption_w, masks.back().size(1) + 2 * gap);
+  }
+  torch::Tensor grid = torch::ones({ch, n * h + (n + 1) * gap, k * w + (k + 1) * gap + caption_w});
+  for (int64_t i = 0; i < int64_t(masks.size()); ++i) {
+    const torch::Tensor& mk = masks[size_t(i)];
+    const int64_t mh = std::min<int64_t>(mk.size(0), h), top = gap + i * (h + gap) + (h - mh) / 2;
+    torch::Tensor area = grid.narrow(1, top, mh).narrow(2, k * (w + gap) + 2 * gap, mk.size(1));
+    area.copy_((1 - mk.narrow(0, 0, mh)).unsqueeze(0).expand_as(area));
+  }
   for (int64_t j = 0; j < k; ++j) {
     torch::Tensor col = ((columns[size_t(j)].detach().to(torch::kFloat).cpu() - lo) / (hi - lo)).clamp(0, 1);
     if (scale > 1) col = col.repeat_interleave(scale, 2).repeat_interleave(scale, 3);
@@ -61,8 +114,8 @@ torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo, d
 }
 
 void write_image_grid(const std::string& path, const std::vector<torch::Tensor>& columns, double lo, double hi,
-                      int64_t scale) {
-  write_png(path, image_grid(columns, lo, hi, scale), 0.0, 1.0);
+                      int64_t scale, const std::vector<std::vector<std::string>>& captions) {
+  write_png(path, image_grid(columns, lo, hi, scale, captions), 0.0, 1.0);
 }
 
 torch::Tensor tile_images(const torch::Tensor& images, const ImageGridOptions& o) {
@@ -78,8 +131,8 @@ torch::Tensor tile_images(const torch::Tensor& images, const ImageGridOptions& o
               "image range must have hi > lo, got [" << o.lo_ << ", " << o.hi_ << "]");
   const int64_t cols = o.columns_ > 0 ? std::min(o.columns_, n) : int64_t(std::ceil(std::sqrt(double(n))));
   const int64_t rows = (n + cols - 1) / cols;
-  torch::Tensor px = torch::nan_to_num(((images.detach().to(torch::kFloat).cpu() - o.lo_) / (o.hi_ - o.lo_)), 0.0)
-                         .clamp(0, 1);
+  torch::Tensor px =
+      torch::nan_to_num(((images.detach().to(torch::kFloat).cpu() - o.lo_) / (o.hi_ - o.lo_)), 0.0).clamp(0, 1);
   if (o.scale_ > 1) px = px.repeat_interleave(o.scale_, 2).repeat_interleave(o.scale_, 3);
   const int64_t sh = h * o.scale_, sw = w * o.scale_, p = o.padding_;
   torch::Tensor grid = torch::zeros({c, rows * sh + (rows + 1) * p, cols * sw + (cols + 1) * p});

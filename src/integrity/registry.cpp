@@ -2,6 +2,7 @@
 
 #include "aegis/integrity/registry.h"
 
+#include <pwd.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
 
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
@@ -38,11 +40,76 @@ std::string now_utc() {
   return buf;
 }
 
-std::string default_who(const std::string& who) {
-  if (!who.empty()) return who;
-  const char* u = std::getenv("USER");
-  return u && *u ? u : "unknown";
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
 }
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+/// user.name from a git config file: the `name =` line of a [user] section
+/// (quotes removed); "" when absent.
+std::string git_config_user_name(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return "";
+  std::string line, section, found;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line[0] == '[') {
+      section = line.substr(1, line.find(']') == std::string::npos ? std::string::npos : line.find(']') - 1);
+      for (auto& c : section) c = char(std::tolower(static_cast<unsigned char>(c)));
+      section = trim(section);
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (section != "user" || eq == std::string::npos) continue;
+    std::string key = trim(line.substr(0, eq));
+    for (auto& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (key != "name") continue;
+    std::string value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    found = value;  // the last one wins, as in git
+  }
+  return found;
+}
+
+std::string default_who(const std::string& who) { return who.empty() ? current_identity().name : who; }
+
+}  // namespace
+
+Identity current_identity() {
+  for (const char* var : {"AEGIS_USER", "GIT_AUTHOR_NAME"})
+    if (std::string v = trim(env_or_empty(var)); !v.empty()) return {v, "$" + std::string(var)};
+  std::vector<fs::path> configs;
+  if (std::string x = env_or_empty("XDG_CONFIG_HOME"); !x.empty()) configs.push_back(fs::path(x) / "git" / "config");
+  if (std::string h = env_or_empty("HOME"); !h.empty()) {
+    configs.push_back(fs::path(h) / ".config" / "git" / "config");
+    configs.push_back(fs::path(h) / ".gitconfig");
+  }
+  std::string from_git, git_file;
+  for (const auto& p : configs)  // later files override earlier ones, as in git
+    if (std::string v = git_config_user_name(p); !v.empty()) {
+      from_git = v;
+      git_file = p.string();
+    }
+  if (!from_git.empty()) return {from_git, "user.name in " + git_file};
+  if (const passwd* pw = getpwuid(getuid()); pw) {
+    std::string gecos =
+        pw->pw_gecos ? trim(std::string(pw->pw_gecos).substr(0, std::string(pw->pw_gecos).find(','))) : std::string();
+    if (!gecos.empty()) return {gecos, "the account's full name (GECOS)"};
+    if (pw->pw_name && *pw->pw_name) return {pw->pw_name, "the login name"};
+  }
+  if (std::string u = trim(env_or_empty("USER")); !u.empty()) return {u, "$USER"};
+  return {"unknown", "nothing (set $AEGIS_USER or git's user.name, or pass --by)"};
+}
+
+namespace {
 
 class Stmt {
  public:

@@ -49,6 +49,22 @@ TEST(ImageIo, WritesPngsThatReadBack) {
   stbi_image_free(data);
 }
 
+TEST(ImageIo, GridCaptionsAreDarkTextBesideEachRow) {
+  torch::Tensor a = torch::ones({2, 1, 28, 28}), b = torch::ones({2, 1, 28, 28});
+  torch::Tensor plain = image_grid({a, b}, 0, 1, 3);
+  torch::Tensor captioned = image_grid({a, b}, 0, 1, 3, {{"true  Bag", "adv   Sandal"}, {"true  Coat", "adv   Coat"}});
+  EXPECT_EQ(captioned.size(1), plain.size(1));
+  ASSERT_GT(captioned.size(2), plain.size(2) + 40);
+  // The images are white (1) and so is the background: every dark pixel is text, right of the images.
+  EXPECT_EQ(plain.lt(0.5).sum().item<int64_t>(), 0);
+  torch::Tensor strip = captioned.narrow(2, plain.size(2), captioned.size(2) - plain.size(2));
+  const int64_t row = 84 + 2;  // each row's text stays in its own row
+  EXPECT_GT(strip.narrow(1, 0, row).lt(0.5).sum().item<int64_t>(), 100);
+  EXPECT_GT(strip.narrow(1, row, row).lt(0.5).sum().item<int64_t>(), 100);
+  EXPECT_EQ(captioned.narrow(2, 0, plain.size(2)).lt(0.5).sum().item<int64_t>(), 0);
+  EXPECT_THROW(image_grid({a, b}, 0, 1, 3, {{"only one"}}), Error);
+}
+
 TEST(ImageIo, RejectsBadShapesAndRanges) {
   EXPECT_THROW(tile_images(torch::zeros({2, 2, 4, 4})), Error);  // 2 channels
   EXPECT_THROW(tile_images(torch::zeros({4, 4})), Error);

@@ -57,7 +57,18 @@ TEST(RobustTraining, PGDATImprovesRobustAccuracyOverStandardTraining) {
   train(*standard, fit, nullptr, kOpts);
   auto robust = fresh_mlp();
   PGDATObjective at(PGDATOptions(0.1).steps(5).warmup_epochs(1));
-  train(*robust, fit, nullptr, kOpts, &at);
+  TrainResult tr = train(*robust, fit, nullptr, kOpts, &at);
+  // An adversarial objective reports its accuracy on its own adversarial batch, labelled as such.
+  EXPECT_EQ(tr.history.back().train_accuracy_on, "adversarial");
+  EXPECT_GT(tr.history.back().train_accuracy, 0.5);
+  // The crafted batch is what loss() trains on: inside the ball and the range, the model left in training state.
+  {
+    TrainingScope scope(*robust);
+    Batch b{test.x.narrow(0, 0, 32), test.y.narrow(0, 0, 32), torch::arange(32)};
+    torch::Tensor xa = at.adversarial_batch(*robust, b, StepContext{});
+    EXPECT_LE((xa - b.x).abs().max().item<double>(), 0.1 + 1e-6);
+    EXPECT_TRUE(robust->training());
+  }
   double std_clean = clean_accuracy(*standard, test), std_rob = robust_accuracy(*standard, test, 0.1);
   double at_clean = clean_accuracy(*robust, test), at_rob = robust_accuracy(*robust, test, 0.1);
   EXPECT_GT(std_clean, 0.95);  // the weak features separate the classes well...

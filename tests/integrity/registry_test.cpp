@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "aegis/core/error.h"
@@ -185,6 +186,57 @@ TEST(Registry, CheckoutVerifiesBlobAndSignature) {
     FAIL() << "checked out an altered blob";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("altered"), std::string::npos) << e.what();
+  }
+}
+
+/// Sets (or unsets, with nullptr) an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    value ? setenv(name, value, 1) : unsetenv(name);
+  }
+  ~ScopedEnv() { old_ ? setenv(name_, old_->c_str(), 1) : unsetenv(name_); }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(Registry, WhoComesFromTheEnvironmentAsGitFindsAnAuthor) {
+  TempDir home;
+  std::ofstream(home.file(".gitconfig")) << "[core]\n\tname = not this\n[user]\n\tname = \"Ada Lovelace\"\n";
+  ScopedEnv h("HOME", home.path().c_str()), x("XDG_CONFIG_HOME", nullptr);
+  {
+    ScopedEnv a("AEGIS_USER", nullptr), g("GIT_AUTHOR_NAME", nullptr);
+    Identity id = current_identity();
+    EXPECT_EQ(id.name, "Ada Lovelace");
+    EXPECT_NE(id.source.find(".gitconfig"), std::string::npos) << id.source;
+    TempDir dir;
+    write(dir, "m.pt", "abc");
+    Registry r(dir.file("reg"));
+    EXPECT_EQ(r.add("clf", dir.file("m.pt")).created_by, "Ada Lovelace");
+  }
+  {
+    ScopedEnv a("AEGIS_USER", nullptr), g("GIT_AUTHOR_NAME", "Grace Hopper");
+    EXPECT_EQ(current_identity().name, "Grace Hopper");
+    EXPECT_EQ(current_identity().source, "$GIT_AUTHOR_NAME");
+  }
+  {
+    ScopedEnv a("AEGIS_USER", "ci-bot"), g("GIT_AUTHOR_NAME", "Grace Hopper");
+    EXPECT_EQ(current_identity().name, "ci-bot");
+  }
+  {  // no git config: the account (root here has a login name at least), never "unknown"
+    ScopedEnv a("AEGIS_USER", nullptr), g("GIT_AUTHOR_NAME", nullptr), hh("HOME", "/nonexistent"), u("USER", nullptr);
+    EXPECT_NE(current_identity().name, "unknown");
+  }
+  {                                                                     // the CLI says where the name came from
+    ScopedEnv a("AEGIS_USER", "ci-bot"), p("AEGIS_PROGRESS", "lines");  // ctest's quiet would hide the note
+    TempDir dir;
+    write(dir, "m.pt", "abc");
+    auto add = aegis::testing::run_aegis("registry --root " + dir.file("reg") + " add clf " + dir.file("m.pt"));
+    ASSERT_EQ(add.exit_code, 0) << add.err;
+    EXPECT_NE(add.err.find("recording the change as 'ci-bot' (from $AEGIS_USER"), std::string::npos) << add.err;
   }
 }
 

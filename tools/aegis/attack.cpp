@@ -85,31 +85,12 @@ bool is_evasion_attack(const std::string& name) {
 
 void run_evasion(AttackFlags& f) {
   auto attack = make_attack(f.attack, collect_params(f));
-  auto model = f.model.load_classifier();
   if (f.n > 0) f.data.limit = f.n;
   Dataset data = load_dataset(f.data.spec("test"));
+  auto model = f.model.load_classifier(&data);
   AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to attack");
 
-  std::vector<AttackResult> parts;
-  for (const Batch& b : data.batches(f.batch_size)) parts.push_back(attack->run(*model, b.x, b.y));
-  AttackResult r;
-  auto cat = [&](auto get) {
-    std::vector<torch::Tensor> v;
-    for (auto& p : parts) v.push_back(get(p));
-    return torch::cat(v);
-  };
-  r.x_adv = cat([](AttackResult& p) { return p.x_adv; });
-  r.success = cat([](AttackResult& p) { return p.success; });
-  r.l0 = cat([](AttackResult& p) { return p.l0; });
-  r.l2 = cat([](AttackResult& p) { return p.l2; });
-  r.linf = cat([](AttackResult& p) { return p.linf; });
-  r.adv_pred = cat([](AttackResult& p) { return p.adv_pred; });
-  if (parts[0].targets.defined()) r.targets = cat([](AttackResult& p) { return p.targets; });
-  for (auto& p : parts) {
-    r.queries += p.queries;
-    r.iterations = std::max(r.iterations, p.iterations);
-    r.seconds += p.seconds;
-  }
+  AttackResult r = attack->run_batched(*model, data.x, data.y, f.batch_size);
   torch::Tensor clean_pred = model->predict(data.x);
   const double clean_acc = (clean_pred == data.y).to(torch::kDouble).mean().item<double>();
   const double adv_acc = (r.adv_pred == data.y).to(torch::kDouble).mean().item<double>();
@@ -128,7 +109,17 @@ void run_evasion(AttackFlags& f) {
     torch::Tensor xo = data.x.narrow(0, 0, k), xa = r.x_adv.narrow(0, 0, k);
     const double lo = model->meta().clip_min, hi = model->meta().clip_max;
     torch::Tensor amp = amplify_perturbation(xa - xo) * (hi - lo) + lo;
-    write_image_grid(dir + "/grid.png", {xo, xa, amp}, lo, hi, shape[1] <= 32 ? 3 : 1);
+    // True and predicted class beside each pair: the model's class names, else the data's, else numbers.
+    const ModelMeta& meta = model->meta();
+    auto name = [&](const torch::Tensor& t) {
+      const int64_t c = t.item<int64_t>();
+      if (!meta.class_names.empty() || c >= int64_t(data.class_names.size())) return meta.class_name(c);
+      return data.class_names[size_t(c)];
+    };
+    std::vector<std::vector<std::string>> captions;
+    for (int64_t i = 0; i < k; ++i)
+      captions.push_back({"true  " + name(data.y[i]), "clean " + name(clean_pred[i]), "adv   " + name(r.adv_pred[i])});
+    write_image_grid(dir + "/grid.png", {xo, xa, amp}, lo, hi, shape[1] <= 32 ? 3 : 1, captions);
     files.push_back("grid.png");
   }
   files.push_back("result.json");

@@ -63,9 +63,9 @@ void run_audit_command(AuditFlags& f, Context& ctx) {
   std::optional<Severity> fail_on;
   if (!f.fail_on.empty()) fail_on = parse_severity(f.fail_on);
   Suite suite = f.suite.empty() ? builtin_suite(f.budget) : load_suite(f.suite);
-  auto model = f.model.load();
   DataSpec spec = f.data.spec("test");
   Dataset data = load_dataset(spec);
+  auto model = f.model.load(&data);
   std::optional<Dataset> training;
   if (!f.training_data.empty()) {
     DataSpec ts(f.training_data);

@@ -54,8 +54,9 @@ void add_data_flags(CLI::App* sub, DataFlags& f, const std::string& default_spli
   sub->add_option("--limit", f.limit, "Use only the first N samples (0 = all)")->check(CLI::NonNegativeNumber);
 }
 
-std::shared_ptr<ScriptClassifier> ModelFlags::load() const {
+std::shared_ptr<ScriptClassifier> ModelFlags::load(const Dataset* data) const {
   ModelOverrides o;
+  if (data && data->size() > 0) o.fallback_input_shape(data->sample_shape());
   if (!input_shape.empty()) o.input_shape(input_shape);
   if (classes > 0) o.num_classes(classes);
   if (!clip.empty()) {
@@ -75,9 +76,9 @@ nlohmann::json ModelFlags::describe() const {
   return {{"path", path}, {"sha256", sha256_file(path)}};
 }
 
-ClassifierPtr ModelFlags::load_classifier() const {
+ClassifierPtr ModelFlags::load_classifier(const Dataset* data) const {
   const std::string scheme = "http://";
-  if (!is_remote()) return load();
+  if (!is_remote()) return load(data);
   AEGIS_CHECK(path.rfind(scheme, 0) == 0, Unsupported, "served models are reached over http:// only, got " << path);
   const std::string marker = "/v2/models/";
   const auto at = path.find(marker);

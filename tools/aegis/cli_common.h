@@ -51,12 +51,14 @@ struct ModelFlags {
   std::vector<std::string> class_names;
   std::string key_file;      // for models encrypted with `aegis encrypt`
   std::string api_key_file;  // for a served model: file holding the API key
-  std::shared_ptr<ScriptClassifier> load() const;
+  /// The model file. With `data`, a model without aegis metadata takes the
+  /// data's sample shape (a one-line note says so) instead of failing.
+  std::shared_ptr<ScriptClassifier> load(const Dataset* data = nullptr) const;
   /// The model file, or a model served by a gateway when `path` is a URL
   /// `http://host:port/v2/models/NAME`: a RemoteClassifier (scores or labels
   /// only, every query counted and sent with the API key from --api-key-file
   /// or $AEGIS_API_KEY). For subcommands that need no gradients.
-  ClassifierPtr load_classifier() const;
+  ClassifierPtr load_classifier(const Dataset* data = nullptr) const;
   bool is_remote() const;
   /// For results: {"path", "sha256"} of a model file, {"url"} of a served model.
   nlohmann::json describe() const;

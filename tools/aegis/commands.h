@@ -11,6 +11,8 @@ namespace aegis::cli {
 void add_train_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_info_command(CLI::App& app, Context& ctx);
+/// model meta: write aegis metadata into an archive.
+void add_model_command(CLI::App& app, Context& ctx);
 /// keygen, sign, verify (integrity/model_signing.h).
 void add_signing_commands(CLI::App& app, Context& ctx);
 /// scan (integrity/model_scan.h).

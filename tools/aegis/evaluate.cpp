@@ -86,8 +86,8 @@ void print_table(const RobustEvaluation& r, const std::string& source) {
 void run(EvaluateFlags& f) {
   f.out.apply();
   if (f.n > 0) f.data.limit = f.n;
-  auto model = f.model.load_classifier();
   Dataset data = load_dataset(f.data.spec("test"));
+  auto model = f.model.load_classifier(&data);
   RobustEvaluationOptions o(parse_norm(f.norm), f.eps);
   o.budget(f.budget)
       .batch_size(f.batch_size)

@@ -1,11 +1,10 @@
 // aegis: the one command-line tool. Every error is caught here, once: a
 // one-line message on stderr, exit 2 for usage errors and 1 for failures.
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <new>
-
-#include <CLI/CLI.hpp>
 
 #include "aegis/core/error.h"
 #include "commands.h"
@@ -20,6 +19,7 @@ int main(int argc, char** argv) {
   aegis::cli::add_train_command(app, ctx);
   aegis::cli::add_eval_command(app, ctx);
   aegis::cli::add_info_command(app, ctx);
+  aegis::cli::add_model_command(app, ctx);
   aegis::cli::add_signing_commands(app, ctx);
   aegis::cli::add_scan_command(app, ctx);
   aegis::cli::add_crypt_commands(app, ctx);

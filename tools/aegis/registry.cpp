@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "aegis/core/error.h"
+#include "aegis/core/progress.h"
 #include "aegis/integrity/model_signing.h"
 #include "commands.h"
 
@@ -28,7 +29,13 @@ struct RegistryFlags {
     const char* env = std::getenv("AEGIS_REGISTRY");
     return env && *env ? env : "registry";
   }
-  ChangeInfo change() const { return ChangeInfo(by, reason); }
+  /// --by, else the current identity, with a note saying where the name came from.
+  ChangeInfo change() const {
+    if (!by.empty()) return ChangeInfo(by, reason);
+    Identity id = current_identity();
+    if (!out.json) log_info("recording the change as '" + id.name + "' (from " + id.source + "; --by to set)");
+    return ChangeInfo(id.name, reason);
+  }
 };
 
 nlohmann::json read_json(const std::string& path) {
@@ -63,7 +70,9 @@ void add_registry_command(CLI::App& app, Context&) {
   reg->add_option("--root", f->root, "Registry directory (default: $AEGIS_REGISTRY or ./registry)");
   auto common = [&](CLI::App* sub) {
     add_output_flags(sub, f->out);
-    sub->add_option("--by", f->by, "Who makes the change (default: $USER)");
+    sub->add_option(
+        "--by", f->by,
+        "Who makes the change (default: $AEGIS_USER, $GIT_AUTHOR_NAME, git's user.name, the account's name)");
     sub->add_option("--reason", f->reason, "Why (recorded in the history)");
   };
 

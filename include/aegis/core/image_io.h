@@ -26,21 +26,36 @@ void write_png(const std::string& path, const torch::Tensor& image, double lo = 
 
 /// A grid: one column per tensor of `columns` (each [N, C, H, W], same shape),
 /// one row per sample, a 2-pixel gap, every image scaled up `scale` times
-/// (nearest neighbour). Returns the grid as [C, H', W'] in [0, 1].
-torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo = 0.0, double hi = 1.0,
-                         int64_t scale = 1);
+/// (nearest neighbour). `captions`, when given, holds one list of text lines
+/// per row (ASCII), printed dark on white to the right of the row (e.g. the
+/// true and the predicted class). Returns the grid as [C, H', W'] in [0, 1].
+torch::Tensor image_grid(const std::vector<torch::Tensor>& columns, double lo = 0.0, double hi = 1.0, int64_t scale = 1,
+                         const std::vector<std::vector<std::string>>& captions = {});
 void write_image_grid(const std::string& path, const std::vector<torch::Tensor>& columns, double lo = 0.0,
-                      double hi = 1.0, int64_t scale = 1);
+                      double hi = 1.0, int64_t scale = 1, const std::vector<std::vector<std::string>>& captions = {});
 
 struct ImageGridOptions {
-  int64_t columns_ = 0;  ///< images per row; 0 = ceil(sqrt(N))
-  int64_t padding_ = 2;  ///< pixels between images (background 0), in [0, 64]
-  int64_t scale_ = 1;    ///< nearest-neighbour upscaling, in [1, 16]
+  int64_t columns_ = 0;         ///< images per row; 0 = ceil(sqrt(N))
+  int64_t padding_ = 2;         ///< pixels between images (background 0), in [0, 64]
+  int64_t scale_ = 1;           ///< nearest-neighbour upscaling, in [1, 16]
   double lo_ = 0.0, hi_ = 1.0;  ///< value range mapped to 0..255 (clipped outside)
-  ImageGridOptions& columns(int64_t v) { columns_ = v; return *this; }
-  ImageGridOptions& padding(int64_t v) { padding_ = v; return *this; }
-  ImageGridOptions& scale(int64_t v) { scale_ = v; return *this; }
-  ImageGridOptions& range(double lo, double hi) { lo_ = lo; hi_ = hi; return *this; }
+  ImageGridOptions& columns(int64_t v) {
+    columns_ = v;
+    return *this;
+  }
+  ImageGridOptions& padding(int64_t v) {
+    padding_ = v;
+    return *this;
+  }
+  ImageGridOptions& scale(int64_t v) {
+    scale_ = v;
+    return *this;
+  }
+  ImageGridOptions& range(double lo, double hi) {
+    lo_ = lo;
+    hi_ = hi;
+    return *this;
+  }
 };
 
 /// Images [N, C, H, W] (C = 1 or 3) tiled row by row: [C, H', W'] in [0, 1].

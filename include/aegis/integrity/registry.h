@@ -17,24 +17,39 @@
 ///   require_verified_model(path, VerifyOptions("key.pub"));       // model_signing.h
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 struct sqlite3;
 
 namespace aegis {
 
+/// The person at the keyboard, found as git finds an author: $AEGIS_USER,
+/// $GIT_AUTHOR_NAME, user.name in ~/.gitconfig (or $XDG_CONFIG_HOME/git/config),
+/// the account's full name (GECOS), its login name, $USER; "unknown" only
+/// when all of them are missing. `source` says which one answered.
+struct Identity {
+  std::string name;
+  std::string source;
+};
+Identity current_identity();
+
 /// Who makes a change and why (recorded in the history).
 struct ChangeInfo {
-  std::string who_;     ///< default: $USER
+  std::string who_;     ///< default: current_identity().name
   std::string reason_;  ///< free text
   ChangeInfo() = default;
   ChangeInfo(std::string who, std::string reason) : who_(std::move(who)), reason_(std::move(reason)) {}
-  ChangeInfo& who(std::string v) { who_ = std::move(v); return *this; }
-  ChangeInfo& reason(std::string v) { reason_ = std::move(v); return *this; }
+  ChangeInfo& who(std::string v) {
+    who_ = std::move(v);
+    return *this;
+  }
+  ChangeInfo& reason(std::string v) {
+    reason_ = std::move(v);
+    return *this;
+  }
 };
 
 struct AddOptions {
@@ -46,24 +61,48 @@ struct AddOptions {
   std::string signature_;                  ///< model-signing bundle to store with the version
   ChangeInfo change_;
 
-  AddOptions& parent_version(int64_t v) { parent_version_ = v; return *this; }
-  AddOptions& parent(std::string v) { parent_ = std::move(v); return *this; }
-  AddOptions& data_fingerprint(std::string v) { data_fingerprint_ = std::move(v); return *this; }
-  AddOptions& recipe(nlohmann::json v) { recipe_ = std::move(v); return *this; }
-  AddOptions& audit(nlohmann::json v) { audit_ = std::move(v); return *this; }
-  AddOptions& signature(std::string v) { signature_ = std::move(v); return *this; }
-  AddOptions& change(ChangeInfo v) { change_ = std::move(v); return *this; }
-  AddOptions& reason(std::string v) { change_.reason_ = std::move(v); return *this; }
+  AddOptions& parent_version(int64_t v) {
+    parent_version_ = v;
+    return *this;
+  }
+  AddOptions& parent(std::string v) {
+    parent_ = std::move(v);
+    return *this;
+  }
+  AddOptions& data_fingerprint(std::string v) {
+    data_fingerprint_ = std::move(v);
+    return *this;
+  }
+  AddOptions& recipe(nlohmann::json v) {
+    recipe_ = std::move(v);
+    return *this;
+  }
+  AddOptions& audit(nlohmann::json v) {
+    audit_ = std::move(v);
+    return *this;
+  }
+  AddOptions& signature(std::string v) {
+    signature_ = std::move(v);
+    return *this;
+  }
+  AddOptions& change(ChangeInfo v) {
+    change_ = std::move(v);
+    return *this;
+  }
+  AddOptions& reason(std::string v) {
+    change_.reason_ = std::move(v);
+    return *this;
+  }
 };
 
 struct ModelVersion {
   std::string name;
   int64_t version = 0;
-  std::string sha256;       ///< the model blob
+  std::string sha256;  ///< the model blob
   uint64_t size = 0;
-  std::string filename;     ///< the file name it was added under
+  std::string filename;          ///< the file name it was added under
   std::string signature_sha256;  ///< "" when unsigned
-  std::string parent;       ///< "name:version" or ""
+  std::string parent;            ///< "name:version" or ""
   std::string data_fingerprint;
   nlohmann::json recipe, audit;
   std::string created_at, created_by, reason;

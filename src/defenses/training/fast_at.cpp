@@ -43,8 +43,7 @@ torch::Tensor fgsm_random_start(ScriptClassifier& model, const torch::Tensor& x,
 
 FastATObjective::FastATObjective(FastATOptions options) : o_(std::move(options)) { o_.validate(); }
 
-torch::Tensor FastATObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
-                                    torch::Tensor&) {
+torch::Tensor FastATObjective::adversarial_batch(ScriptClassifier& model, const Batch& batch, const StepContext& ctx) {
   const double eps = warmed_up_eps(o_.eps_, o_.warmup_epochs_, ctx);
   // A stream per step (not one carried across steps) so a resumed run draws
   // what an uninterrupted one would.
@@ -60,8 +59,14 @@ torch::Tensor FastATObjective::loss(ScriptClassifier& model, const Batch& batch,
     throw;
   }
   model.set_training(true);
-  return F::cross_entropy(model.forward(x_adv), batch.y,
-                          F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));
+  return x_adv;
+}
+
+torch::Tensor FastATObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                                    torch::Tensor& logits) {
+  torch::Tensor x_adv = adversarial_batch(model, batch, ctx);
+  logits = model.forward(x_adv);  // accuracy on the adversarial batch (train_accuracy_inputs)
+  return F::cross_entropy(logits, batch.y, F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));
 }
 
 }  // namespace aegis

@@ -44,8 +44,7 @@ double warmed_up_eps(double eps, double warmup_epochs, const StepContext& ctx) {
 
 PGDATObjective::PGDATObjective(PGDATOptions options) : o_(std::move(options)) { o_.validate(); }
 
-torch::Tensor PGDATObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
-                                   torch::Tensor& clean_logits) {
+torch::Tensor PGDATObjective::adversarial_batch(ScriptClassifier& model, const Batch& batch, const StepContext& ctx) {
   const double eps = warmed_up_eps(o_.eps_, o_.warmup_epochs_, ctx);
   const uint64_t seed = derive_seed(ctx.epoch * 1000003 + ctx.step, "pgd-at");
   torch::Tensor x_adv;
@@ -70,12 +69,20 @@ torch::Tensor PGDATObjective::loss(ScriptClassifier& model, const Batch& batch, 
     throw;
   }
   model.set_training(true);
+  return x_adv;
+}
+
+torch::Tensor PGDATObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                                   torch::Tensor& clean_logits) {
+  torch::Tensor x_adv = adversarial_batch(model, batch, ctx);
   auto ce = F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing);
   torch::Tensor adv_logits = model.forward(x_adv.detach());
   torch::Tensor l = F::cross_entropy(adv_logits, batch.y, ce);
   if (o_.clean_weight_ > 0) {
     clean_logits = model.forward(batch.x);
     l = (1 - o_.clean_weight_) * l + o_.clean_weight_ * F::cross_entropy(clean_logits, batch.y, ce);
+  } else {
+    clean_logits = adv_logits;  // accuracy on the adversarial batch (train_accuracy_inputs)
   }
   return l;
 }

@@ -40,8 +40,7 @@ torch::Tensor kl(const torch::Tensor& clean_logits, const torch::Tensor& adv_log
 }
 }  // namespace
 
-torch::Tensor TRADESObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
-                                    torch::Tensor& clean_logits) {
+torch::Tensor TRADESObjective::adversarial_batch(ScriptClassifier& model, const Batch& batch, const StepContext& ctx) {
   const double eps = warmed_up_eps(o_.eps_, o_.warmup_epochs_, ctx);
   // A stream per step (not one carried across steps) so a resumed run draws
   // what an uninterrupted one would.
@@ -74,6 +73,13 @@ torch::Tensor TRADESObjective::loss(ScriptClassifier& model, const Batch& batch,
     throw;
   }
   model.set_training(true);
+  return x_adv;
+}
+
+torch::Tensor TRADESObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
+                                    torch::Tensor& clean_logits) {
+  torch::Tensor x_adv = adversarial_batch(model, batch, ctx);
+  const torch::Tensor& x = batch.x;
   clean_logits = model.forward(x);
   torch::Tensor natural =
       F::cross_entropy(clean_logits, batch.y, F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));

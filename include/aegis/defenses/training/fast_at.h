@@ -21,10 +21,22 @@ struct FastATOptions {
   double warmup_epochs_ = 0;  ///< eps grows linearly from 0 over these epochs, >= 0
   uint64_t seed_ = 0;         ///< random starts
 
-  FastATOptions& eps(double v) { eps_ = v; return *this; }
-  FastATOptions& step_size(double v) { step_size_ = v; return *this; }
-  FastATOptions& warmup_epochs(double v) { warmup_epochs_ = v; return *this; }
-  FastATOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  FastATOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  FastATOptions& step_size(double v) {
+    step_size_ = v;
+    return *this;
+  }
+  FastATOptions& warmup_epochs(double v) {
+    warmup_epochs_ = v;
+    return *this;
+  }
+  FastATOptions& seed(uint64_t v) {
+    seed_ = v;
+    return *this;
+  }
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -39,8 +51,10 @@ class FastATObjective : public Objective {
  public:
   explicit FastATObjective(FastATOptions options);
   std::string name() const override { return "fast-at"; }
+  std::string train_accuracy_inputs() const override { return "adversarial"; }
   torch::Tensor loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
                      torch::Tensor& clean_logits) override;
+  torch::Tensor adversarial_batch(ScriptClassifier& model, const Batch& batch, const StepContext& ctx) override;
   nlohmann::json describe() const override { return o_.to_json(); }
 
  private:

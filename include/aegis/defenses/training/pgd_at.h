@@ -28,14 +28,38 @@ struct PGDATOptions {
   int64_t fast_epochs_ = 0;   ///< the first N epochs craft with one random-start FGSM step instead of PGD, >= 0
   double clean_weight_ = 0;   ///< loss = (1-w) CE(adv) + w CE(clean), w in [0, 1]
 
-  PGDATOptions& eps(double v) { eps_ = v; return *this; }
-  PGDATOptions& norm(Norm v) { norm_ = v; return *this; }
-  PGDATOptions& steps(int64_t v) { steps_ = v; return *this; }
-  PGDATOptions& step_size(double v) { step_size_ = v; return *this; }
-  PGDATOptions& random_start(bool v) { random_start_ = v; return *this; }
-  PGDATOptions& warmup_epochs(double v) { warmup_epochs_ = v; return *this; }
-  PGDATOptions& fast_epochs(int64_t v) { fast_epochs_ = v; return *this; }
-  PGDATOptions& clean_weight(double v) { clean_weight_ = v; return *this; }
+  PGDATOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  PGDATOptions& norm(Norm v) {
+    norm_ = v;
+    return *this;
+  }
+  PGDATOptions& steps(int64_t v) {
+    steps_ = v;
+    return *this;
+  }
+  PGDATOptions& step_size(double v) {
+    step_size_ = v;
+    return *this;
+  }
+  PGDATOptions& random_start(bool v) {
+    random_start_ = v;
+    return *this;
+  }
+  PGDATOptions& warmup_epochs(double v) {
+    warmup_epochs_ = v;
+    return *this;
+  }
+  PGDATOptions& fast_epochs(int64_t v) {
+    fast_epochs_ = v;
+    return *this;
+  }
+  PGDATOptions& clean_weight(double v) {
+    clean_weight_ = v;
+    return *this;
+  }
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -48,8 +72,11 @@ class PGDATObjective : public Objective {
  public:
   explicit PGDATObjective(PGDATOptions options);
   std::string name() const override { return "pgd-at"; }
+  /// Clean when the clean term is trained (clean_weight > 0), else adversarial.
+  std::string train_accuracy_inputs() const override { return o_.clean_weight_ > 0 ? "clean" : "adversarial"; }
   torch::Tensor loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
                      torch::Tensor& clean_logits) override;
+  torch::Tensor adversarial_batch(ScriptClassifier& model, const Batch& batch, const StepContext& ctx) override;
   nlohmann::json describe() const override { return o_.to_json(); }
 
  private:
