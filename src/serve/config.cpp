@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -85,6 +86,21 @@ void ModelConfig::validate() const {
   }
 }
 
+namespace {
+
+nlohmann::json meta_overrides_json(const ModelOverrides& o) {
+  nlohmann::json j = nlohmann::json::object();
+  if (o.input_shape_) j["input_shape"] = *o.input_shape_;
+  if (o.num_classes_) j["classes"] = *o.num_classes_;
+  if (o.clip_min_) j["clip"] = {*o.clip_min_, *o.clip_max_};
+  if (o.mean_) j["mean"] = *o.mean_;
+  if (o.std_) j["std"] = *o.std_;
+  if (o.class_names_) j["class_names"] = *o.class_names_;
+  return j;
+}
+
+}  // namespace
+
 nlohmann::json ModelConfig::to_json() const {
   nlohmann::json rules_j = nlohmann::json::array();
   for (const auto& r : rules) rules_j.push_back(r.to_json());
@@ -105,7 +121,8 @@ nlohmann::json ModelConfig::to_json() const {
           {"detection_policy", detection_policy_name(detection_policy)},
           {"monitor", monitor ? monitor_options.to_json() : nlohmann::json(false)},
           {"rules", rules_j},
-          {"verify_key", verify_key}};
+          {"verify_key", verify_key},
+          {"meta", meta_overrides_json(meta)}};
 }
 
 nlohmann::json ServerConfig::to_json() const {
@@ -194,14 +211,66 @@ std::string resolve(const std::string& p, const std::string& base) {
   return (std::filesystem::path(base) / p).lexically_normal().string();
 }
 
+/// A TOML array of T (integers, numbers or strings), naming the key when an
+/// element has another type.
+template <typename T>
+std::optional<std::vector<T>> get_array(const toml::table& t, const std::string& key, const std::string& where) {
+  const toml::node* n = t.get(key);
+  if (!n) return std::nullopt;
+  AEGIS_CHECK(n->is_array(), InvalidArgument, where << key << " must be an array");
+  std::vector<T> v;
+  for (const auto& e : *n->as_array()) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      auto x = e.value<std::string>();
+      AEGIS_CHECK(x, InvalidArgument, where << key << " must be an array of strings");
+      v.push_back(*x);
+    } else if constexpr (std::is_integral_v<T>) {
+      auto x = e.value<int64_t>();
+      AEGIS_CHECK(x && e.is_integer(), InvalidArgument, where << key << " must be an array of integers");
+      v.push_back(static_cast<T>(*x));
+    } else {
+      auto x = e.value<double>();
+      AEGIS_CHECK(x, InvalidArgument, where << key << " must be an array of numbers");
+      v.push_back(*x);
+    }
+  }
+  return v;
+}
+
+/// input_shape, classes, clip, mean, std, class_names: a model's metadata
+/// given in serve.toml (checked again when the model loads).
+void parse_meta_overrides(const toml::table& t, const std::string& w, ModelOverrides& o) {
+  if (auto v = get_array<int64_t>(t, "input_shape", w)) {
+    AEGIS_CHECK(!v->empty(), InvalidArgument, w << "input_shape must not be empty");
+    for (int64_t d : *v) AEGIS_CHECK(d > 0, InvalidArgument, w << "input_shape dimensions must be >= 1");
+    o.input_shape(*v);
+  }
+  if (t.get("classes")) {
+    const int64_t c = get<int64_t>(t, "classes", 0, w);
+    AEGIS_CHECK(c >= 2, InvalidArgument, w << "classes must be >= 2");
+    o.num_classes(c);
+  }
+  if (auto v = get_array<double>(t, "clip", w)) {
+    AEGIS_CHECK(v->size() == 2 && (*v)[0] < (*v)[1], InvalidArgument, w << "clip must be [min, max] with min < max");
+    o.clip((*v)[0], (*v)[1]);
+  }
+  auto mean = get_array<double>(t, "mean", w);
+  auto stdv = get_array<double>(t, "std", w);
+  AEGIS_CHECK(bool(mean) == bool(stdv), InvalidArgument, w << "mean and std go together");
+  if (mean) o.normalization(*mean, *stdv);
+  if (auto v = get_array<std::string>(t, "class_names", w)) o.class_names(*v);
+}
+
 ModelConfig parse_model(const toml::table& t, const std::string& base) {
   ModelConfig m;
   m.name = get<std::string>(t, "name", "", "models.");
   const std::string w = "models[" + m.name + "].";
-  check_keys(t,
-             {"name", "path", "fallback", "max_batch", "detector", "detection_policy", "noise_seed", "batching", "rate",
-              "output", "monitor", "rules", "verify_key"},
-             w);
+  check_keys(
+      t,
+      {"name", "path", "fallback", "max_batch", "detector", "detection_policy", "noise_seed", "batching", "rate",
+       "output", "monitor", "rules", "verify_key", "input_shape", "classes", "clip", "mean", "std", "class_names"},
+      w);
+  parse_meta_overrides(t, w, m.meta);
   m.verify_key = resolve(get<std::string>(t, "verify_key", "", w), base);
   if (!m.verify_key.empty()) m.verify = signature_verifier(m.verify_key);
   m.path = resolve(get<std::string>(t, "path", "", w), base);

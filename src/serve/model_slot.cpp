@@ -22,7 +22,7 @@ std::shared_ptr<LoadedModel> ModelSlot::load(const std::string& path, bool fallb
   auto m = std::make_shared<LoadedModel>();
   m->path = path;
   m->version = sha256_file(path).substr(0, 12);
-  m->classifier = ScriptClassifier::load(path);
+  m->classifier = ScriptClassifier::load(path, config_.meta);
   m->is_fallback = fallback;
   if (config_.detection_policy != DetectionPolicy::Off) {
     if (config_.detector_factory) {

@@ -103,6 +103,29 @@ TEST(ServeConfig, BadSettingsAreNamed) {
   EXPECT_NE(error_of(model + model).find("configured twice"), std::string::npos);
   EXPECT_NE(error_of("[[models]]\nname = \"a/b\"\npath = \"m.pt\"\n").find("model name"), std::string::npos);
   EXPECT_NE(error_of(model + "detection_policy = \"block\"\n").find("detection policy"), std::string::npos);
+  EXPECT_NE(error_of(model + "input_shape = [1, \"28\"]\n").find("models[m].input_shape must be an array of integers"),
+            std::string::npos);
+  EXPECT_NE(error_of(model + "input_shape = [0, 28]\n").find("dimensions must be >= 1"), std::string::npos);
+  EXPECT_NE(error_of(model + "classes = 1\n").find("classes must be >= 2"), std::string::npos);
+  EXPECT_NE(error_of(model + "clip = [1.0]\n").find("clip must be [min, max]"), std::string::npos);
+  EXPECT_NE(error_of(model + "mean = [0.5]\n").find("mean and std go together"), std::string::npos);
+  EXPECT_NE(error_of(model + "class_names = [1, 2]\n").find("array of strings"), std::string::npos);
+}
+
+TEST(ServeConfig, ModelMetadataForArchivesWithoutIt) {
+  ServeConfig c = parse_serve_config(
+      "[[models]]\nname = \"m\"\npath = \"m.pt\"\ninput_shape = [1, 28, 28]\nclasses = 10\nclip = [0.0, 255.0]\n"
+      "mean = [0.5]\nstd = [0.25]\nclass_names = [\"a\", \"b\"]\n",
+      "/srv");
+  const ModelOverrides& o = c.models[0].meta;
+  EXPECT_EQ(*o.input_shape_, (std::vector<int64_t>{1, 28, 28}));
+  EXPECT_EQ(*o.num_classes_, 10);
+  EXPECT_EQ(*o.clip_max_, 255.0);
+  EXPECT_EQ(*o.mean_, std::vector<double>{0.5});
+  EXPECT_EQ(*o.std_, std::vector<double>{0.25});
+  EXPECT_EQ(o.class_names_->size(), 2u);
+  EXPECT_EQ(c.models[0].to_json()["meta"]["input_shape"], nlohmann::json({1, 28, 28}));
+  EXPECT_TRUE(parse_serve_config("[[models]]\nname = \"m\"\npath = \"m.pt\"\n").models[0].meta.empty());
 }
 
 }  // namespace

@@ -542,6 +542,41 @@ TEST(Gateway, HotSwapAndRollbackUnderLoadFailNoRequest) {
   EXPECT_EQ(h.gateway->model("m").current()->version, v1);
 }
 
+TEST(Gateway, ServesAForeignArchiveWithItsMetadataFromServeToml) {
+  Harness h;
+  // Saved as torch.jit.save does: no aegis.json inside.
+  testing::make_linear(weights(3.0), torch::zeros({3}))->module().save(h.dir.file("foreign.pt"));
+  const std::string model = "[[models]]\nname = \"m\"\npath = \"foreign.pt\"\n";
+  auto config = [&](const std::string& extra) {
+    ServeConfig c = parse_serve_config(model + extra + "[models.monitor]\nenabled = false\n", h.dir.path().string());
+    c.server.port = 0;
+    c.server.audit_path = h.dir.file("audit.db");
+    return c;
+  };
+  try {  // without metadata the gateway does not start, and says what to give
+    ServeConfig bare = config("");
+    bare.server.audit_path.clear();
+    Gateway g(bare, GatewayOptions{h.clock, nullptr, h.keys});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("carries no aegis metadata"), std::string::npos) << e.what();
+  }
+  h.start(config("input_shape = [4]\nclass_names = [\"a\", \"b\", \"c\"]\n"));
+  auto meta = h.client->Get("/v2/models/m", Harness::auth(h.predict));
+  ASSERT_EQ(meta->status, 200);
+  EXPECT_EQ(json::parse(meta->body)["inputs"][0]["shape"], json({-1, 4}));
+  auto r = h.infer(h.predict, Harness::body({{0.9f, 0.1f, 0.2f, 0.3f}, {0.1f, 0.2f, 0.8f, 0.0f}}));
+  ASSERT_EQ(r->status, 200) << r->body;
+  for (const auto& o : json::parse(r->body)["outputs"])
+    if (o["name"] == "label") EXPECT_EQ(o["data"], json({0, 2}));
+  EXPECT_EQ(h.gateway->model("m").current()->classifier->meta().class_names[2], "c");
+  // A swapped-in version of the same foreign model gets the same metadata.
+  testing::make_linear(weights(-3.0), torch::zeros({3}))->module().save(h.dir.file("foreign2.pt"));
+  auto s = h.client->Post("/v1/models/m/swap", Harness::auth(h.admin), json{{"path", h.dir.file("foreign2.pt")}}.dump(),
+                          "application/json");
+  EXPECT_EQ(s->status, 200) << s->body;
+}
+
 TEST(Gateway, VerificationHookRefusesUnverifiedModels) {
   Harness h;
   std::atomic<int> calls{0};

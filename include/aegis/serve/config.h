@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "aegis/core/classifier.h"
+#include "aegis/core/script_classifier.h"
 #include "aegis/serve/infer_request.h"
 #include "aegis/serve/output_hardening.h"
 #include "aegis/serve/query_monitor.h"
@@ -87,6 +88,11 @@ struct ModelConfig {
   uint64_t noise_seed = 0;  ///< 0 = seeded from libsodium's random bytes
   ModelVerifier verify;     ///< per-model hook; ServerConfig::verify_model also runs
   std::string verify_key;   ///< public key the model's signature must verify with ("" = none; installs `verify`)
+  /// Metadata for archives that carry none or must stay unmodified (signed
+  /// ones): input_shape, classes, clip, mean, std, class_names in serve.toml,
+  /// the same fields as `aegis model meta`. Applied to the model, its
+  /// fallback and every swapped-in version.
+  ModelOverrides meta;
   void validate() const;
   nlohmann::json to_json() const;
 };
