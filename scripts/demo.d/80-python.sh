@@ -7,7 +7,12 @@ set -euo pipefail
 BUILD="$(dirname "$AEGIS")/.."
 OUT="$DEMO_OUT/python"
 mkdir -p "$OUT"
-PYTHONPATH="$BUILD/python" /usr/bin/python3 - "$OUT" <<'PY'
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+  echo "skipped: Fashion-MNIST is not installed (scripts/setup installs dataset-fashion-mnist)"
+  exit 0
+fi
+# A file, not stdin: torch.jit.script reads the module's source.
+cat >"$OUT/harden.py" <<'PY'
 import sys, torch, aegis
 out = sys.argv[1]
 torch.manual_seed(0)
@@ -57,9 +62,10 @@ for name, adversarial in (("standard", False), ("pgd-at", True)):
     torch.jit.save(torch.jit.script(net), f"{out}/{name}.pt")   # as users export: no aegis metadata
 np.save(f"{out}/x.npy", xt.numpy()); np.save(f"{out}/y.npy", yt.numpy())
 PY
+PYTHONPATH="$BUILD/python" /usr/bin/python3 "$OUT/harden.py" "$OUT"
 echo
 echo "the exported pgd-at model (no metadata) through the CLI, shape taken from the data:"
-"$AEGIS" eval -m "$OUT/pgd-at.pt" --data "$OUT/x.npy" --labels "$OUT/y.npy" 2>&1 | head -2
+"$AEGIS" eval -m "$OUT/pgd-at.pt" --data "$OUT/x.npy" --labels "$OUT/y.npy" 2>&1 | grep -v "%" | head -2
 "$AEGIS" model meta "$OUT/pgd-at.pt" --input-shape 1,28,28 --force \
   --class-names T-shirt,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Boot -o "$OUT/pgd-at-meta.pt"
 "$AEGIS" info "$OUT/pgd-at-meta.pt" | sed -n '3,6p'
