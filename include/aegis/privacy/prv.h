@@ -25,9 +25,10 @@ namespace aegis {
 struct PrvOptions {
   double eps_error_ = 0.01;  ///< > 0; the half-width of the epsilon error band (Opacus's default 0.01)
   double delta_error_ = 0;   ///< in [0, delta); 0 = delta / 1000 (Opacus's default)
-  /// > 0; the largest grid the FFT may use (memory is about 64 bytes per
-  /// point); a larger need throws Unsupported (raise eps_error or use RDP).
-  int64_t max_grid_points_ = int64_t(1) << 23;
+  /// > 0; the largest grid the FFT may use (peak memory is about 200 bytes per
+  /// point: 0.8 GB at the default); a larger need throws Unsupported (raise
+  /// eps_error or use RDP).
+  int64_t max_grid_points_ = int64_t(1) << 22;
 
   PrvOptions& eps_error(double v) { eps_error_ = v; return *this; }
   PrvOptions& delta_error(double v) { delta_error_ = v; return *this; }
