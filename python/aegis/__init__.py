@@ -40,12 +40,13 @@ from ._aegis import (CorruptDataError, Error, InternalError, InvalidArgumentErro
                      PermissionDeniedError, RateLimitedError, ShapeMismatchError, UnauthenticatedError,
                      UnsupportedError)
 from ._models import Model, as_model, borrowed
+from . import privacy
 
 __version__ = _aegis.__version__
 
 __all__ = [
     "Model", "attack", "evaluate", "adversarial_batch", "audit", "sign", "verify", "scan", "generate_signing_key",
-    "attacks", "set_progress", "seed", "AttackResult", "Evaluation", "AuditResult", "Error", "InvalidArgumentError",
+    "attacks", "set_progress", "seed", "privacy", "AttackResult", "Evaluation", "AuditResult", "Error", "InvalidArgumentError",
     "NotFoundError", "CorruptDataError", "ShapeMismatchError", "PermissionDeniedError", "UnauthenticatedError",
     "RateLimitedError", "UnsupportedError", "IoError", "InternalError",
 ]

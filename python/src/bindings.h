@@ -11,5 +11,7 @@ namespace py = pybind11;
 void bind_models(py::module_& m);
 /// sign, verify, scan, generate_signing_key (integrity.cpp).
 void bind_integrity(py::module_& m);
+/// the privacy accountants (privacy.cpp).
+void bind_privacy(py::module_& m);
 
 }  // namespace aegis::python

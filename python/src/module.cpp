@@ -261,6 +261,7 @@ PYBIND11_MODULE(_aegis, m) {
         py::arg("options_json"));
   m.def("audit", &audit, py::arg("model"), py::arg("x"), py::arg("y"), py::arg("options_json"));
   bind_integrity(m);
+  bind_privacy(m);
   m.def("set_progress", &set_progress, py::arg("mode"));
   m.def("attack_catalog_json", &attack_catalog_json);
   m.def("seed_everything", &aegis::seed_everything, py::arg("seed"));

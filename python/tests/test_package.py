@@ -125,3 +125,28 @@ def test_save_sign_verify_scan_and_the_cli_reads_the_metadata(tmp_path, trained,
 
     m.save(tmp_path / "clean.pt")
     assert aegis.scan(tmp_path / "clean.pt")["clean"]
+
+
+def test_privacy_accountants_match_the_cli(aegis_binary):
+    from aegis.privacy import Accountant, find_noise_multiplier
+    q, steps = 256 / 60000, 14063
+    acc = Accountant("rdp")
+    for _ in range(3):
+        acc.step(1.1, q, steps // 3)
+    acc.step(1.1, q, steps - 3 * (steps // 3))
+    assert acc.total_steps == steps and len(acc.to_dict()["history"]) == 1  # identical steps merge
+    assert acc.epsilon(1e-5) == pytest.approx(2.5967, abs=1e-3)  # Abadi et al.'s MNIST setting, Balle conversion
+    resumed = Accountant.from_dict(acc.to_dict())
+    assert resumed.epsilon(1e-5) == acc.epsilon(1e-5)
+    cli = json.loads(subprocess.run([aegis_binary, "dp", "account", "--sigma", "1.1", "--sample-rate", str(q), "--steps",
+                                     str(steps), "--delta", "1e-5", "--accountant", "rdp", "--json"],
+                                    capture_output=True, text=True, check=True).stdout)
+    assert cli["results"][0]["epsilon"] == pytest.approx(acc.epsilon(1e-5), rel=1e-9)
+    sigma = find_noise_multiplier(3.0, 1e-5, sample_rate=q, steps=steps)
+    check = Accountant("rdp")
+    check.step(sigma, q, steps)
+    assert 2.99 <= check.epsilon(1e-5) <= 3.0
+    with pytest.raises(aegis.CorruptDataError):
+        Accountant.from_dict({"accountant": "rdp", "history": [{"noise_multiplier": -1}]})
+    with pytest.raises(aegis.InvalidArgumentError, match="sample rate"):
+        acc.step(1.0, 1.5)
