@@ -1,0 +1,84 @@
+#include "aegis/explain/explainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "aegis/core/error.h"
+
+namespace aegis {
+
+nlohmann::json Attribution::to_json() const {
+  nlohmann::json samples = nlohmann::json::array();
+  torch::Tensor sums = explain::per_sample_sum(values.to(torch::kDouble));
+  for (int64_t i = 0; i < values.size(0); ++i) {
+    nlohmann::json s = {{"target", target[i].item<int64_t>()},
+                        {"score", score[i].item<double>()},
+                        {"attribution_sum", sums[i].item<double>()}};
+    if (baseline_score.defined()) s["baseline_score"] = baseline_score[i].item<double>();
+    if (gap.defined()) s["completeness_gap"] = gap[i].item<double>();
+    samples.push_back(std::move(s));
+  }
+  nlohmann::json j = {
+      {"method", method}, {"options", options}, {"queries", queries}, {"seconds", seconds}, {"samples", samples}};
+  if (gap.defined() && gap.numel() > 0) j["max_abs_completeness_gap"] = gap.abs().max().item<double>();
+  return j;
+}
+
+Attribution Explainer::explain(Classifier& model, const torch::Tensor& x_in, const torch::Tensor& target_in) {
+  const auto start = std::chrono::steady_clock::now();
+  const ModelMeta& meta = model.meta();
+  model.check_input(x_in);
+  AEGIS_CHECK(x_in.size(0) >= 1, InvalidArgument, name() << ": no samples to explain");
+  AEGIS_CHECK(!needs_gradients() || model.has_gradients(), Unsupported,
+              name() << " needs gradients and this model gives none (use occlusion, ablation, kernelshap or lime)");
+  torch::Tensor x = x_in.detach().to(torch::kFloat).contiguous();
+  const double tol = 1e-5;
+  AEGIS_CHECK(
+      x.min().item<double>() >= meta.clip_min - tol && x.max().item<double>() <= meta.clip_max + tol, InvalidArgument,
+      name() << ": inputs lie outside the model's valid range [" << meta.clip_min << ", " << meta.clip_max << "]");
+  const int64_t q0 = model.queries();
+  torch::Tensor target;
+  if (target_in.defined()) {
+    target = target_in.detach().to(torch::kLong).flatten();
+    AEGIS_CHECK(target.size(0) == x.size(0), InvalidArgument,
+                name() << ": give one target class per sample (" << x.size(0) << "), got " << target.size(0));
+    AEGIS_CHECK(target.min().item<int64_t>() >= 0 && target.max().item<int64_t>() < meta.num_classes, InvalidArgument,
+                name() << ": target classes out of range [0, " << meta.num_classes << ")");
+  } else {
+    target = model.predict(x).to(torch::kLong);
+  }
+  Attribution a = attribute(model, x, target);
+  a.method = name();
+  a.options = options_json();
+  a.target = target;
+  a.score = explain::target_logit(model, x, target);
+  if (a.baseline_score.defined())
+    a.gap = explain::per_sample_sum(a.values.to(torch::kDouble)) -
+            (a.score.to(torch::kDouble) - a.baseline_score.to(torch::kDouble));
+  a.queries = model.queries() - q0;
+  a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return a;
+}
+
+namespace explain {
+
+std::pair<torch::Tensor, torch::Tensor> target_gradient(Classifier& model, const torch::Tensor& x,
+                                                        const torch::Tensor& target) {
+  torch::Tensor xg = x.detach().clone().requires_grad_(true);
+  torch::Tensor logits = model.forward(xg);
+  torch::Tensor chosen = logits.gather(1, target.view({-1, 1})).squeeze(1);
+  // The samples are independent, so the gradient of the sum is each
+  // sample's gradient of its own target logit.
+  torch::Tensor grad = torch::autograd::grad({chosen.sum()}, {xg})[0];
+  return {chosen.detach(), grad.detach()};
+}
+
+torch::Tensor target_logit(Classifier& model, const torch::Tensor& x, const torch::Tensor& target) {
+  return model.logits(x).gather(1, target.view({-1, 1})).squeeze(1);
+}
+
+torch::Tensor per_sample_sum(const torch::Tensor& per_sample) { return per_sample.flatten(1).sum(1); }
+
+}  // namespace explain
+}  // namespace aegis
