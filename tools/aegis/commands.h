@@ -36,6 +36,8 @@ void add_data_check_command(CLI::App& app, Context& ctx);
 void add_data_scan_command(CLI::App& app, Context& ctx);
 void add_data_filter_command(CLI::App& app, Context& ctx);
 void add_scan_backdoor_command(CLI::App& app, Context& ctx);
+/// explain (explain/*.h).
+void add_explain_command(CLI::App& app, Context& ctx);
 /// dp account|noise (privacy/accountant.h).
 void add_dp_command(CLI::App& app, Context& ctx);
 

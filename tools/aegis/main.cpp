@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   aegis::cli::add_data_scan_command(app, ctx);
   aegis::cli::add_data_filter_command(app, ctx);
   aegis::cli::add_scan_backdoor_command(app, ctx);
+  aegis::cli::add_explain_command(app, ctx);
   aegis::cli::add_dp_command(app, ctx);
 
   try {

@@ -20,8 +20,9 @@ namespace aegis {
 enum class BaselineKind { Zero, Constant, Blur, Uniform, Given };
 
 struct BaselineOptions {
-  explicit BaselineOptions(BaselineKind kind = BaselineKind::Zero) : kind_(kind) {}
-  BaselineKind kind_;
+  BaselineOptions() = default;
+  explicit BaselineOptions(BaselineKind kind) : kind_(kind) {}
+  BaselineKind kind_ = BaselineKind::Zero;
   double value_ = 0.0;       ///< Constant: every feature takes this value
   double blur_sigma_ = 5.0;  ///< Blur: Gaussian sigma in pixels over the last two dimensions (images only)
   uint64_t seed_ = 0;        ///< Uniform: the draw in [clip_min, clip_max] (the same for the same seed)

@@ -1,0 +1,64 @@
+// aegis explain: the files it writes, the completeness gap it reports, and
+// its refusals.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "aegis/core/dataset_io.h"
+#include "aegis/core/image_io.h"
+#include "support/test_support.h"
+
+namespace aegis {
+namespace {
+
+using nlohmann::json;
+using testing::run_aegis;
+
+TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
+  testing::TempDir dir;
+  testing::trained_bars_cnn(4)->save(dir.file("m.pt"));
+  Dataset bars = testing::make_bar_images(12, 4, 8);
+  save_npy(bars.x, dir.file("x.npy"));
+  save_npy(bars.y, dir.file("y.npy"));
+  const std::string common = " -m '" + dir.file("m.pt") + "' --data '" + dir.file("x.npy") + "' --labels '" +
+                             dir.file("y.npy") + "' -n 6 --batch-size 4";
+  auto r = run_aegis("explain" + common + " --method ig --steps 48 -o '" + dir.file("ig") + "' --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["method"], "integrated-gradients");
+  ASSERT_EQ(j["samples"].size(), 6u);
+  EXPECT_LT(j["max_abs_completeness_gap"].get<double>(), 0.05);
+  EXPECT_EQ(j["samples"][0]["target"], j["samples"][0]["predicted"]);
+  torch::Tensor values = load_npy(dir.file("ig/attributions.npy"), dir.file("ig/target.npy")).x;
+  EXPECT_EQ(values.sizes(), (std::vector<int64_t>{6, 1, 28, 28}));
+  EXPECT_NEAR(values[5].sum().item<double>(), j["samples"][5]["attribution_sum"].get<double>(), 1e-3);
+  DecodedImage grid = decode_image_file(dir.file("ig/grid.png"));
+  EXPECT_GT(grid.width, 3 * 28);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("ig/explanation.json")));
+
+  auto sg = run_aegis("explain" + common + " --method smoothgrad --samples 4 --target true -o '" + dir.file("sg") +
+                      "' --json");
+  ASSERT_EQ(sg.exit_code, 0) << sg.err;
+  json s = json::parse(sg.out);
+  EXPECT_EQ(s["method"], "smoothgrad(saliency)");
+  EXPECT_EQ(s["samples"][3]["target"], s["samples"][3]["label"]);
+  EXPECT_FALSE(s.contains("max_abs_completeness_gap"));
+
+  for (auto [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {" --method shap", "unknown method 'shap'"},
+           {" --method ig --baseline black", "unknown baseline 'black'"},
+           {" --method ig --rule simpson", "unknown integration rule"},
+           {" --method smoothgrad --tunnel vargrad", "already a noise tunnel"},
+           {" --target 9", "--target is predicted, true or a class"},
+           {" --method ig --steps 0", "at least 1 step"}}) {
+    auto bad = run_aegis("explain" + common + args + " -o '" + dir.file("bad") + "'");
+    EXPECT_EQ(bad.exit_code, 2) << args << "\n" << bad.err;
+    EXPECT_NE(bad.err.find(message), std::string::npos) << args << "\n" << bad.err;
+  }
+}
+
+}  // namespace
+}  // namespace aegis

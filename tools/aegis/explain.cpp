@@ -1,0 +1,226 @@
+// aegis explain: attributions for a model's decisions on samples of a
+// dataset (saliency, gradient x input, Integrated Gradients, and any of them
+// through a noise tunnel), written as NPY, a PNG grid (input, heat map,
+// overlay, with the true and predicted class) and a JSON with per-sample
+// scores and completeness gaps.
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "aegis/core/dataset_io.h"
+#include "aegis/core/error.h"
+#include "aegis/core/image_io.h"
+#include "aegis/core/progress.h"
+#include "aegis/explain/gradient_x_input.h"
+#include "aegis/explain/integrated_gradients.h"
+#include "aegis/explain/noise_tunnel.h"
+#include "aegis/explain/saliency.h"
+#include "commands.h"
+
+namespace aegis::cli {
+
+namespace {
+
+struct ExplainFlags {
+  OutputFlags out;
+  DataFlags data;
+  ModelFlags model;
+  std::string method = "ig";
+  std::string tunnel = "none";
+  std::string target = "predicted";
+  int64_t steps = 32;
+  std::string rule = "gauss-legendre";
+  std::string baseline = "zero";
+  double baseline_value = 0;
+  double blur_sigma = 5;
+  int64_t samples = 50;
+  double stdev = 0.15;
+  bool signed_saliency = false;
+  int64_t n = 16;
+  int64_t batch_size = 64;
+  std::string out_dir = "explain-out";
+};
+
+std::shared_ptr<Explainer> make_explainer(const ExplainFlags& f) {
+  std::shared_ptr<Explainer> e;
+  if (f.method == "saliency") {
+    e = std::make_shared<Saliency>(SaliencyOptions().absolute(!f.signed_saliency));
+  } else if (f.method == "gradient-x-input") {
+    e = std::make_shared<GradientXInput>();
+  } else if (f.method == "ig") {
+    BaselineOptions b(parse_baseline_kind(f.baseline));
+    b.value(f.baseline_value).blur_sigma(f.blur_sigma).seed(f.out.seed);
+    e = std::make_shared<IntegratedGradients>(
+        IntegratedGradientsOptions().steps(f.steps).rule(parse_integration_rule(f.rule)).baseline(b));
+  } else if (f.method == "smoothgrad" || f.method == "smoothgrad-sq" || f.method == "vargrad") {
+    // Shorthands: the noise tunnel around signed saliency.
+    AEGIS_CHECK(f.tunnel == "none", InvalidArgument, "--method " << f.method << " is already a noise tunnel");
+    return std::make_shared<NoiseTunnel>(std::make_shared<Saliency>(SaliencyOptions().absolute(false)),
+                                         NoiseTunnelOptions()
+                                             .samples(f.samples)
+                                             .stdev(f.stdev)
+                                             .seed(f.out.seed)
+                                             .kind(parse_noise_tunnel_kind(f.method)));
+  } else {
+    AEGIS_FAIL(InvalidArgument, "unknown method '" << f.method
+                                                   << "' (saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, "
+                                                      "vargrad)");
+  }
+  if (f.tunnel != "none")
+    e = std::make_shared<NoiseTunnel>(e, NoiseTunnelOptions()
+                                             .samples(f.samples)
+                                             .stdev(f.stdev)
+                                             .seed(f.out.seed)
+                                             .kind(parse_noise_tunnel_kind(f.tunnel)));
+  return e;
+}
+
+/// Heat map per sample: |attribution| summed over channels, scaled so its
+/// 99th percentile is 1 (one hot pixel does not wash out the rest). [N, 1, H, W].
+torch::Tensor heat_maps(const torch::Tensor& values) {
+  torch::Tensor h = values.abs().sum(1, true);
+  torch::Tensor flat = h.flatten(1);
+  torch::Tensor top = std::get<0>(flat.sort(1)).select(1, int64_t(0.99 * double(flat.size(1) - 1)));
+  return (h / top.clamp_min(1e-12).view({-1, 1, 1, 1})).clamp(0, 1);
+}
+
+void run(ExplainFlags& f) {
+  f.out.apply();
+  AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
+  AEGIS_CHECK(f.batch_size >= 1, InvalidArgument, "--batch-size must be >= 1, got " << f.batch_size);
+  auto explainer = make_explainer(f);
+  f.data.limit = f.n;
+  Dataset data = load_dataset(f.data.spec("test"));
+  AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to explain");
+  auto model = f.model.load_classifier(&data);
+  const ModelMeta& meta = model->meta();
+
+  torch::Tensor pred = model->predict(data.x);
+  torch::Tensor target;
+  if (f.target == "predicted") {
+    target = pred;
+  } else if (f.target == "true") {
+    target = data.y;
+  } else {
+    int64_t c = -1;
+    try {
+      c = std::stoll(f.target);
+    } catch (const std::exception&) {
+    }
+    AEGIS_CHECK(c >= 0 && c < meta.num_classes, InvalidArgument,
+                "--target is predicted, true or a class in [0, " << meta.num_classes << "), got '" << f.target << "'");
+    target = torch::full({data.size()}, c, torch::kLong);
+  }
+
+  Progress bar("explain", data.size());
+  std::vector<Attribution> parts;
+  for (int64_t i = 0; i < data.size(); i += f.batch_size) {
+    const int64_t b = std::min(f.batch_size, data.size() - i);
+    parts.push_back(explainer->explain(*model, data.x.narrow(0, i, b), target.narrow(0, i, b)));
+    bar.advance(b);
+  }
+  bar.finish();
+  Attribution a = parts[0];
+  for (size_t k = 1; k < parts.size(); ++k) {
+    const Attribution& p = parts[k];
+    a.values = torch::cat({a.values, p.values});
+    a.target = torch::cat({a.target, p.target});
+    a.score = torch::cat({a.score, p.score});
+    if (a.baseline_score.defined()) a.baseline_score = torch::cat({a.baseline_score, p.baseline_score});
+    if (a.gap.defined()) a.gap = torch::cat({a.gap, p.gap});
+    a.queries += p.queries;
+    a.seconds += p.seconds;
+  }
+
+  namespace fs = std::filesystem;
+  fs::create_directories(f.out_dir);
+  const std::string dir = fs::path(f.out_dir).string();
+  save_npy(a.values, dir + "/attributions.npy");
+  save_npy(a.target, dir + "/target.npy");
+  nlohmann::json j = a.to_json();
+  j["model"] = f.model.path;
+  j["data"] = f.data.data;
+  j["samples_explained"] = data.size();
+  for (int64_t i = 0; i < data.size(); ++i) {
+    j["samples"][size_t(i)]["label"] = data.y[i].item<int64_t>();
+    j["samples"][size_t(i)]["predicted"] = pred[i].item<int64_t>();
+  }
+  std::string grid;
+  if (data.x.dim() == 4) {
+    const double lo = meta.clip_min, hi = meta.clip_max;
+    torch::Tensor x01 = ((data.x - lo) / (hi - lo)).clamp(0, 1);
+    torch::Tensor gray = x01.mean(1, true).expand({-1, 3, -1, -1});
+    torch::Tensor heat = heat_maps(a.values);
+    torch::Tensor heat_rgb = heat.expand({-1, 3, -1, -1});
+    torch::Tensor overlay =
+        torch::cat({torch::max(gray.narrow(1, 0, 1) * 0.6, heat), gray.narrow(1, 1, 2) * 0.6 * (1 - heat)}, 1);
+    torch::Tensor input = x01.size(1) == 3 ? x01 : gray;
+    // The model's class names, else the data's, else numbers (as aegis attack).
+    auto name = [&](int64_t c) {
+      if (!meta.class_names.empty() || c >= int64_t(data.class_names.size())) return meta.class_name(c);
+      return data.class_names[size_t(c)];
+    };
+    std::vector<std::vector<std::string>> captions;
+    for (int64_t i = 0; i < data.size(); ++i)
+      captions.push_back({"true   " + name(data.y[i].item<int64_t>()), "pred   " + name(pred[i].item<int64_t>()),
+                          "target " + name(a.target[i].item<int64_t>())});
+    grid = dir + "/grid.png";
+    write_image_grid(grid, {input, heat_rgb, overlay}, 0.0, 1.0, data.x.size(2) <= 32 ? 3 : 1, captions);
+    j["grid"] = grid;
+  }
+  std::ofstream(dir + "/explanation.json") << j.dump(2) << "\n";
+  emit(f.out, j, [&] {
+    std::cout << fmt::format("{} on {} samples ({} model evaluations, {:.2f} s)\n", a.method, data.size(), a.queries,
+                             a.seconds);
+    if (a.gap.defined())
+      std::cout << fmt::format(
+          "completeness: |sum of attributions - (f(x) - f(baseline))| at most {:.3g}, median {:.3g}\n",
+          a.gap.abs().max().item<double>(), a.gap.abs().median().item<double>());
+    std::cout << "wrote " << dir << "/attributions.npy, target.npy, explanation.json";
+    if (!grid.empty()) std::cout << ", grid.png (input, heat map, overlay)";
+    std::cout << "\n";
+  });
+}
+
+}  // namespace
+
+void add_explain_command(CLI::App& app, Context&) {
+  auto f = std::make_shared<ExplainFlags>();
+  auto* sub = app.add_subcommand("explain", "Attributions: which input features a model's decision rests on");
+  sub->footer(
+      "Examples:\n"
+      "  aegis explain --model model.pt --data fashion-mnist --method ig -n 16 --out explain-out\n"
+      "  aegis explain --model model.pt --method ig --tunnel smoothgrad --samples 20 --baseline blur\n"
+      "Methods: saliency, gradient-x-input, ig (Integrated Gradients), smoothgrad, smoothgrad-sq, vargrad\n"
+      "(the noise tunnel around signed saliency; --tunnel puts any method inside one).\n"
+      "Attributions explain the target class's logit; the completeness gap is reported for\n"
+      "methods with a baseline (ig, gradient-x-input).");
+  add_output_flags(sub, f->out);
+  add_model_flags(sub, f->model);
+  add_data_flags(sub, f->data, "test");
+  sub->add_option("--method", f->method, "saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, vargrad")
+      ->capture_default_str();
+  sub->add_option("--tunnel", f->tunnel, "none, smoothgrad, smoothgrad-sq or vargrad around the method")
+      ->capture_default_str();
+  sub->add_option("--target", f->target, "Class to explain: predicted, true, or a class index")->capture_default_str();
+  sub->add_option("--steps", f->steps, "ig: quadrature points")->capture_default_str();
+  sub->add_option("--rule", f->rule, "ig: gauss-legendre, riemann-left, riemann-right, riemann-middle, trapezoid")
+      ->capture_default_str();
+  sub->add_option("--baseline", f->baseline, "ig: zero, constant, blur, uniform")->capture_default_str();
+  sub->add_option("--baseline-value", f->baseline_value, "ig: the constant baseline's value")->capture_default_str();
+  sub->add_option("--blur-sigma", f->blur_sigma, "ig: the blurred baseline's sigma in pixels")->capture_default_str();
+  sub->add_option("--samples", f->samples, "Noise tunnel: noisy copies per input")->capture_default_str();
+  sub->add_option("--stdev", f->stdev, "Noise tunnel: noise std as a fraction of the input range")
+      ->capture_default_str();
+  sub->add_flag("--signed", f->signed_saliency, "saliency: keep the gradient's sign");
+  sub->add_option("-n", f->n, "Samples to explain (the first n)")->capture_default_str();
+  sub->add_option("--batch-size", f->batch_size, "Samples per explainer call")->capture_default_str();
+  sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
+  sub->callback([f] { run(*f); });
+}
+
+}  // namespace aegis::cli
