@@ -45,7 +45,7 @@ from . import privacy
 __version__ = _aegis.__version__
 
 __all__ = [
-    "Model", "attack", "evaluate", "adversarial_batch", "audit", "sign", "verify", "scan", "generate_signing_key",
+    "Model", "attack", "explain", "Explanation", "evaluate", "adversarial_batch", "audit", "sign", "verify", "scan", "generate_signing_key",
     "attacks", "set_progress", "seed", "privacy", "AttackResult", "Evaluation", "AuditResult", "Error", "InvalidArgumentError",
     "NotFoundError", "CorruptDataError", "ShapeMismatchError", "PermissionDeniedError", "UnauthenticatedError",
     "RateLimitedError", "UnsupportedError", "IoError", "InternalError",
@@ -118,6 +118,47 @@ def attack(name: str, model, x: torch.Tensor, y: torch.Tensor, *, targets: Optio
     return AttackResult(attack=out["attack"], options=json.loads(out["options_json"]), x_adv=out["x_adv"],
                         success=out["success"], adv_pred=out["adv_pred"], l0=out["l0"], l2=out["l2"],
                         linf=out["linf"], targets=out["targets"], summary=json.loads(out["json"]))
+
+
+@dataclass
+class Explanation:
+    """Attributions shaped like the input (``values``), the explained class per
+    sample (``target``), its logit (``score``) and, for methods with a
+    baseline, ``baseline_score`` and the completeness ``gap`` (sum of
+    attributions minus (score - baseline_score))."""
+
+    method: str
+    values: torch.Tensor = field(repr=False)
+    target: torch.Tensor = field(repr=False)
+    score: torch.Tensor = field(repr=False)
+    baseline_score: Optional[torch.Tensor] = field(repr=False)
+    gap: Optional[torch.Tensor] = field(repr=False)
+    summary: dict = field(repr=False)
+
+    def to_dict(self) -> dict:
+        """The same JSON as ``aegis explain --json`` (less the file paths)."""
+        return json.loads(json.dumps(self.summary))
+
+
+def explain(method: str, model, x: torch.Tensor, *, target: Optional[torch.Tensor] = None, seed: int = 0,
+            **params) -> Explanation:
+    """Attributions of ``model``'s decisions on ``x`` (raw inputs in the model's
+    range) to the input features, for the class ``target`` per sample (by
+    default the predicted one). ``method`` is saliency, gradient-x-input, ig,
+    smoothgrad, smoothgrad-sq or vargrad; keyword arguments are its
+    parameters (``steps``, ``rule``, ``baseline``, ``tunnel``, ``samples``,
+    ``stdev``...; see docs/explain.md), unknown ones refused by name."""
+    meta = _split_meta(params)
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise InvalidArgumentError("x must be a tensor [N, ...]")
+    x = x.detach().to(torch.float32).contiguous()
+    m = as_model(model, x, **meta)
+    params.setdefault("seed", seed)
+    with m.session() as core:
+        out = _aegis.explain(core, method, json.dumps(params), x, target)
+    summary = json.loads(out["json"])
+    return Explanation(method=summary["method"], values=out["values"], target=out["target"], score=out["score"],
+                       baseline_score=out["baseline_score"], gap=out["gap"], summary=summary)
 
 
 @dataclass

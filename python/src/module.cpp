@@ -19,6 +19,7 @@
 #include "aegis/defenses/training/fast_at.h"
 #include "aegis/defenses/training/pgd_at.h"
 #include "aegis/defenses/training/trades.h"
+#include "aegis/explain/registry.h"
 #include "bindings.h"
 #include "models.h"
 
@@ -152,6 +153,24 @@ torch::Tensor adversarial_batch(Model& model, const std::string& method, const t
   return x_adv.detach();
 }
 
+py::dict explain(Model& model, const std::string& method, const std::string& params_json, const torch::Tensor& x,
+                 const std::optional<torch::Tensor>& target) {
+  auto e = make_explainer(method, parse_object(params_json, "explainer parameters"));
+  Attribution a;
+  {
+    py::gil_scoped_release nogil;
+    a = e->explain(*model.classifier, x, target ? *target : torch::Tensor());
+  }
+  py::dict out;
+  out["values"] = a.values;
+  out["target"] = a.target;
+  out["score"] = a.score;
+  out["baseline_score"] = a.baseline_score.defined() ? py::cast(a.baseline_score) : py::none();
+  out["gap"] = a.gap.defined() ? py::cast(a.gap) : py::none();
+  out["json"] = a.to_json().dump();
+  return out;
+}
+
 py::dict audit(Model& model, const torch::Tensor& x, const torch::Tensor& y, const std::string& options_json) {
   nlohmann::json j = parse_object(options_json, "audit options");
   Dataset data = make_dataset(x, y, model);
@@ -256,6 +275,8 @@ PYBIND11_MODULE(_aegis, m) {
   bind_models(m);
   m.def("attack", &attack, py::arg("model"), py::arg("name"), py::arg("params_json"), py::arg("x"), py::arg("y"),
         py::arg("targets"), py::arg("batch_size"));
+  m.def("explain", &explain, py::arg("model"), py::arg("method"), py::arg("params_json"), py::arg("x"),
+        py::arg("target"));
   m.def("evaluate", &evaluate, py::arg("model"), py::arg("x"), py::arg("y"), py::arg("options_json"));
   m.def("adversarial_batch", &adversarial_batch, py::arg("model"), py::arg("method"), py::arg("x"), py::arg("y"),
         py::arg("options_json"));

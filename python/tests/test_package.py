@@ -4,6 +4,7 @@ training-loop helper, signing and scanning."""
 import json
 import subprocess
 
+import numpy as np
 import pytest
 import torch
 
@@ -150,3 +151,39 @@ def test_privacy_accountants_match_the_cli(aegis_binary):
         Accountant.from_dict({"accountant": "rdp", "history": [{"noise_multiplier": -1}]})
     with pytest.raises(aegis.InvalidArgumentError, match="sample rate"):
         acc.step(1.0, 1.5)
+
+
+def test_explain_integrated_gradients_is_complete_and_matches_the_cli(tmp_path, trained, data, aegis_binary):
+    x, y = data
+    e = aegis.explain("ig", trained, x[:6], steps=48)
+    assert e.values.shape == x[:6].shape and e.method == "integrated-gradients"
+    assert torch.equal(e.target, trained(x[:6]).argmax(1))
+    sums = e.values.double().flatten(1).sum(1)
+    assert torch.allclose(e.gap, sums - (e.score - e.baseline_score).double(), atol=1e-5)
+    assert e.gap.abs().max() < 0.05 * (e.score - e.baseline_score).abs().max()
+    # With the IG formula written here by hand in PyTorch (Gauss-Legendre nodes from numpy).
+    nodes, weights = np.polynomial.legendre.leggauss(48)
+    alphas, w = (nodes + 1) / 2, weights / 2
+    xb = x[:6]
+    grads = torch.zeros_like(xb)
+    for a, wk in zip(alphas, w):
+        p = (float(a) * xb).requires_grad_(True)
+        trained(p).gather(1, e.target.view(-1, 1)).sum().backward()
+        grads += float(wk) * p.grad
+    assert torch.allclose(e.values, xb * grads, atol=1e-5, rtol=1e-4)
+
+    export_path = tmp_path / "net.pt"
+    torch.jit.save(torch.jit.script(trained), str(export_path))
+    np.save(tmp_path / "x.npy", x[:6].numpy())
+    np.save(tmp_path / "y.npy", y[:6].numpy())
+    cli = json.loads(subprocess.run([aegis_binary, "explain", "-m", str(export_path), "--data", str(tmp_path / "x.npy"),
+                                     "--labels", str(tmp_path / "y.npy"), "--method", "ig", "--steps", "48", "-o",
+                                     str(tmp_path / "ex"), "--json"], capture_output=True, text=True,
+                                    check=True).stdout)
+    values_cli = torch.from_numpy(np.load(tmp_path / "ex" / "attributions.npy"))
+    assert torch.allclose(values_cli, e.values, atol=1e-6)
+    assert [s["completeness_gap"] for s in cli["samples"]] == pytest.approx(e.gap.tolist(), abs=1e-6)
+    with pytest.raises(aegis.InvalidArgumentError, match="takes no parameter 'stepz'"):
+        aegis.explain("ig", trained, x[:2], stepz=3)
+    sg = aegis.explain("smoothgrad", trained, x[:2], samples=4, seed=1)
+    assert sg.gap is None and torch.equal(sg.values, aegis.explain("smoothgrad", trained, x[:2], samples=4, seed=1).values)

@@ -15,10 +15,7 @@
 #include "aegis/core/error.h"
 #include "aegis/core/image_io.h"
 #include "aegis/core/progress.h"
-#include "aegis/explain/gradient_x_input.h"
-#include "aegis/explain/integrated_gradients.h"
-#include "aegis/explain/noise_tunnel.h"
-#include "aegis/explain/saliency.h"
+#include "aegis/explain/registry.h"
 #include "commands.h"
 
 namespace aegis::cli {
@@ -45,38 +42,24 @@ struct ExplainFlags {
   std::string out_dir = "explain-out";
 };
 
-std::shared_ptr<Explainer> make_explainer(const ExplainFlags& f) {
-  std::shared_ptr<Explainer> e;
-  if (f.method == "saliency") {
-    e = std::make_shared<Saliency>(SaliencyOptions().absolute(!f.signed_saliency));
-  } else if (f.method == "gradient-x-input") {
-    e = std::make_shared<GradientXInput>();
-  } else if (f.method == "ig") {
-    BaselineOptions b(parse_baseline_kind(f.baseline));
-    b.value(f.baseline_value).blur_sigma(f.blur_sigma).seed(f.out.seed);
-    e = std::make_shared<IntegratedGradients>(
-        IntegratedGradientsOptions().steps(f.steps).rule(parse_integration_rule(f.rule)).baseline(b));
-  } else if (f.method == "smoothgrad" || f.method == "smoothgrad-sq" || f.method == "vargrad") {
-    // Shorthands: the noise tunnel around signed saliency.
-    AEGIS_CHECK(f.tunnel == "none", InvalidArgument, "--method " << f.method << " is already a noise tunnel");
-    return std::make_shared<NoiseTunnel>(std::make_shared<Saliency>(SaliencyOptions().absolute(false)),
-                                         NoiseTunnelOptions()
-                                             .samples(f.samples)
-                                             .stdev(f.stdev)
-                                             .seed(f.out.seed)
-                                             .kind(parse_noise_tunnel_kind(f.method)));
-  } else {
-    AEGIS_FAIL(InvalidArgument, "unknown method '" << f.method
-                                                   << "' (saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, "
-                                                      "vargrad)");
-  }
-  if (f.tunnel != "none")
-    e = std::make_shared<NoiseTunnel>(e, NoiseTunnelOptions()
-                                             .samples(f.samples)
-                                             .stdev(f.stdev)
-                                             .seed(f.out.seed)
-                                             .kind(parse_noise_tunnel_kind(f.tunnel)));
-  return e;
+/// The flags as make_explainer's parameters: only those the user gave or
+/// that the method takes, so a flag that does not apply is refused by name.
+nlohmann::json explainer_params(const ExplainFlags& f, CLI::App* sub) {
+  nlohmann::json p = {{"seed", f.out.seed}};
+  auto given = [&](const char* flag) { return sub->get_option(flag)->count() > 0; };
+  if (f.method == "saliency")
+    p["absolute"] = !f.signed_saliency;
+  else if (given("--signed"))
+    p["absolute"] = !f.signed_saliency;
+  if (f.method == "ig" || given("--steps")) p["steps"] = f.steps;
+  if (given("--rule")) p["rule"] = f.rule;
+  if (given("--baseline")) p["baseline"] = f.baseline;
+  if (given("--baseline-value")) p["baseline_value"] = f.baseline_value;
+  if (given("--blur-sigma")) p["blur_sigma"] = f.blur_sigma;
+  if (given("--tunnel")) p["tunnel"] = f.tunnel;
+  if (given("--samples")) p["samples"] = f.samples;
+  if (given("--stdev")) p["stdev"] = f.stdev;
+  return p;
 }
 
 /// Heat map per sample: |attribution| summed over channels, scaled so its
@@ -88,11 +71,11 @@ torch::Tensor heat_maps(const torch::Tensor& values) {
   return (h / top.clamp_min(1e-12).view({-1, 1, 1, 1})).clamp(0, 1);
 }
 
-void run(ExplainFlags& f) {
+void run(ExplainFlags& f, CLI::App* sub) {
   f.out.apply();
   AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
   AEGIS_CHECK(f.batch_size >= 1, InvalidArgument, "--batch-size must be >= 1, got " << f.batch_size);
-  auto explainer = make_explainer(f);
+  auto explainer = make_explainer(f.method, explainer_params(f, sub));
   f.data.limit = f.n;
   Dataset data = load_dataset(f.data.spec("test"));
   AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to explain");
@@ -220,7 +203,7 @@ void add_explain_command(CLI::App& app, Context&) {
   sub->add_option("-n", f->n, "Samples to explain (the first n)")->capture_default_str();
   sub->add_option("--batch-size", f->batch_size, "Samples per explainer call")->capture_default_str();
   sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
-  sub->callback([f] { run(*f); });
+  sub->callback([f, sub] { run(*f, sub); });
 }
 
 }  // namespace aegis::cli

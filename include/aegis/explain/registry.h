@@ -1,0 +1,32 @@
+#pragma once
+/// Explainers by name with JSON parameters: what the CLI's flags and the
+/// Python package's keyword arguments turn into (as attacks/registry.h).
+///
+///   auto e = make_explainer("ig", {{"steps", 64}, {"baseline", "blur"}, {"tunnel", "smoothgrad"}});
+///
+/// Methods: saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq,
+/// vargrad (the noise tunnel around signed saliency). Parameters, each
+/// refused where it does not apply and unknown ones refused by name:
+///   saliency: absolute (true);
+///   ig: steps (32), rule ("gauss-legendre"), baseline ("zero", "constant",
+///       "blur", "uniform"), baseline_value (0), blur_sigma (5), max_batch (256);
+///   tunnels: samples (50), stdev (0.15), max_batch (256);
+///   any method: tunnel ("none", "smoothgrad", "smoothgrad-sq", "vargrad")
+///       with samples and stdev; seed (0) for the noise and uniform baselines.
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "aegis/explain/explainer.h"
+
+namespace aegis {
+
+std::shared_ptr<Explainer> make_explainer(const std::string& method,
+                                          const nlohmann::json& params = nlohmann::json::object());
+
+/// The method names make_explainer takes.
+std::vector<std::string> explainer_names();
+
+}  // namespace aegis

@@ -1,0 +1,92 @@
+#include "aegis/explain/registry.h"
+
+#include <set>
+
+#include "aegis/core/error.h"
+#include "aegis/explain/gradient_x_input.h"
+#include "aegis/explain/integrated_gradients.h"
+#include "aegis/explain/noise_tunnel.h"
+#include "aegis/explain/saliency.h"
+
+namespace aegis {
+
+namespace {
+
+/// Reads typed parameters and remembers which were used, so the rest can be refused by name.
+class Params {
+ public:
+  Params(const std::string& method, const nlohmann::json& j) : method_(method), j_(j) {
+    AEGIS_CHECK(j_.is_object(), InvalidArgument, method << ": parameters must be a JSON object");
+  }
+  template <typename T>
+  T get(const std::string& key, T fallback) {
+    used_.insert(key);
+    if (!j_.contains(key) || j_[key].is_null()) return fallback;
+    try {
+      return j_[key].get<T>();
+    } catch (const nlohmann::json::exception&) {
+      AEGIS_FAIL(InvalidArgument, method_ << ": parameter '" << key << "' has the wrong type: " << j_[key].dump());
+    }
+    return fallback;  // not reached
+  }
+  void refuse_unused() const {
+    for (const auto& [key, value] : j_.items())
+      AEGIS_CHECK(used_.count(key), InvalidArgument, method_ << " takes no parameter '" << key << "'");
+  }
+
+ private:
+  std::string method_;
+  const nlohmann::json& j_;
+  std::set<std::string> used_;
+};
+
+NoiseTunnelOptions tunnel_options(Params& p, NoiseTunnelKind kind, uint64_t seed) {
+  return NoiseTunnelOptions()
+      .samples(p.get<int64_t>("samples", 50))
+      .stdev(p.get<double>("stdev", 0.15))
+      .max_batch(p.get<int64_t>("max_batch", 256))
+      .seed(seed)
+      .kind(kind);
+}
+
+}  // namespace
+
+std::vector<std::string> explainer_names() {
+  return {"saliency", "gradient-x-input", "ig", "smoothgrad", "smoothgrad-sq", "vargrad"};
+}
+
+std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohmann::json& params) {
+  Params p(method, params);
+  const uint64_t seed = p.get<uint64_t>("seed", 0);
+  const std::string tunnel = p.get<std::string>("tunnel", "none");
+  std::shared_ptr<Explainer> e;
+  if (method == "saliency") {
+    e = std::make_shared<Saliency>(SaliencyOptions().absolute(p.get<bool>("absolute", true)));
+  } else if (method == "gradient-x-input") {
+    e = std::make_shared<GradientXInput>();
+  } else if (method == "ig" || method == "integrated-gradients") {
+    BaselineOptions b(parse_baseline_kind(p.get<std::string>("baseline", "zero")));
+    b.value(p.get<double>("baseline_value", 0.0)).blur_sigma(p.get<double>("blur_sigma", 5.0)).seed(seed);
+    e = std::make_shared<IntegratedGradients>(
+        IntegratedGradientsOptions()
+            .steps(p.get<int64_t>("steps", 32))
+            .rule(parse_integration_rule(p.get<std::string>("rule", "gauss-legendre")))
+            .baseline(b)
+            .max_batch(p.get<int64_t>("max_batch", 256)));
+  } else if (method == "smoothgrad" || method == "smoothgrad-sq" || method == "vargrad") {
+    AEGIS_CHECK(tunnel == "none", InvalidArgument, method << " is already a noise tunnel");
+    e = std::make_shared<NoiseTunnel>(std::make_shared<Saliency>(SaliencyOptions().absolute(false)),
+                                      tunnel_options(p, parse_noise_tunnel_kind(method), seed));
+    p.refuse_unused();
+    return e;
+  } else {
+    AEGIS_FAIL(InvalidArgument, "unknown method '" << method
+                                                   << "' (saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, "
+                                                      "vargrad)");
+  }
+  if (tunnel != "none") e = std::make_shared<NoiseTunnel>(e, tunnel_options(p, parse_noise_tunnel_kind(tunnel), seed));
+  p.refuse_unused();
+  return e;
+}
+
+}  // namespace aegis
