@@ -1,10 +1,10 @@
 #include "aegis/attacks/attack.h"
 
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+
+#include <torch/torch.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
@@ -22,12 +22,9 @@ Norm parse_norm(const std::string& s) {
 
 std::string norm_name(Norm n) {
   switch (n) {
-    case Norm::Linf:
-      return "linf";
-    case Norm::L2:
-      return "l2";
-    case Norm::L1:
-      return "l1";
+    case Norm::Linf: return "linf";
+    case Norm::L2: return "l2";
+    case Norm::L1: return "l1";
   }
   return "?";
 }
@@ -41,31 +38,26 @@ TargetMode parse_target_mode(const std::string& s) {
 
 std::string target_mode_name(TargetMode m) {
   switch (m) {
-    case TargetMode::None:
-      return "none";
-    case TargetMode::Random:
-      return "random";
-    case TargetMode::LeastLikely:
-      return "least-likely";
+    case TargetMode::None: return "none";
+    case TargetMode::Random: return "random";
+    case TargetMode::LeastLikely: return "least-likely";
   }
   return "?";
 }
 
-double AttackResult::success_rate() const { return samples() ? success.to(torch::kDouble).mean().item<double>() : 0.0; }
+double AttackResult::success_rate() const {
+  return samples() ? success.to(torch::kDouble).mean().item<double>() : 0.0;
+}
 
 nlohmann::json AttackResult::to_json(bool per_sample) const {
-  nlohmann::json j = {{"samples", samples()},
-                      {"success_rate", success_rate()},
-                      {"queries", queries},
-                      {"iterations", iterations},
-                      {"seconds", seconds}};
+  nlohmann::json j = {{"samples", samples()}, {"success_rate", success_rate()}, {"queries", queries},
+                      {"iterations", iterations}, {"seconds", seconds}};
   if (samples() > 0) {
     torch::Tensor s = success;
     auto stat = [&](const torch::Tensor& v) -> nlohmann::json {
       if (!s.any().item<bool>()) return nullptr;
       torch::Tensor sel = v.masked_select(s).to(torch::kDouble);
-      return {{"mean", sel.mean().item<double>()},
-              {"median", sel.median().item<double>()},
+      return {{"mean", sel.mean().item<double>()}, {"median", sel.median().item<double>()},
               {"max", sel.max().item<double>()}};
     };
     j["norms_of_successes"] = {{"l0", stat(l0)}, {"l2", stat(l2)}, {"linf", stat(linf)}};
@@ -96,7 +88,8 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> perturbation_norms(const
   return {(d.abs() > 1e-7).sum(1).to(torch::kFloat), d.norm(2, 1), d.abs().amax(1)};
 }
 
-torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps, double lo, double hi) {
+torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps, double lo,
+                      double hi) {
   torch::Tensor delta = x_adv - x;
   if (norm == Norm::Linf) {
     delta = delta.clamp(-eps, eps);
@@ -173,11 +166,11 @@ AttackResult Attack::run(Classifier& model, const torch::Tensor& x_in, const tor
   AEGIS_CHECK(y.numel() == 0 || (y.min().item<int64_t>() >= 0 && y.max().item<int64_t>() < meta.num_classes),
               InvalidArgument, name() << ": labels out of range [0, " << meta.num_classes << ")");
   const double tol = 1e-5;
-  AEGIS_CHECK(
-      x.numel() == 0 ||
-          (x.min().item<double>() >= meta.clip_min - tol && x.max().item<double>() <= meta.clip_max + tol),
-      InvalidArgument,
-      name() << ": inputs lie outside the model's valid range [" << meta.clip_min << ", " << meta.clip_max << "]");
+  AEGIS_CHECK(x.numel() == 0 || (x.min().item<double>() >= meta.clip_min - tol &&
+                                 x.max().item<double>() <= meta.clip_max + tol),
+              InvalidArgument,
+              name() << ": inputs lie outside the model's valid range [" << meta.clip_min << ", " << meta.clip_max
+                     << "]");
 
   auto start = std::chrono::steady_clock::now();
   const int64_t q0 = model.queries();
@@ -186,8 +179,8 @@ AttackResult Attack::run(Classifier& model, const torch::Tensor& x_in, const tor
     targets = targets_in.detach().to(torch::kLong);
     AEGIS_CHECK(targets.dim() == 1 && targets.size(0) == x.size(0), InvalidArgument,
                 name() << ": targets must be [batch]");
-    AEGIS_CHECK(targets.numel() == 0 ||
-                    (targets.min().item<int64_t>() >= 0 && targets.max().item<int64_t>() < meta.num_classes),
+    AEGIS_CHECK(targets.numel() == 0 || (targets.min().item<int64_t>() >= 0 &&
+                                         targets.max().item<int64_t>() < meta.num_classes),
                 InvalidArgument, name() << ": targets out of range");
   } else if (target_mode() != TargetMode::None && x.size(0) > 0) {
     targets = resolve_targets(model, x, y, target_mode(), seed());

@@ -49,14 +49,11 @@ namespace {
 /// Pixels stb_easy_font covers for `lines` (one string per line), drawn at
 /// `scale` times its native size: a [H, W] float mask of 0 and 1.
 torch::Tensor text_mask(const std::vector<std::string>& lines, int64_t scale) {
-  int64_t w = 1, h = 0;
   const int64_t line_h = 12;
-  for (const auto& l : lines) {
-    std::string s = l;
-    w = std::max<int64_t>(w, stb_easy_font_width(s.data()));
-  }
-  h = line_h * int64_t(lines.size());
-  torch::Tensor mask = torch::zeros({std::max<int64_t>(h, 1) * scale, w * scale});
+  int64_t w = 1;
+  for (std::string s : lines) w = std::max<int64_t>(w, stb_easy_font_width(s.data()));  // stb takes char*
+  const int64_t h = std::max<int64_t>(line_h * int64_t(lines.size()), 1);
+  torch::Tensor mask = torch::zeros({h * scale, w * scale});
   auto m = mask.accessor<float, 2>();
   std::vector<char> quads(size_t(64) * 1024);
   unsigned char color[4] = {255, 255, 255, 255};
@@ -131,8 +128,8 @@ torch::Tensor tile_images(const torch::Tensor& images, const ImageGridOptions& o
               "image range must have hi > lo, got [" << o.lo_ << ", " << o.hi_ << "]");
   const int64_t cols = o.columns_ > 0 ? std::min(o.columns_, n) : int64_t(std::ceil(std::sqrt(double(n))));
   const int64_t rows = (n + cols - 1) / cols;
-  torch::Tensor px =
-      torch::nan_to_num(((images.detach().to(torch::kFloat).cpu() - o.lo_) / (o.hi_ - o.lo_)), 0.0).clamp(0, 1);
+  torch::Tensor px = torch::nan_to_num(((images.detach().to(torch::kFloat).cpu() - o.lo_) / (o.hi_ - o.lo_)), 0.0)
+                         .clamp(0, 1);
   if (o.scale_ > 1) px = px.repeat_interleave(o.scale_, 2).repeat_interleave(o.scale_, 3);
   const int64_t sh = h * o.scale_, sw = w * o.scale_, p = o.padding_;
   torch::Tensor grid = torch::zeros({c, rows * sh + (rows + 1) * p, cols * sw + (cols + 1) * p});

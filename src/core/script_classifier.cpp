@@ -1,11 +1,11 @@
 #include "aegis/core/script_classifier.h"
 
-#include <torch/script.h>
-#include <torch/torch.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <torch/script.h>
+#include <torch/torch.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
@@ -19,14 +19,16 @@ namespace {
 
 torch::Tensor output_logits(const c10::IValue& out, const ModelMeta& meta, int64_t batch) {
   AEGIS_CHECK(out.isTensor(), Unsupported,
-              "the model's forward returns " << out.tagKind() << "; aegis needs a tensor of logits [batch, classes]");
+              "the model's forward returns " << out.tagKind()
+                                             << "; aegis needs a tensor of logits [batch, classes]");
   torch::Tensor t = out.toTensor();
   AEGIS_CHECK(t.dim() == 2 && t.size(0) == batch, ShapeMismatch,
-              "the model returned shape " << t.sizes() << " for a batch of " << batch << "; expected [batch, classes]");
+              "the model returned shape " << t.sizes() << " for a batch of " << batch
+                                          << "; expected [batch, classes]");
   if (meta.num_classes > 0) {
     AEGIS_CHECK(t.size(1) == meta.num_classes, ShapeMismatch,
-                "the model returned " << t.size(1) << " logits per sample but its metadata says " << meta.num_classes
-                                      << " classes");
+                "the model returned " << t.size(1) << " logits per sample but its metadata says "
+                                      << meta.num_classes << " classes");
   }
   return t;
 }
@@ -45,7 +47,8 @@ ScriptClassifier::ScriptClassifier(torch::jit::Module module, ModelMeta meta)
   set_training(false);
 }
 
-std::shared_ptr<ScriptClassifier> ScriptClassifier::load(const std::string& path, const ModelOverrides& o,
+std::shared_ptr<ScriptClassifier> ScriptClassifier::load(const std::string& path,
+                                                         const ModelOverrides& o,
                                                          torch::Device device) {
   AEGIS_CHECK(fs::exists(path), NotFound, "model file not found: " << path);
   AEGIS_CHECK(fs::is_regular_file(path), InvalidArgument, "model path is not a file: " << path);
@@ -61,7 +64,8 @@ std::shared_ptr<ScriptClassifier> ScriptClassifier::load(const std::string& path
       module = torch::jit::load(in, device, extra);
     }
   } catch (const std::exception& e) {
-    AEGIS_FAIL(CorruptData, "cannot load " << path << ": not a TorchScript archive (" << one_line_message(e) << ")");
+    AEGIS_FAIL(CorruptData, "cannot load " << path << ": not a TorchScript archive ("
+                                            << one_line_message(e) << ")");
   }
   module.eval();
 
@@ -113,14 +117,16 @@ std::shared_ptr<ScriptClassifier> ScriptClassifier::load(const std::string& path
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    AEGIS_FAIL(ShapeMismatch, path << " rejects inputs of shape " << probe.sizes() << ": " << one_line_message(e));
+    AEGIS_FAIL(ShapeMismatch, path << " rejects inputs of shape " << probe.sizes() << ": "
+                                   << one_line_message(e));
   }
   AEGIS_CHECK(out.isTensor() && out.toTensor().dim() == 2, Unsupported,
               path << ": forward must return logits [batch, classes]");
   int64_t classes = out.toTensor().size(1);
   if (meta.num_classes == 0) meta.num_classes = classes;
   AEGIS_CHECK(meta.num_classes == classes, ShapeMismatch,
-              path << " returns " << classes << " logits but " << meta.num_classes << " classes were declared");
+              path << " returns " << classes << " logits but " << meta.num_classes
+                   << " classes were declared");
   auto model = std::make_shared<ScriptClassifier>(std::move(module), std::move(meta));
   model->device_ = device;
   if (model->norm_mean_.defined()) {
@@ -181,7 +187,8 @@ bool ScriptClassifier::has_features() const { return module_.find_method("featur
 torch::Tensor ScriptClassifier::features(const torch::Tensor& x) {
   check_input(x);
   auto method = module_.find_method("features");
-  AEGIS_CHECK(method.has_value(), Unsupported, "this model defines no features() method (penultimate-layer features)");
+  AEGIS_CHECK(method.has_value(), Unsupported,
+              "this model defines no features() method (penultimate-layer features)");
   count_queries(x.size(0));
   c10::IValue out = (*method)({normalize(x)});
   AEGIS_CHECK(out.isTensor(), Unsupported, "features() must return a tensor");

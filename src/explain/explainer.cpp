@@ -2,9 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <vector>
 
 #include "aegis/core/error.h"
+#include "aegis/core/progress.h"
 
 namespace aegis {
 
@@ -58,6 +61,39 @@ Attribution Explainer::explain(Classifier& model, const torch::Tensor& x_in, con
             (a.score.to(torch::kDouble) - a.baseline_score.to(torch::kDouble));
   a.queries = model.queries() - q0;
   a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return a;
+}
+
+Attribution Explainer::explain_batched(Classifier& model, const torch::Tensor& x, const torch::Tensor& target,
+                                       int64_t batch_size) {
+  AEGIS_CHECK(batch_size >= 1, InvalidArgument, "batch size must be >= 1, got " << batch_size);
+  AEGIS_CHECK(x.defined() && x.dim() >= 1 && x.size(0) >= 1, InvalidArgument, name() << ": no samples to explain");
+  const int64_t n = x.size(0);
+  Progress bar("explain " + name(), n);
+  std::vector<Attribution> parts;
+  for (int64_t i = 0; i < n; i += batch_size) {
+    const int64_t b = std::min(batch_size, n - i);
+    parts.push_back(explain(model, x.narrow(0, i, b), target.defined() ? target.narrow(0, i, b) : torch::Tensor()));
+    bar.advance(b);
+  }
+  bar.finish();
+  auto cat = [&](torch::Tensor Attribution::*field) {
+    std::vector<torch::Tensor> v;
+    for (const auto& p : parts) v.push_back(p.*field);
+    return torch::cat(v);
+  };
+  Attribution a = parts[0];
+  a.values = cat(&Attribution::values);
+  a.target = cat(&Attribution::target);
+  a.score = cat(&Attribution::score);
+  if (a.baseline_score.defined()) a.baseline_score = cat(&Attribution::baseline_score);
+  if (a.gap.defined()) a.gap = cat(&Attribution::gap);
+  a.queries = 0;
+  a.seconds = 0;
+  for (const auto& p : parts) {
+    a.queries += p.queries;
+    a.seconds += p.seconds;
+  }
   return a;
 }
 

@@ -52,6 +52,11 @@ std::string trim(std::string s) {
   return s.substr(i);
 }
 
+std::string lower(std::string s) {
+  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 /// user.name from a git config file: the `name =` line of a [user] section
 /// (quotes removed); "" when absent.
 std::string git_config_user_name(const fs::path& path) {
@@ -62,16 +67,13 @@ std::string git_config_user_name(const fs::path& path) {
     line = trim(line);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line[0] == '[') {
-      section = line.substr(1, line.find(']') == std::string::npos ? std::string::npos : line.find(']') - 1);
-      for (auto& c : section) c = char(std::tolower(static_cast<unsigned char>(c)));
-      section = trim(section);
+      const auto close = line.find(']');
+      section = lower(trim(line.substr(1, close == std::string::npos ? std::string::npos : close - 1)));
       continue;
     }
     const auto eq = line.find('=');
     if (section != "user" || eq == std::string::npos) continue;
-    std::string key = trim(line.substr(0, eq));
-    for (auto& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (key != "name") continue;
+    if (lower(trim(line.substr(0, eq))) != "name") continue;
     std::string value = trim(line.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
     found = value;  // the last one wins, as in git

@@ -568,7 +568,9 @@ TEST(Gateway, ServesAForeignArchiveWithItsMetadataFromServeToml) {
   auto r = h.infer(h.predict, Harness::body({{0.9f, 0.1f, 0.2f, 0.3f}, {0.1f, 0.2f, 0.8f, 0.0f}}));
   ASSERT_EQ(r->status, 200) << r->body;
   for (const auto& o : json::parse(r->body)["outputs"])
-    if (o["name"] == "label") EXPECT_EQ(o["data"], json({0, 2}));
+    if (o["name"] == "label") {
+      EXPECT_EQ(o["data"], json({0, 2}));
+    }
   EXPECT_EQ(h.gateway->model("m").current()->classifier->meta().class_names[2], "c");
   // A swapped-in version of the same foreign model gets the same metadata.
   testing::make_linear(weights(-3.0), torch::zeros({3}))->module().save(h.dir.file("foreign2.pt"));

@@ -109,13 +109,8 @@ void run_evasion(AttackFlags& f) {
     torch::Tensor xo = data.x.narrow(0, 0, k), xa = r.x_adv.narrow(0, 0, k);
     const double lo = model->meta().clip_min, hi = model->meta().clip_max;
     torch::Tensor amp = amplify_perturbation(xa - xo) * (hi - lo) + lo;
-    // True and predicted class beside each pair: the model's class names, else the data's, else numbers.
-    const ModelMeta& meta = model->meta();
-    auto name = [&](const torch::Tensor& t) {
-      const int64_t c = t.item<int64_t>();
-      if (!meta.class_names.empty() || c >= int64_t(data.class_names.size())) return meta.class_name(c);
-      return data.class_names[size_t(c)];
-    };
+    // True and predicted class beside each pair.
+    auto name = [&](const torch::Tensor& t) { return class_label(model->meta(), data, t.item<int64_t>()); };
     std::vector<std::vector<std::string>> captions;
     for (int64_t i = 0; i < k; ++i)
       captions.push_back({"true  " + name(data.y[i]), "clean " + name(clean_pred[i]), "adv   " + name(r.adv_pred[i])});

@@ -67,10 +67,8 @@ void run(CertifyFlags& f) {
     std::cout << "(guaranteed with probability >= 1 - alpha per sample, for "
                  "the smoothed model, not the base model)\n";
     if (!attacks.empty())
-      std::cout << fmt::format(
-          "attacked (L2 PGD on the soft smoothed model, {} steps, {} noise draws per step; smoothed class by majority "
-          "of {}):\n",
-          f.attack.steps_, f.attack.eot_samples_, f.options.n_);
+      std::cout << fmt::format("attacked (L2 PGD on the soft smoothed model, {} steps, {} noise draws per step; smoothed class by majority of {}):\n",
+                               f.attack.steps_, f.attack.eot_samples_, f.options.n_);
     for (const auto& a : attacks) {
       double cert = c.certified_accuracy(a.options.eps_);
       std::cout << fmt::format("  eps = {:<6} empirical robust accuracy {:.4f} >= certified {:.4f}{}\n", a.options.eps_,

@@ -139,4 +139,9 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
   AEGIS_CHECK(out.good(), Io, "error writing " << path);
 }
 
+std::string class_label(const ModelMeta& meta, const Dataset& data, int64_t c) {
+  if (!meta.class_names.empty() || c >= int64_t(data.class_names.size())) return meta.class_name(c);
+  return data.class_names[size_t(c)];
+}
+
 }  // namespace aegis::cli

@@ -70,6 +70,9 @@ void add_model_flags(CLI::App* sub, ModelFlags& flags, bool required = true);
 /// several files attach children to one group (`aegis data check|scan|...`).
 CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::string& description);
 
+/// Name of class `c` for captions: the model's class names, else the data's, else its number.
+std::string class_label(const ModelMeta& meta, const Dataset& data, int64_t c);
+
 /// Adds a positional DATA argument writing to the same place as --data.
 void add_positional_data(CLI::App* sub, DataFlags& flags);
 

@@ -130,9 +130,9 @@ void add_data_scan_command(CLI::App& app, Context&) {
       ->capture_default_str();
   sub->add_option("--out", f->report_out, "Also write the report (JSON) here, for aegis data filter --from");
   sub->add_option("--truth", f->truth, "A poison.json record: also report precision and recall against it");
-  sub->description(sub->get_description() + ". " +
-                   "--model should be a model trained on DATA (it carries the "
-                   "backdoor if DATA is poisoned).");
+  sub->description(sub->get_description() + ". " + 
+      "--model should be a model trained on DATA (it carries the "
+      "backdoor if DATA is poisoned).");
   sub->callback([f] { run(*f); });
 }
 

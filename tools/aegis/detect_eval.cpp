@@ -82,9 +82,9 @@ void run(DetectEvalFlags& f) {
       auto fgsm = make_attack("fgsm", {{"eps", f.eps}});
       AttackResult r = fgsm->run(*model, tune.x, tune.y);
       torch::Tensor ok = r.success.nonzero().flatten();
-      AEGIS_CHECK(
-          ok.numel() > 0, InvalidArgument,
-          "FGSM at eps " << f.eps << " fooled none of the " << tune.size() << " tuning samples; use --tune none");
+      AEGIS_CHECK(ok.numel() > 0, InvalidArgument,
+                  "FGSM at eps " << f.eps << " fooled none of the " << tune.size()
+                                 << " tuning samples; use --tune none");
       maha->fit_weights(tune.x, r.x_adv.index_select(0, ok));
       fit_info["tuning"] = {{"attack", "fgsm"}, {"eps", f.eps}, {"clean", tune.size()}, {"adversarial", ok.numel()}};
     }

@@ -1,8 +1,8 @@
 // aegis eval: clean accuracy, per-class accuracy and the confusion matrix.
 
-#include <fmt/format.h>
-
 #include <iostream>
+
+#include <fmt/format.h>
 
 #include "aegis/core/accuracy.h"
 #include "aegis/core/sha256.h"
@@ -39,10 +39,9 @@ void run(EvalFlags& f) {
   Dataset data = load_dataset(f.data.spec("test"));
   auto model = f.model.load_classifier(&data);
   AccuracyReport r = measure_accuracy(*model, data, f.batch_size, !(f.out.json || f.out.quiet));
-  nlohmann::json j = {
-      {"model", f.model.describe()},
-      {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
-      {"metrics", r.to_json(&model->meta())}};
+  nlohmann::json j = {{"model", f.model.describe()},
+                      {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
+                      {"metrics", r.to_json(&model->meta())}};
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   emit(f.out, j, [&] {
     const auto& meta = model->meta();

@@ -14,7 +14,6 @@
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
 #include "aegis/core/image_io.h"
-#include "aegis/core/progress.h"
 #include "aegis/explain/registry.h"
 #include "commands.h"
 
@@ -74,7 +73,6 @@ torch::Tensor heat_maps(const torch::Tensor& values) {
 void run(ExplainFlags& f, CLI::App* sub) {
   f.out.apply();
   AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
-  AEGIS_CHECK(f.batch_size >= 1, InvalidArgument, "--batch-size must be >= 1, got " << f.batch_size);
   auto explainer = make_explainer(f.method, explainer_params(f, sub));
   f.data.limit = f.n;
   Dataset data = load_dataset(f.data.spec("test"));
@@ -99,25 +97,7 @@ void run(ExplainFlags& f, CLI::App* sub) {
     target = torch::full({data.size()}, c, torch::kLong);
   }
 
-  Progress bar("explain", data.size());
-  std::vector<Attribution> parts;
-  for (int64_t i = 0; i < data.size(); i += f.batch_size) {
-    const int64_t b = std::min(f.batch_size, data.size() - i);
-    parts.push_back(explainer->explain(*model, data.x.narrow(0, i, b), target.narrow(0, i, b)));
-    bar.advance(b);
-  }
-  bar.finish();
-  Attribution a = parts[0];
-  for (size_t k = 1; k < parts.size(); ++k) {
-    const Attribution& p = parts[k];
-    a.values = torch::cat({a.values, p.values});
-    a.target = torch::cat({a.target, p.target});
-    a.score = torch::cat({a.score, p.score});
-    if (a.baseline_score.defined()) a.baseline_score = torch::cat({a.baseline_score, p.baseline_score});
-    if (a.gap.defined()) a.gap = torch::cat({a.gap, p.gap});
-    a.queries += p.queries;
-    a.seconds += p.seconds;
-  }
+  Attribution a = explainer->explain_batched(*model, data.x, target, f.batch_size);
 
   namespace fs = std::filesystem;
   fs::create_directories(f.out_dir);
@@ -142,11 +122,7 @@ void run(ExplainFlags& f, CLI::App* sub) {
     torch::Tensor overlay =
         torch::cat({torch::max(gray.narrow(1, 0, 1) * 0.6, heat), gray.narrow(1, 1, 2) * 0.6 * (1 - heat)}, 1);
     torch::Tensor input = x01.size(1) == 3 ? x01 : gray;
-    // The model's class names, else the data's, else numbers (as aegis attack).
-    auto name = [&](int64_t c) {
-      if (!meta.class_names.empty() || c >= int64_t(data.class_names.size())) return meta.class_name(c);
-      return data.class_names[size_t(c)];
-    };
+    auto name = [&](int64_t c) { return class_label(meta, data, c); };
     std::vector<std::vector<std::string>> captions;
     for (int64_t i = 0; i < data.size(); ++i)
       captions.push_back({"true   " + name(data.y[i].item<int64_t>()), "pred   " + name(pred[i].item<int64_t>()),

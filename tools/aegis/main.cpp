@@ -1,10 +1,11 @@
 // aegis: the one command-line tool. Every error is caught here, once: a
 // one-line message on stderr, exit 2 for usage errors and 1 for failures.
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <new>
+
+#include <CLI/CLI.hpp>
 
 #include "aegis/core/error.h"
 #include "commands.h"

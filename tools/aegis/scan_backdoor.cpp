@@ -89,9 +89,9 @@ void add_scan_backdoor_command(CLI::App& app, Context&) {
       ->capture_default_str();
   sub->add_option("--out", f->report_out, "Also write the result (JSON) here");
   sub->add_option("--save-triggers", f->triggers_dir, "Write each class's reversed mask and pattern (.npy) here");
-  sub->description(sub->get_description() + ". " +
-                   "--data gives clean inputs (default: the first 1000 "
-                   "Fashion-MNIST test images).");
+  sub->description(sub->get_description() + ". " + 
+      "--data gives clean inputs (default: the first 1000 "
+      "Fashion-MNIST test images).");
   sub->callback([f] { run(*f); });
 }
 

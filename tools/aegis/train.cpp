@@ -6,16 +6,16 @@
 // shares every data, architecture, regularisation and checkpoint flag here
 // rather than duplicating them in a second subcommand.
 
+#include <iostream>
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <iostream>
-
-#include "aegis/attacks/attack.h"
 #include "aegis/core/accuracy.h"
 #include "aegis/core/architectures.h"
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
+#include "aegis/attacks/attack.h"
 #include "aegis/defenses/training/distillation.h"
 #include "aegis/defenses/training/fast_at.h"
 #include "aegis/defenses/training/pgd_at.h"
@@ -80,8 +80,7 @@ std::unique_ptr<Objective> make_objective(const TrainFlags& f) {
     AEGIS_CHECK(!f.teacher.empty() || f.hard_weight == 1, InvalidArgument,
                 "--defense distillation needs --teacher MODEL (or --hard-weight 1 to train a teacher at T)");
     return std::make_unique<DistillationObjective>(
-        f.teacher.empty() ? nullptr : ScriptClassifier::load(f.teacher),
-        DistillationOptions().temperature(f.temperature).hard_weight(f.hard_weight));
+        f.teacher.empty() ? nullptr : ScriptClassifier::load(f.teacher), DistillationOptions().temperature(f.temperature).hard_weight(f.hard_weight));
   }
   AEGIS_FAIL(InvalidArgument, "unknown defense '" << f.defense << "'");
 }
@@ -146,8 +145,8 @@ void run(TrainFlags& f) {
     }
     model = build_architecture(ao);
   }
-  log_info(fmt::format("training {} ({} parameters) on {} samples, validating on {}", arch, model->parameter_count(),
-                       fit.size(), val.size()));
+  log_info(fmt::format("training {} ({} parameters) on {} samples, validating on {}", arch,
+                       model->parameter_count(), fit.size(), val.size()));
   TrainResult r = train(*model, fit, have_val ? &val : nullptr, f.options, objective.get(), [&](const EpochStats& s) {
     if (!f.out.json && f.out.quiet) return;
     if (!f.out.json)
@@ -167,8 +166,7 @@ void run(TrainFlags& f) {
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   emit(f.out, j, [&] {
     const auto& last = r.history.back();
-    std::cout << fmt::format("trained {} ({}) in {:.1f}s", arch, f.defense == "none" ? "standard" : f.defense,
-                             r.seconds);
+    std::cout << fmt::format("trained {} ({}) in {:.1f}s", arch, f.defense == "none" ? "standard" : f.defense, r.seconds);
     const std::string acc = train_accuracy_text(last);
     if (!acc.empty()) std::cout << ":" << acc;
     if (have_val) std::cout << fmt::format(", val acc {:.4f}", last.val_accuracy);
@@ -181,86 +179,46 @@ void run(TrainFlags& f) {
 
 void add_train_command(CLI::App& app, Context&) {
   auto f = std::make_shared<TrainFlags>();
-  auto* sub = app.add_subcommand(
-      "train", "Train or harden a model (--defense pgd-at, trades, fast-at, distillation) and save it as TorchScript");
+  auto* sub = app.add_subcommand("train", "Train or harden a model (--defense pgd-at, trades, fast-at, distillation) and save it as TorchScript");
   add_output_flags(sub, f->out);
   add_data_flags(sub, f->data, "train");
   sub->add_option("--arch", f->arch, "Architecture: auto, mlp, cnn, resnet")
-      ->check(CLI::IsMember({"auto", "mlp", "cnn", "resnet"}))
-      ->capture_default_str();
+      ->check(CLI::IsMember({"auto", "mlp", "cnn", "resnet"}))->capture_default_str();
   sub->add_option("-o,--out", f->model_out, "Where to save the model")->capture_default_str();
   sub->add_option("--result", f->result_out, "Also write the training result as JSON to this file");
   sub->add_option("--epochs", f->options.epochs_, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--batch-size", f->options.batch_size_, "Batch size")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  sub->add_option("--batch-size", f->options.batch_size_, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--lr", f->options.lr_, "Peak learning rate")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--weight-decay", f->options.weight_decay_, "Weight decay")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  sub->add_option("--dropout", f->dropout, "Dropout before the classifier head")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.95));
-  sub->add_option("--label-smoothing", f->options.label_smoothing_, "Label smoothing")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.99));
-  sub->add_option("--optimizer", f->options.optimizer_, "adam (AdamW) or sgd")
-      ->check(CLI::IsMember({"adam", "sgd"}))
-      ->capture_default_str();
+  sub->add_option("--weight-decay", f->options.weight_decay_, "Weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
+  sub->add_option("--dropout", f->dropout, "Dropout before the classifier head")->capture_default_str()->check(CLI::Range(0.0, 0.95));
+  sub->add_option("--label-smoothing", f->options.label_smoothing_, "Label smoothing")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+  sub->add_option("--optimizer", f->options.optimizer_, "adam (AdamW) or sgd")->check(CLI::IsMember({"adam", "sgd"}))->capture_default_str();
   sub->add_option("--schedule", f->options.schedule_, "Learning-rate schedule: constant, cosine, onecycle")
-      ->check(CLI::IsMember({"constant", "cosine", "onecycle"}))
-      ->capture_default_str();
-  sub->add_option("--val-fraction", f->val_fraction, "Fraction held out for validation (0 = none)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.9));
-  sub->add_option("--patience", f->options.patience_, "Early stopping after N epochs without validation gain (0 = off)")
-      ->capture_default_str();
+      ->check(CLI::IsMember({"constant", "cosine", "onecycle"}))->capture_default_str();
+  sub->add_option("--val-fraction", f->val_fraction, "Fraction held out for validation (0 = none)")->capture_default_str()->check(CLI::Range(0.0, 0.9));
+  sub->add_option("--patience", f->options.patience_, "Early stopping after N epochs without validation gain (0 = off)")->capture_default_str();
   sub->add_option("--normalize", f->normalize, "auto: bake the training data's mean/std into the model; none")
-      ->check(CLI::IsMember({"auto", "none"}))
-      ->capture_default_str();
+      ->check(CLI::IsMember({"auto", "none"}))->capture_default_str();
   sub->add_option("--checkpoint-dir", f->options.checkpoint_dir_, "Save a checkpoint after each epoch here");
   sub->add_flag("--resume", f->options.resume_, "Continue from the checkpoint in --checkpoint-dir");
-  sub->add_option("--init", f->init,
-                  "Start from this model (fine-tune / harden an existing model) instead of a fresh one");
+  sub->add_option("--init", f->init, "Start from this model (fine-tune / harden an existing model) instead of a fresh one");
   auto* d = "Robust training";
   sub->add_option("--defense", f->defense,
                   "What training minimises: none (cross-entropy), pgd-at (Madry), trades, fast-at (FGSM with random "
                   "start), distillation (needs --teacher)")
-      ->check(CLI::IsMember({"none", "pgd-at", "trades", "fast-at", "distillation"}))
-      ->capture_default_str()
-      ->group(d);
-  sub->add_option("--eps", f->eps, "Perturbation budget trained against (raw input units)")
-      ->capture_default_str()
-      ->group(d);
+      ->check(CLI::IsMember({"none", "pgd-at", "trades", "fast-at", "distillation"}))->capture_default_str()->group(d);
+  sub->add_option("--eps", f->eps, "Perturbation budget trained against (raw input units)")->capture_default_str()->group(d);
   sub->add_option("--norm", f->norm, "Threat model of pgd-at/trades: linf or l2")
-      ->check(CLI::IsMember({"linf", "l2"}))
-      ->capture_default_str()
-      ->group(d);
-  sub->add_option("--attack-steps", f->attack_steps, "Inner attack steps (pgd-at, trades)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber)
-      ->group(d);
-  sub->add_option("--step-size", f->step_size, "Inner step size (0 = 2.5 eps/steps; fast-at: 1.25 eps)")
-      ->capture_default_str()
-      ->group(d);
-  sub->add_option("--warmup-epochs", f->warmup_epochs, "Grow eps linearly from 0 over the first N epochs")
-      ->capture_default_str()
-      ->group(d);
-  sub->add_option("--fast-epochs", f->fast_epochs,
-                  "pgd-at: the first N epochs use random-start FGSM (cheap) instead of PGD")
-      ->capture_default_str()
-      ->group(d);
-  sub->add_option("--clean-weight", f->clean_weight, "pgd-at: weight of the clean loss beside the adversarial one")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0))
-      ->group(d);
+      ->check(CLI::IsMember({"linf", "l2"}))->capture_default_str()->group(d);
+  sub->add_option("--attack-steps", f->attack_steps, "Inner attack steps (pgd-at, trades)")->capture_default_str()->check(CLI::PositiveNumber)->group(d);
+  sub->add_option("--step-size", f->step_size, "Inner step size (0 = 2.5 eps/steps; fast-at: 1.25 eps)")->capture_default_str()->group(d);
+  sub->add_option("--warmup-epochs", f->warmup_epochs, "Grow eps linearly from 0 over the first N epochs")->capture_default_str()->group(d);
+  sub->add_option("--fast-epochs", f->fast_epochs, "pgd-at: the first N epochs use random-start FGSM (cheap) instead of PGD")->capture_default_str()->group(d);
+  sub->add_option("--clean-weight", f->clean_weight, "pgd-at: weight of the clean loss beside the adversarial one")->capture_default_str()->check(CLI::Range(0.0, 1.0))->group(d);
   sub->add_option("--beta", f->beta, "trades: weight of the robustness (KL) term")->capture_default_str()->group(d);
   sub->add_option("--teacher", f->teacher, "distillation: the teacher model")->group(d);
   sub->add_option("--temperature", f->temperature, "distillation: temperature T")->capture_default_str()->group(d);
-  sub->add_option("--hard-weight", f->hard_weight, "distillation: weight of the true-label loss")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0))
-      ->group(d);
+  sub->add_option("--hard-weight", f->hard_weight, "distillation: weight of the true-label loss")->capture_default_str()->check(CLI::Range(0.0, 1.0))->group(d);
   sub->callback([f] { run(*f); });
 }
 

@@ -12,14 +12,14 @@
 /// success it did not earn). Success is measured by one final forward pass
 /// that is not charged to the attack's queries.
 
-#include <torch/types.h>
-
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
 
 #include "aegis/core/classifier.h"
 
@@ -28,7 +28,7 @@ namespace aegis {
 /// Threat model: the norm the perturbation is measured in.
 enum class Norm { Linf, L2, L1 };
 Norm parse_norm(const std::string& s);  ///< "linf", "l2", "l1" (case-insensitive); throws InvalidArgument
-std::string norm_name(Norm n);          ///< "linf", "l2", "l1"
+std::string norm_name(Norm n);           ///< "linf", "l2", "l1"
 
 /// How a targeted attack picks its target when run() is given none.
 enum class TargetMode {
@@ -44,31 +44,22 @@ template <class Derived>
 struct CommonAttackOptions {
   TargetMode target_mode_ = TargetMode::None;  ///< default untargeted
   uint64_t seed_ = 0;                          ///< random starts, random targets
-  bool early_stop_ = true;                     ///< a sample that is already adversarial stops costing passes
+  bool early_stop_ = true;  ///< a sample that is already adversarial stops costing passes
 
-  Derived& target_mode(TargetMode v) {
-    target_mode_ = v;
-    return static_cast<Derived&>(*this);
-  }
-  Derived& seed(uint64_t v) {
-    seed_ = v;
-    return static_cast<Derived&>(*this);
-  }
-  Derived& early_stop(bool v) {
-    early_stop_ = v;
-    return static_cast<Derived&>(*this);
-  }
+  Derived& target_mode(TargetMode v) { target_mode_ = v; return static_cast<Derived&>(*this); }
+  Derived& seed(uint64_t v) { seed_ = v; return static_cast<Derived&>(*this); }
+  Derived& early_stop(bool v) { early_stop_ = v; return static_cast<Derived&>(*this); }
 };
 
 struct AttackResult {
-  torch::Tensor x_adv;         ///< [B, ...] adversarial batch (the input where the attack failed)
-  torch::Tensor success;       ///< [B] bool: misclassified (untargeted) / classified as target (targeted)
+  torch::Tensor x_adv;    ///< [B, ...] adversarial batch (the input where the attack failed)
+  torch::Tensor success;  ///< [B] bool: misclassified (untargeted) / classified as target (targeted)
   torch::Tensor l0, l2, linf;  ///< [B] float: perturbation norms (0 where x_adv == x)
-  torch::Tensor targets;       ///< [B] int64 targets, undefined for untargeted runs
-  torch::Tensor adv_pred;      ///< [B] int64: the model's class for x_adv
-  int64_t queries = 0;         ///< forward passes charged to the attack, counted per sample
-  int64_t iterations = 0;      ///< iterations the attack ran (max over samples)
-  double seconds = 0;          ///< wall time
+  torch::Tensor targets;  ///< [B] int64 targets, undefined for untargeted runs
+  torch::Tensor adv_pred; ///< [B] int64: the model's class for x_adv
+  int64_t queries = 0;    ///< forward passes charged to the attack, counted per sample
+  int64_t iterations = 0; ///< iterations the attack ran (max over samples)
+  double seconds = 0;     ///< wall time
 
   int64_t samples() const { return success.defined() ? success.size(0) : 0; }
   double success_rate() const;
@@ -113,7 +104,8 @@ class Attack {
 torch::Tensor is_adversarial(const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& targets);
 
 /// Projects x_adv onto the `norm` ball of radius eps around x and into [lo, hi].
-torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps, double lo, double hi);
+torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps, double lo,
+                      double hi);
 
 /// Per-sample norms of a batch of perturbations: {l0, l2, linf}.
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> perturbation_norms(const torch::Tensor& delta);

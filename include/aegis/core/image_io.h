@@ -35,27 +35,14 @@ void write_image_grid(const std::string& path, const std::vector<torch::Tensor>&
                       double hi = 1.0, int64_t scale = 1, const std::vector<std::vector<std::string>>& captions = {});
 
 struct ImageGridOptions {
-  int64_t columns_ = 0;         ///< images per row; 0 = ceil(sqrt(N))
-  int64_t padding_ = 2;         ///< pixels between images (background 0), in [0, 64]
-  int64_t scale_ = 1;           ///< nearest-neighbour upscaling, in [1, 16]
+  int64_t columns_ = 0;  ///< images per row; 0 = ceil(sqrt(N))
+  int64_t padding_ = 2;  ///< pixels between images (background 0), in [0, 64]
+  int64_t scale_ = 1;    ///< nearest-neighbour upscaling, in [1, 16]
   double lo_ = 0.0, hi_ = 1.0;  ///< value range mapped to 0..255 (clipped outside)
-  ImageGridOptions& columns(int64_t v) {
-    columns_ = v;
-    return *this;
-  }
-  ImageGridOptions& padding(int64_t v) {
-    padding_ = v;
-    return *this;
-  }
-  ImageGridOptions& scale(int64_t v) {
-    scale_ = v;
-    return *this;
-  }
-  ImageGridOptions& range(double lo, double hi) {
-    lo_ = lo;
-    hi_ = hi;
-    return *this;
-  }
+  ImageGridOptions& columns(int64_t v) { columns_ = v; return *this; }
+  ImageGridOptions& padding(int64_t v) { padding_ = v; return *this; }
+  ImageGridOptions& scale(int64_t v) { scale_ = v; return *this; }
+  ImageGridOptions& range(double lo, double hi) { lo_ = lo; hi_ = hi; return *this; }
 };
 
 /// Images [N, C, H, W] (C = 1 or 3) tiled row by row: [C, H', W'] in [0, 1].

@@ -11,12 +11,12 @@
 ///                    ModelOverrides().input_shape({1, 28, 28}));
 ///   model->save("copy.pt");
 
-#include <torch/script.h>
-
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <torch/script.h>
 
 #include "aegis/core/classifier.h"
 
@@ -37,37 +37,18 @@ struct ModelOverrides {
   /// to $AEGIS_KEY_FILE / $AEGIS_KEY when the file turns out to be encrypted.
   std::string key_file_;
 
-  ModelOverrides& input_shape(std::vector<int64_t> v) {
-    input_shape_ = std::move(v);
-    return *this;
-  }
-  ModelOverrides& num_classes(int64_t v) {
-    num_classes_ = v;
-    return *this;
-  }
-  ModelOverrides& clip(double lo, double hi) {
-    clip_min_ = lo;
-    clip_max_ = hi;
-    return *this;
-  }
+  ModelOverrides& input_shape(std::vector<int64_t> v) { input_shape_ = std::move(v); return *this; }
+  ModelOverrides& num_classes(int64_t v) { num_classes_ = v; return *this; }
+  ModelOverrides& clip(double lo, double hi) { clip_min_ = lo; clip_max_ = hi; return *this; }
   ModelOverrides& normalization(std::vector<double> m, std::vector<double> s) {
-    mean_ = std::move(m);
-    std_ = std::move(s);
-    return *this;
+    mean_ = std::move(m); std_ = std::move(s); return *this;
   }
-  ModelOverrides& class_names(std::vector<std::string> v) {
-    class_names_ = std::move(v);
-    return *this;
+  ModelOverrides& class_names(std::vector<std::string> v) { class_names_ = std::move(v); return *this; }
+  ModelOverrides& fallback_input_shape(std::vector<int64_t> v) { fallback_input_shape_ = std::move(v); return *this; }
+  ModelOverrides& key_file(std::string v) { key_file_ = std::move(v); return *this; }
+  bool empty() const {
+    return !input_shape_ && !num_classes_ && !clip_min_ && !mean_ && !class_names_;
   }
-  ModelOverrides& fallback_input_shape(std::vector<int64_t> v) {
-    fallback_input_shape_ = std::move(v);
-    return *this;
-  }
-  ModelOverrides& key_file(std::string v) {
-    key_file_ = std::move(v);
-    return *this;
-  }
-  bool empty() const { return !input_shape_ && !num_classes_ && !clip_min_ && !mean_ && !class_names_; }
 };
 
 class ScriptClassifier : public Classifier {
@@ -82,7 +63,8 @@ class ScriptClassifier : public Classifier {
   /// input shape given), ShapeMismatch (the module rejects the declared shape).
   /// An encrypted archive (aegis encrypt) is decrypted in memory with the key
   /// from `overrides.key_file_` or the environment; PermissionDenied without one.
-  static std::shared_ptr<ScriptClassifier> load(const std::string& path, const ModelOverrides& overrides = {},
+  static std::shared_ptr<ScriptClassifier> load(const std::string& path,
+                                                const ModelOverrides& overrides = {},
                                                 torch::Device device = torch::kCPU);
   /// Writes a TorchScript archive with aegis.json inside (atomically: a
   /// temporary file renamed into place).

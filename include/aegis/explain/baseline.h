@@ -28,23 +28,10 @@ struct BaselineOptions {
   uint64_t seed_ = 0;        ///< Uniform: the draw in [clip_min, clip_max] (the same for the same seed)
   torch::Tensor tensor_;     ///< Given: one sample's shape (broadcast) or the batch's
 
-  BaselineOptions& value(double v) {
-    value_ = v;
-    return *this;
-  }
-  BaselineOptions& blur_sigma(double v) {
-    blur_sigma_ = v;
-    return *this;
-  }
-  BaselineOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
-  BaselineOptions& tensor(torch::Tensor v) {
-    kind_ = BaselineKind::Given;
-    tensor_ = std::move(v);
-    return *this;
-  }
+  BaselineOptions& value(double v) { value_ = v; return *this; }
+  BaselineOptions& blur_sigma(double v) { blur_sigma_ = v; return *this; }
+  BaselineOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  BaselineOptions& tensor(torch::Tensor v) { kind_ = BaselineKind::Given; tensor_ = std::move(v); return *this; }
 };
 
 /// "zero", "constant", "blur", "uniform", "given".

@@ -51,6 +51,10 @@ class Explainer {
   /// predicted class), runs the method, fills the scores and the gap.
   /// Never changes the model's parameters.
   Attribution explain(Classifier& model, const torch::Tensor& x, const torch::Tensor& target = {});
+  /// explain() over consecutive batches of `batch_size` samples with a
+  /// progress bar, results joined in order (queries and time summed).
+  Attribution explain_batched(Classifier& model, const torch::Tensor& x, const torch::Tensor& target,
+                              int64_t batch_size);
 
  protected:
   friend class NoiseTunnel;  // averages attribute() over noisy copies without re-checking each

@@ -22,22 +22,10 @@ struct IntegratedGradientsOptions {
   BaselineOptions baseline_;  ///< zero by default
   int64_t max_batch_ = 256;   ///< interpolated inputs per forward pass, >= 1
 
-  IntegratedGradientsOptions& steps(int64_t v) {
-    steps_ = v;
-    return *this;
-  }
-  IntegratedGradientsOptions& rule(IntegrationRule v) {
-    rule_ = v;
-    return *this;
-  }
-  IntegratedGradientsOptions& baseline(BaselineOptions v) {
-    baseline_ = std::move(v);
-    return *this;
-  }
-  IntegratedGradientsOptions& max_batch(int64_t v) {
-    max_batch_ = v;
-    return *this;
-  }
+  IntegratedGradientsOptions& steps(int64_t v) { steps_ = v; return *this; }
+  IntegratedGradientsOptions& rule(IntegrationRule v) { rule_ = v; return *this; }
+  IntegratedGradientsOptions& baseline(BaselineOptions v) { baseline_ = std::move(v); return *this; }
+  IntegratedGradientsOptions& max_batch(int64_t v) { max_batch_ = v; return *this; }
 };
 
 class IntegratedGradients : public Explainer {

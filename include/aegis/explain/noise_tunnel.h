@@ -30,26 +30,11 @@ struct NoiseTunnelOptions {
   uint64_t seed_ = 0;
   int64_t max_batch_ = 256;  ///< noisy inputs per call of the inner explainer, >= 1
 
-  NoiseTunnelOptions& samples(int64_t v) {
-    samples_ = v;
-    return *this;
-  }
-  NoiseTunnelOptions& stdev(double v) {
-    stdev_ = v;
-    return *this;
-  }
-  NoiseTunnelOptions& kind(NoiseTunnelKind v) {
-    kind_ = v;
-    return *this;
-  }
-  NoiseTunnelOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
-  NoiseTunnelOptions& max_batch(int64_t v) {
-    max_batch_ = v;
-    return *this;
-  }
+  NoiseTunnelOptions& samples(int64_t v) { samples_ = v; return *this; }
+  NoiseTunnelOptions& stdev(double v) { stdev_ = v; return *this; }
+  NoiseTunnelOptions& kind(NoiseTunnelKind v) { kind_ = v; return *this; }
+  NoiseTunnelOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  NoiseTunnelOptions& max_batch(int64_t v) { max_batch_ = v; return *this; }
 };
 
 class NoiseTunnel : public Explainer {

@@ -11,10 +11,7 @@ namespace aegis {
 
 struct SaliencyOptions {
   bool absolute_ = true;  ///< |gradient| (the usual saliency map); false keeps the sign
-  SaliencyOptions& absolute(bool v) {
-    absolute_ = v;
-    return *this;
-  }
+  SaliencyOptions& absolute(bool v) { absolute_ = v; return *this; }
 };
 
 class Saliency : public Explainer {

@@ -17,10 +17,11 @@
 ///   require_verified_model(path, VerifyOptions("key.pub"));       // model_signing.h
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 struct sqlite3;
 
@@ -42,14 +43,8 @@ struct ChangeInfo {
   std::string reason_;  ///< free text
   ChangeInfo() = default;
   ChangeInfo(std::string who, std::string reason) : who_(std::move(who)), reason_(std::move(reason)) {}
-  ChangeInfo& who(std::string v) {
-    who_ = std::move(v);
-    return *this;
-  }
-  ChangeInfo& reason(std::string v) {
-    reason_ = std::move(v);
-    return *this;
-  }
+  ChangeInfo& who(std::string v) { who_ = std::move(v); return *this; }
+  ChangeInfo& reason(std::string v) { reason_ = std::move(v); return *this; }
 };
 
 struct AddOptions {
@@ -61,48 +56,24 @@ struct AddOptions {
   std::string signature_;                  ///< model-signing bundle to store with the version
   ChangeInfo change_;
 
-  AddOptions& parent_version(int64_t v) {
-    parent_version_ = v;
-    return *this;
-  }
-  AddOptions& parent(std::string v) {
-    parent_ = std::move(v);
-    return *this;
-  }
-  AddOptions& data_fingerprint(std::string v) {
-    data_fingerprint_ = std::move(v);
-    return *this;
-  }
-  AddOptions& recipe(nlohmann::json v) {
-    recipe_ = std::move(v);
-    return *this;
-  }
-  AddOptions& audit(nlohmann::json v) {
-    audit_ = std::move(v);
-    return *this;
-  }
-  AddOptions& signature(std::string v) {
-    signature_ = std::move(v);
-    return *this;
-  }
-  AddOptions& change(ChangeInfo v) {
-    change_ = std::move(v);
-    return *this;
-  }
-  AddOptions& reason(std::string v) {
-    change_.reason_ = std::move(v);
-    return *this;
-  }
+  AddOptions& parent_version(int64_t v) { parent_version_ = v; return *this; }
+  AddOptions& parent(std::string v) { parent_ = std::move(v); return *this; }
+  AddOptions& data_fingerprint(std::string v) { data_fingerprint_ = std::move(v); return *this; }
+  AddOptions& recipe(nlohmann::json v) { recipe_ = std::move(v); return *this; }
+  AddOptions& audit(nlohmann::json v) { audit_ = std::move(v); return *this; }
+  AddOptions& signature(std::string v) { signature_ = std::move(v); return *this; }
+  AddOptions& change(ChangeInfo v) { change_ = std::move(v); return *this; }
+  AddOptions& reason(std::string v) { change_.reason_ = std::move(v); return *this; }
 };
 
 struct ModelVersion {
   std::string name;
   int64_t version = 0;
-  std::string sha256;  ///< the model blob
+  std::string sha256;       ///< the model blob
   uint64_t size = 0;
-  std::string filename;          ///< the file name it was added under
+  std::string filename;     ///< the file name it was added under
   std::string signature_sha256;  ///< "" when unsigned
-  std::string parent;            ///< "name:version" or ""
+  std::string parent;       ///< "name:version" or ""
   std::string data_fingerprint;
   nlohmann::json recipe, audit;
   std::string created_at, created_by, reason;

@@ -1,11 +1,11 @@
 #include "aegis/defenses/training/trainer.h"
 
-#include <fmt/format.h>
-#include <torch/torch.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
@@ -32,38 +32,23 @@ void TrainOptions::validate() const {
 }
 
 nlohmann::json TrainOptions::to_json() const {
-  return {{"epochs", epochs_},
-          {"batch_size", batch_size_},
-          {"lr", lr_},
-          {"weight_decay", weight_decay_},
-          {"momentum", momentum_},
-          {"label_smoothing", label_smoothing_},
-          {"optimizer", optimizer_},
-          {"schedule", schedule_},
-          {"patience", patience_},
+  return {{"epochs", epochs_},       {"batch_size", batch_size_},   {"lr", lr_},
+          {"weight_decay", weight_decay_}, {"momentum", momentum_}, {"label_smoothing", label_smoothing_},
+          {"optimizer", optimizer_}, {"schedule", schedule_},       {"patience", patience_},
           {"seed", seed_}};
 }
 
 nlohmann::json EpochStats::to_json() const {
-  return {{"epoch", epoch},
-          {"train_loss", train_loss},
-          {"train_accuracy", train_accuracy},
-          {"train_accuracy_on", train_accuracy_on},
-          {"val_loss", val_loss},
-          {"val_accuracy", val_accuracy},
-          {"lr", lr},
-          {"seconds", seconds}};
+  return {{"epoch", epoch}, {"train_loss", train_loss}, {"train_accuracy", train_accuracy},
+          {"train_accuracy_on", train_accuracy_on}, {"val_loss", val_loss}, {"val_accuracy", val_accuracy},
+          {"lr", lr}, {"seconds", seconds}};
 }
 
 nlohmann::json TrainResult::to_json() const {
   nlohmann::json h = nlohmann::json::array();
   for (const auto& e : history) h.push_back(e.to_json());
-  return {{"history", h},
-          {"best_epoch", best_epoch},
-          {"stopped_early", stopped_early},
-          {"resumed", resumed},
-          {"resumed_from_epoch", resumed_from_epoch},
-          {"seconds", seconds}};
+  return {{"history", h}, {"best_epoch", best_epoch}, {"stopped_early", stopped_early},
+          {"resumed", resumed}, {"resumed_from_epoch", resumed_from_epoch}, {"seconds", seconds}};
 }
 
 torch::Tensor CrossEntropyObjective::loss(ScriptClassifier& model, const Batch& batch, const StepContext& ctx,
@@ -84,12 +69,10 @@ double scheduled_lr(const TrainOptions& o, int64_t global_step, int64_t total_st
   return o.lr_;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o,
-                                                        const std::vector<torch::Tensor>& params) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, const std::vector<torch::Tensor>& params) {
   if (o.optimizer_ == "sgd") {
     return std::make_unique<torch::optim::SGD>(
-        params,
-        torch::optim::SGDOptions(o.lr_).momentum(o.momentum_).weight_decay(o.weight_decay_).nesterov(o.momentum_ > 0));
+        params, torch::optim::SGDOptions(o.lr_).momentum(o.momentum_).weight_decay(o.weight_decay_).nesterov(o.momentum_ > 0));
   }
   return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr_).weight_decay(o.weight_decay_));
 }
@@ -194,13 +177,8 @@ TrainResult train(ScriptClassifier& model, const Dataset& data, const Dataset* v
     result.best_epoch = st.value("best_epoch", int64_t{0});
     for (const auto& e : st.at("history")) {
       EpochStats s;
-      s.epoch = e.at("epoch");
-      s.train_loss = e.at("train_loss");
-      s.train_accuracy = e.at("train_accuracy");
-      s.val_loss = e.at("val_loss");
-      s.val_accuracy = e.at("val_accuracy");
-      s.lr = e.at("lr");
-      s.seconds = e.at("seconds");
+      s.epoch = e.at("epoch"); s.train_loss = e.at("train_loss"); s.train_accuracy = e.at("train_accuracy");
+      s.val_loss = e.at("val_loss"); s.val_accuracy = e.at("val_accuracy"); s.lr = e.at("lr"); s.seconds = e.at("seconds");
       result.history.push_back(s);
     }
     result.resumed = true;
@@ -280,12 +258,8 @@ TrainResult train(ScriptClassifier& model, const Dataset& data, const Dataset* v
       fs::rename(tmp, ck.optimizer());
       nlohmann::json hist = nlohmann::json::array();
       for (const auto& e : result.history) hist.push_back(e.to_json());
-      write_json_atomic(ck.state(), {{"next_epoch", epoch + 1},
-                                     {"options", o.to_json()},
-                                     {"best_val", best_val},
-                                     {"since_best", since_best},
-                                     {"best_epoch", result.best_epoch},
-                                     {"history", hist}});
+      write_json_atomic(ck.state(), {{"next_epoch", epoch + 1}, {"options", o.to_json()}, {"best_val", best_val},
+                                     {"since_best", since_best}, {"best_epoch", result.best_epoch}, {"history", hist}});
     }
   }
   if (o.patience_ > 0 && !best_weights.empty()) restore(model, best_weights);
@@ -294,13 +268,9 @@ TrainResult train(ScriptClassifier& model, const Dataset& data, const Dataset* v
 
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json& prov = model.mutable_meta().provenance;
-  prov["training"] = {
-      {"objective", obj.name()},
-      {"objective_options", obj.describe()},
-      {"options", o.to_json()},
-      {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
-      {"epochs_run", int64_t(result.history.size())},
-      {"best_epoch", result.best_epoch}};
+  prov["training"] = {{"objective", obj.name()}, {"objective_options", obj.describe()}, {"options", o.to_json()},
+                      {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
+                      {"epochs_run", int64_t(result.history.size())}, {"best_epoch", result.best_epoch}};
   return result;
 }
 

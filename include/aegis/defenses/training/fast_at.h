@@ -21,22 +21,10 @@ struct FastATOptions {
   double warmup_epochs_ = 0;  ///< eps grows linearly from 0 over these epochs, >= 0
   uint64_t seed_ = 0;         ///< random starts
 
-  FastATOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  FastATOptions& step_size(double v) {
-    step_size_ = v;
-    return *this;
-  }
-  FastATOptions& warmup_epochs(double v) {
-    warmup_epochs_ = v;
-    return *this;
-  }
-  FastATOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  FastATOptions& eps(double v) { eps_ = v; return *this; }
+  FastATOptions& step_size(double v) { step_size_ = v; return *this; }
+  FastATOptions& warmup_epochs(double v) { warmup_epochs_ = v; return *this; }
+  FastATOptions& seed(uint64_t v) { seed_ = v; return *this; }
 
   void validate() const;
   nlohmann::json to_json() const;

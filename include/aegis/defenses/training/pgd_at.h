@@ -28,38 +28,14 @@ struct PGDATOptions {
   int64_t fast_epochs_ = 0;   ///< the first N epochs craft with one random-start FGSM step instead of PGD, >= 0
   double clean_weight_ = 0;   ///< loss = (1-w) CE(adv) + w CE(clean), w in [0, 1]
 
-  PGDATOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  PGDATOptions& norm(Norm v) {
-    norm_ = v;
-    return *this;
-  }
-  PGDATOptions& steps(int64_t v) {
-    steps_ = v;
-    return *this;
-  }
-  PGDATOptions& step_size(double v) {
-    step_size_ = v;
-    return *this;
-  }
-  PGDATOptions& random_start(bool v) {
-    random_start_ = v;
-    return *this;
-  }
-  PGDATOptions& warmup_epochs(double v) {
-    warmup_epochs_ = v;
-    return *this;
-  }
-  PGDATOptions& fast_epochs(int64_t v) {
-    fast_epochs_ = v;
-    return *this;
-  }
-  PGDATOptions& clean_weight(double v) {
-    clean_weight_ = v;
-    return *this;
-  }
+  PGDATOptions& eps(double v) { eps_ = v; return *this; }
+  PGDATOptions& norm(Norm v) { norm_ = v; return *this; }
+  PGDATOptions& steps(int64_t v) { steps_ = v; return *this; }
+  PGDATOptions& step_size(double v) { step_size_ = v; return *this; }
+  PGDATOptions& random_start(bool v) { random_start_ = v; return *this; }
+  PGDATOptions& warmup_epochs(double v) { warmup_epochs_ = v; return *this; }
+  PGDATOptions& fast_epochs(int64_t v) { fast_epochs_ = v; return *this; }
+  PGDATOptions& clean_weight(double v) { clean_weight_ = v; return *this; }
 
   void validate() const;
   nlohmann::json to_json() const;

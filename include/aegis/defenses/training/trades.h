@@ -25,34 +25,13 @@ struct TRADESOptions {
   double warmup_epochs_ = 0;  ///< eps grows linearly from 0 over these epochs, >= 0
   uint64_t seed_ = 0;         ///< the inner maximisation's random start
 
-  TRADESOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  TRADESOptions& norm(Norm v) {
-    norm_ = v;
-    return *this;
-  }
-  TRADESOptions& beta(double v) {
-    beta_ = v;
-    return *this;
-  }
-  TRADESOptions& steps(int64_t v) {
-    steps_ = v;
-    return *this;
-  }
-  TRADESOptions& step_size(double v) {
-    step_size_ = v;
-    return *this;
-  }
-  TRADESOptions& warmup_epochs(double v) {
-    warmup_epochs_ = v;
-    return *this;
-  }
-  TRADESOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
+  TRADESOptions& eps(double v) { eps_ = v; return *this; }
+  TRADESOptions& norm(Norm v) { norm_ = v; return *this; }
+  TRADESOptions& beta(double v) { beta_ = v; return *this; }
+  TRADESOptions& steps(int64_t v) { steps_ = v; return *this; }
+  TRADESOptions& step_size(double v) { step_size_ = v; return *this; }
+  TRADESOptions& warmup_epochs(double v) { warmup_epochs_ = v; return *this; }
+  TRADESOptions& seed(uint64_t v) { seed_ = v; return *this; }
 
   void validate() const;
   nlohmann::json to_json() const;

@@ -8,14 +8,14 @@
 ///   auto model = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 10));
 ///   TrainResult r = train(*model, fit, &val, TrainOptions().epochs(3).lr(1e-3));
 
-#include <torch/types.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
 
 #include "aegis/core/dataset.h"
 #include "aegis/core/script_classifier.h"
@@ -23,67 +23,31 @@
 namespace aegis {
 
 struct TrainOptions {
-  int64_t epochs_ = 3;               ///< passes over the training data, >= 1
-  int64_t batch_size_ = 128;         ///< >= 1
-  double lr_ = 1e-3;                 ///< peak learning rate, > 0
-  double weight_decay_ = 0.0;        ///< decoupled (AdamW) or L2 (SGD), >= 0
-  double momentum_ = 0.9;            ///< SGD only
-  double label_smoothing_ = 0.0;     ///< in [0, 1)
-  std::string optimizer_ = "adam";   ///< "adam" (AdamW) or "sgd"
-  std::string schedule_ = "cosine";  ///< "constant", "cosine" (per step) or "onecycle"
-  int64_t patience_ = 0;             ///< early stopping: epochs without validation gain; 0 = off
-  uint64_t seed_ = 0;                ///< shuffling (and, via seed_everything, dropout)
-  std::string checkpoint_dir_;       ///< "" = no checkpoints; else one after each epoch
-  bool resume_ = false;              ///< continue from checkpoint_dir_ when it holds one
+  int64_t epochs_ = 3;          ///< passes over the training data, >= 1
+  int64_t batch_size_ = 128;    ///< >= 1
+  double lr_ = 1e-3;            ///< peak learning rate, > 0
+  double weight_decay_ = 0.0;   ///< decoupled (AdamW) or L2 (SGD), >= 0
+  double momentum_ = 0.9;       ///< SGD only
+  double label_smoothing_ = 0.0;  ///< in [0, 1)
+  std::string optimizer_ = "adam";  ///< "adam" (AdamW) or "sgd"
+  std::string schedule_ = "cosine"; ///< "constant", "cosine" (per step) or "onecycle"
+  int64_t patience_ = 0;        ///< early stopping: epochs without validation gain; 0 = off
+  uint64_t seed_ = 0;           ///< shuffling (and, via seed_everything, dropout)
+  std::string checkpoint_dir_;  ///< "" = no checkpoints; else one after each epoch
+  bool resume_ = false;         ///< continue from checkpoint_dir_ when it holds one
 
-  TrainOptions& epochs(int64_t v) {
-    epochs_ = v;
-    return *this;
-  }
-  TrainOptions& batch_size(int64_t v) {
-    batch_size_ = v;
-    return *this;
-  }
-  TrainOptions& lr(double v) {
-    lr_ = v;
-    return *this;
-  }
-  TrainOptions& weight_decay(double v) {
-    weight_decay_ = v;
-    return *this;
-  }
-  TrainOptions& momentum(double v) {
-    momentum_ = v;
-    return *this;
-  }
-  TrainOptions& label_smoothing(double v) {
-    label_smoothing_ = v;
-    return *this;
-  }
-  TrainOptions& optimizer(std::string v) {
-    optimizer_ = std::move(v);
-    return *this;
-  }
-  TrainOptions& schedule(std::string v) {
-    schedule_ = std::move(v);
-    return *this;
-  }
-  TrainOptions& patience(int64_t v) {
-    patience_ = v;
-    return *this;
-  }
-  TrainOptions& seed(uint64_t v) {
-    seed_ = v;
-    return *this;
-  }
-  TrainOptions& checkpoint_dir(std::string v) {
-    checkpoint_dir_ = std::move(v);
-    return *this;
-  }
-  TrainOptions& resume(bool v) {
-    resume_ = v;
-    return *this;
-  }
+  TrainOptions& epochs(int64_t v) { epochs_ = v; return *this; }
+  TrainOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
+  TrainOptions& lr(double v) { lr_ = v; return *this; }
+  TrainOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
+  TrainOptions& momentum(double v) { momentum_ = v; return *this; }
+  TrainOptions& label_smoothing(double v) { label_smoothing_ = v; return *this; }
+  TrainOptions& optimizer(std::string v) { optimizer_ = std::move(v); return *this; }
+  TrainOptions& schedule(std::string v) { schedule_ = std::move(v); return *this; }
+  TrainOptions& patience(int64_t v) { patience_ = v; return *this; }
+  TrainOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  TrainOptions& checkpoint_dir(std::string v) { checkpoint_dir_ = std::move(v); return *this; }
+  TrainOptions& resume(bool v) { resume_ = v; return *this; }
 
   void validate() const;
   nlohmann::json to_json() const;
@@ -91,10 +55,10 @@ struct TrainOptions {
 
 /// Where the loop is when it asks an Objective for a loss.
 struct StepContext {
-  int64_t epoch = 0;  ///< 0-based
+  int64_t epoch = 0;   ///< 0-based
   int64_t epochs = 1;
-  int64_t step = 0;   ///< 0-based within the epoch
-  int64_t steps = 1;  ///< steps in an epoch
+  int64_t step = 0;    ///< 0-based within the epoch
+  int64_t steps = 1;   ///< steps in an epoch
   double label_smoothing = 0.0;
   /// Fraction of training done, in [0, 1): for warm-ups.
   double progress() const { return (epoch + double(step) / double(steps)) / double(epochs); }
@@ -155,7 +119,7 @@ struct EpochStats {
 
 struct TrainResult {
   std::vector<EpochStats> history;
-  int64_t best_epoch = 0;  ///< 1-based epoch whose weights the model holds
+  int64_t best_epoch = 0;       ///< 1-based epoch whose weights the model holds
   bool stopped_early = false;
   bool resumed = false;
   int64_t resumed_from_epoch = 0;
@@ -167,7 +131,8 @@ struct TrainResult {
 /// final weights are kept). The model's provenance gains the recipe, the
 /// objective and the training data's fingerprint. Called for each finished
 /// epoch, `on_epoch` may print or log.
-TrainResult train(ScriptClassifier& model, const Dataset& train_data, const Dataset* val, const TrainOptions& options,
-                  Objective* objective = nullptr, const std::function<void(const EpochStats&)>& on_epoch = {});
+TrainResult train(ScriptClassifier& model, const Dataset& train_data, const Dataset* val,
+                  const TrainOptions& options, Objective* objective = nullptr,
+                  const std::function<void(const EpochStats&)>& on_epoch = {});
 
 }  // namespace aegis
