@@ -8,6 +8,7 @@
 
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
+#include "aegis/core/random.h"
 
 namespace aegis {
 
@@ -20,6 +21,8 @@ nlohmann::json Attribution::to_json() const {
                         {"attribution_sum", sums[i].item<double>()}};
     if (baseline_score.defined()) s["baseline_score"] = baseline_score[i].item<double>();
     if (gap.defined()) s["completeness_gap"] = gap[i].item<double>();
+    if (feature_mask.defined()) s["feature_groups"] = feature_mask[i].max().item<int64_t>() + 1;
+    if (fidelity.defined()) s["local_fidelity"] = fidelity[i].item<double>();
     samples.push_back(std::move(s));
   }
   nlohmann::json j = {
@@ -88,6 +91,8 @@ Attribution Explainer::explain_batched(Classifier& model, const torch::Tensor& x
   a.score = cat(&Attribution::score);
   if (a.baseline_score.defined()) a.baseline_score = cat(&Attribution::baseline_score);
   if (a.gap.defined()) a.gap = cat(&Attribution::gap);
+  if (a.feature_mask.defined()) a.feature_mask = cat(&Attribution::feature_mask);
+  if (a.fidelity.defined()) a.fidelity = cat(&Attribution::fidelity);
   a.queries = 0;
   a.seconds = 0;
   for (const auto& p : parts) {
@@ -115,6 +120,14 @@ torch::Tensor target_logit(Classifier& model, const torch::Tensor& x, const torc
 }
 
 torch::Tensor per_sample_sum(const torch::Tensor& per_sample) { return per_sample.flatten(1).sum(1); }
+
+at::Generator sample_generator(uint64_t seed, const torch::Tensor& sample, std::string_view purpose) {
+  torch::Tensor s = sample.to(torch::kFloat).contiguous();
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the sample's float bytes
+  const auto* bytes = reinterpret_cast<const unsigned char*>(s.data_ptr<float>());
+  for (size_t b = 0; b < size_t(s.numel()) * sizeof(float); ++b) h = (h ^ bytes[b]) * 1099511628211ull;
+  return make_generator(seed ^ h, purpose);
+}
 
 }  // namespace explain
 }  // namespace aegis

@@ -61,11 +61,7 @@ Attribution NoiseTunnel::attribute(Classifier& model, const torch::Tensor& x, co
   std::vector<int64_t> draw_shape = {o_.samples_};
   draw_shape.insert(draw_shape.end(), sample_shape.begin(), sample_shape.end());
   for (int64_t i = 0; i < n; ++i) {
-    torch::Tensor xi = x[i].contiguous();
-    uint64_t h = 1469598103934665603ull;  // FNV-1a over the sample's float bytes
-    const auto* bytes = reinterpret_cast<const unsigned char*>(xi.data_ptr<float>());
-    for (size_t b = 0; b < size_t(xi.numel()) * sizeof(float); ++b) h = (h ^ bytes[b]) * 1099511628211ull;
-    at::Generator gen = make_generator(o_.seed_ ^ h, "noise-tunnel");
+    at::Generator gen = explain::sample_generator(o_.seed_, x[i], "noise-tunnel");
     per_sample.push_back(torch::randn(draw_shape, gen, torch::kFloat) * float(sd));
   }
   const torch::Tensor noise = torch::stack(per_sample, 1);  // [samples, n, ...]

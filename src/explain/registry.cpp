@@ -4,8 +4,12 @@
 
 #include "aegis/core/error.h"
 #include "aegis/explain/gradient_x_input.h"
+#include "aegis/explain/feature_ablation.h"
 #include "aegis/explain/integrated_gradients.h"
+#include "aegis/explain/kernel_shap.h"
+#include "aegis/explain/lime.h"
 #include "aegis/explain/noise_tunnel.h"
+#include "aegis/explain/occlusion.h"
 #include "aegis/explain/saliency.h"
 
 namespace aegis {
@@ -49,13 +53,33 @@ NoiseTunnelOptions tunnel_options(Params& p, NoiseTunnelKind kind, uint64_t seed
       .kind(kind);
 }
 
+BaselineOptions baseline_options(Params& p, uint64_t seed) {
+  BaselineOptions b(parse_baseline_kind(p.get<std::string>("baseline", "zero")));
+  b.value(p.get<double>("baseline_value", 0.0)).blur_sigma(p.get<double>("blur_sigma", 5.0)).seed(seed);
+  return b;
+}
+
+FeatureMaskOptions mask_options(Params& p, const std::string& fallback) {
+  FeatureMaskOptions m(parse_feature_mask_kind(p.get<std::string>("mask", fallback)));
+  m.patch(p.get<int64_t>("patch", 4));
+  m.slic(SlicOptions()
+             .segments(p.get<int64_t>("segments", 50))
+             .compactness(p.get<double>("compactness", 0.1))
+             .iterations(p.get<int64_t>("slic_iterations", 10)));
+  return m;
+}
+
 }  // namespace
 
 std::vector<std::string> explainer_names() {
-  return {"saliency", "gradient-x-input", "ig", "smoothgrad", "smoothgrad-sq", "vargrad"};
+  return {"saliency", "gradient-x-input", "ig",        "smoothgrad", "smoothgrad-sq",
+          "vargrad",  "occlusion",        "ablation", "kernelshap", "lime"};
 }
 
-std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohmann::json& params) {
+std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohmann::json& params,
+                                          const torch::Tensor& background) {
+  AEGIS_CHECK(!background.defined() || method == "kernelshap" || method == "kernel-shap", InvalidArgument,
+              "a background set is for kernelshap, not " << method);
   Params p(method, params);
   const uint64_t seed = p.get<uint64_t>("seed", 0);
   const std::string tunnel = p.get<std::string>("tunnel", "none");
@@ -65,14 +89,48 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
   } else if (method == "gradient-x-input") {
     e = std::make_shared<GradientXInput>();
   } else if (method == "ig" || method == "integrated-gradients") {
-    BaselineOptions b(parse_baseline_kind(p.get<std::string>("baseline", "zero")));
-    b.value(p.get<double>("baseline_value", 0.0)).blur_sigma(p.get<double>("blur_sigma", 5.0)).seed(seed);
     e = std::make_shared<IntegratedGradients>(
         IntegratedGradientsOptions()
             .steps(p.get<int64_t>("steps", 32))
             .rule(parse_integration_rule(p.get<std::string>("rule", "gauss-legendre")))
-            .baseline(b)
+            .baseline(baseline_options(p, seed))
             .max_batch(p.get<int64_t>("max_batch", 256)));
+  } else if (method == "occlusion" || method == "ablation" || method == "feature-ablation" ||
+             method == "kernelshap" || method == "kernel-shap" || method == "lime") {
+    // Perturbation methods: their own sampling, no noise tunnel around them.
+    AEGIS_CHECK(tunnel == "none", InvalidArgument, "a noise tunnel is for gradient methods, not " << method);
+    if (method == "occlusion") {
+      e = std::make_shared<Occlusion>(OcclusionOptions()
+                                          .window(p.get<int64_t>("window", 4))
+                                          .stride(p.get<int64_t>("stride", 2))
+                                          .baseline(baseline_options(p, seed))
+                                          .max_batch(p.get<int64_t>("max_batch", 256)));
+    } else if (method == "lime") {
+      e = std::make_shared<Lime>(LimeOptions()
+                                     .mask(mask_options(p, "auto"))
+                                     .baseline(baseline_options(p, seed))
+                                     .samples(p.get<int64_t>("samples", 1000))
+                                     .kernel_width(p.get<double>("kernel_width", 0.25))
+                                     .ridge(p.get<double>("ridge", 1.0))
+                                     .max_batch(p.get<int64_t>("max_batch", 512))
+                                     .seed(seed));
+    } else if (method == "ablation" || method == "feature-ablation") {
+      e = std::make_shared<FeatureAblation>(FeatureAblationOptions()
+                                                .mask(mask_options(p, "auto"))
+                                                .baseline(baseline_options(p, seed))
+                                                .max_batch(p.get<int64_t>("max_batch", 256)));
+    } else {
+      e = std::make_shared<KernelShap>(KernelShapOptions()
+                                           .mask(mask_options(p, "auto"))
+                                           .background(background)
+                                           .baseline(baseline_options(p, seed))
+                                           .samples(p.get<int64_t>("samples", 0))
+                                           .max_exact(p.get<int64_t>("max_exact", 12))
+                                           .max_batch(p.get<int64_t>("max_batch", 512))
+                                           .seed(seed));
+    }
+    p.refuse_unused();
+    return e;
   } else if (method == "smoothgrad" || method == "smoothgrad-sq" || method == "vargrad") {
     AEGIS_CHECK(tunnel == "none", InvalidArgument, method << " is already a noise tunnel");
     e = std::make_shared<NoiseTunnel>(std::make_shared<Saliency>(SaliencyOptions().absolute(false)),
@@ -82,7 +140,7 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
   } else {
     AEGIS_FAIL(InvalidArgument, "unknown method '" << method
                                                    << "' (saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, "
-                                                      "vargrad)");
+                                                      "vargrad, occlusion, ablation, kernelshap, lime)");
   }
   if (tunnel != "none") e = std::make_shared<NoiseTunnel>(e, tunnel_options(p, parse_noise_tunnel_kind(tunnel), seed));
   p.refuse_unused();

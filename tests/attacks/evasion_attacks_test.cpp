@@ -10,23 +10,13 @@
 #include "aegis/attacks/registry.h"
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
+#include "support/black_box.h"
 #include "support/test_support.h"
 
 namespace aegis {
 namespace {
 
-/// A model seen only through its outputs, like the gateway's RemoteClassifier.
-class BlackBox : public Classifier {
- public:
-  explicit BlackBox(std::shared_ptr<ScriptClassifier> inner) : Classifier(inner->meta()), inner_(std::move(inner)) {}
-  bool has_gradients() const override { return false; }
-
- protected:
-  torch::Tensor compute_logits(const torch::Tensor& x, bool) override { return inner_->logits(x); }
-
- private:
-  std::shared_ptr<ScriptClassifier> inner_;
-};
+using testing::BlackBox;
 
 /// A linear 3-class problem with a known minimal L2 perturbation:
 /// d* = min_k |z_k - z_y| / ||w_k - w_y|| (the region of y is a polytope).

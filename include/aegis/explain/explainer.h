@@ -16,7 +16,10 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
+
+#include <ATen/core/Generator.h>
 
 #include "aegis/core/classifier.h"
 
@@ -30,6 +33,8 @@ struct Attribution {
   torch::Tensor score;           ///< [batch]: f(x), the target's logit
   torch::Tensor baseline_score;  ///< [batch]: f(baseline); undefined when the method has no baseline
   torch::Tensor gap;             ///< [batch]: sum(values) - (score - baseline_score); undefined likewise
+  torch::Tensor feature_mask;    ///< perturbation methods over feature groups: [batch, input_shape...] int64 group ids
+  torch::Tensor fidelity;        ///< LIME: [batch] weighted R^2 of the local surrogate; undefined otherwise
   int64_t queries = 0;           ///< model evaluations spent (samples through the model)
   double seconds = 0;
 
@@ -75,6 +80,10 @@ torch::Tensor target_logit(Classifier& model, const torch::Tensor& x, const torc
 
 /// Rows of `per_sample` ([batch, ...]) summed to [batch].
 torch::Tensor per_sample_sum(const torch::Tensor& per_sample);
+
+/// A generator for one sample, seeded by (seed, purpose) and the sample's
+/// bytes: a sample gets the same random draws alone as in any batch.
+at::Generator sample_generator(uint64_t seed, const torch::Tensor& sample, std::string_view purpose);
 
 }  // namespace explain
 }  // namespace aegis

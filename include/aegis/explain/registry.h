@@ -5,14 +5,22 @@
 ///   auto e = make_explainer("ig", {{"steps", 64}, {"baseline", "blur"}, {"tunnel", "smoothgrad"}});
 ///
 /// Methods: saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq,
-/// vargrad (the noise tunnel around signed saliency). Parameters, each
-/// refused where it does not apply and unknown ones refused by name:
+/// vargrad (the noise tunnel around signed saliency), and the black-box
+/// occlusion, ablation, kernelshap, lime. Parameters, each refused where it
+/// does not apply and unknown ones refused by name:
 ///   saliency: absolute (true);
 ///   ig: steps (32), rule ("gauss-legendre"), baseline ("zero", "constant",
 ///       "blur", "uniform"), baseline_value (0), blur_sigma (5), max_batch (256);
 ///   tunnels: samples (50), stdev (0.15), max_batch (256);
-///   any method: tunnel ("none", "smoothgrad", "smoothgrad-sq", "vargrad")
-///       with samples and stdev; seed (0) for the noise and uniform baselines.
+///   any gradient method: tunnel ("none", "smoothgrad", "smoothgrad-sq",
+///       "vargrad") with samples and stdev; seed (0) for every random draw;
+///   occlusion: window (4), stride (2), the baseline parameters, max_batch (256);
+///   ablation, kernelshap, lime: mask ("auto", "element", "grid",
+///       "superpixels"), patch (4), segments (50), compactness (0.1),
+///       slic_iterations (10), the baseline parameters, max_batch;
+///   kernelshap: samples (0: 2 * groups + 2048), max_exact (12), and a
+///       background set (the third argument) instead of the baseline;
+///   lime: samples (1000), kernel_width (0.25), ridge (1).
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -24,7 +32,8 @@
 namespace aegis {
 
 std::shared_ptr<Explainer> make_explainer(const std::string& method,
-                                          const nlohmann::json& params = nlohmann::json::object());
+                                          const nlohmann::json& params = nlohmann::json::object(),
+                                          const torch::Tensor& background = {});
 
 /// The method names make_explainer takes.
 std::vector<std::string> explainer_names();
