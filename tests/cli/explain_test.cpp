@@ -53,11 +53,50 @@ TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
            {" --method ig --rule simpson", "unknown integration rule"},
            {" --method smoothgrad --tunnel vargrad", "already a noise tunnel"},
            {" --target 9", "--target is predicted, true or a class"},
-           {" --method ig --steps 0", "at least 1 step"}}) {
+           {" --method ig --steps 0", "at least 1 step"},
+           {" --method ig --window 3", "takes no parameter 'window'"},
+           {" --method lime --tunnel smoothgrad", "noise tunnel is for gradient methods"},
+           {" --method ig --background 2", "background set is for kernelshap"},
+           {" --method kernelshap --background 99", "needs as many training samples"},
+           {" --method ablation --mask voronoi", "unknown feature mask 'voronoi'"}}) {
     auto bad = run_aegis("explain" + common + args + " -o '" + dir.file("bad") + "'");
     EXPECT_EQ(bad.exit_code, 2) << args << "\n" << bad.err;
     EXPECT_NE(bad.err.find(message), std::string::npos) << args << "\n" << bad.err;
   }
+}
+
+TEST(ExplainCli, BlackBoxMethodsWriteTheSameFilesWithTheirOwnFigures) {
+  testing::TempDir dir;
+  testing::trained_bars_cnn(4)->save(dir.file("m.pt"));
+  Dataset bars = testing::make_bar_images(8, 4, 9);
+  save_npy(bars.x, dir.file("x.npy"));
+  save_npy(bars.y, dir.file("y.npy"));
+  const std::string common = " -m '" + dir.file("m.pt") + "' --data '" + dir.file("x.npy") + "' --labels '" +
+                             dir.file("y.npy") + "' -n 3";
+  // 16 patches of 7 pixels: more than max-exact, so KernelSHAP samples coalitions.
+  auto shap = run_aegis("explain" + common + " --method kernelshap --mask grid --patch 7 --samples 64 --background 4" +
+                        " -o '" + dir.file("shap") + "' --json");
+  ASSERT_EQ(shap.exit_code, 0) << shap.err;
+  json k = json::parse(shap.out);
+  EXPECT_EQ(k["method"], "kernel-shap");
+  EXPECT_EQ(k["options"]["background"], 4);
+  EXPECT_EQ(k["samples"][0]["feature_groups"], 16);
+  EXPECT_LT(k["max_abs_completeness_gap"].get<double>(), 1e-3) << "Shapley values sum to f(x) - E[f(background)]";
+  EXPECT_TRUE(std::filesystem::exists(dir.file("shap/grid.png")));
+  EXPECT_EQ(load_npy(dir.file("shap/attributions.npy"), dir.file("shap/target.npy")).x.sizes(),
+            (std::vector<int64_t>{3, 1, 28, 28}));
+
+  auto lime = run_aegis("explain" + common + " --method lime --samples 100 --segments 20 -o '" + dir.file("lime") + "'");
+  ASSERT_EQ(lime.exit_code, 0) << lime.err;
+  EXPECT_NE(lime.out.find("local fidelity"), std::string::npos) << lime.out;
+  std::ifstream in(dir.file("lime/explanation.json"));
+  json l = json::parse(in);
+  EXPECT_GE(l["samples"][2]["local_fidelity"].get<double>(), 0.0);
+  EXPECT_LE(l["samples"][2]["local_fidelity"].get<double>(), 1.0);
+
+  auto occ = run_aegis("explain" + common + " --method occlusion --window 6 --stride 3 -o '" + dir.file("occ") + "' --json");
+  ASSERT_EQ(occ.exit_code, 0) << occ.err;
+  EXPECT_EQ(json::parse(occ.out)["options"]["window"], 6);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // aegis explain: attributions for a model's decisions on samples of a
-// dataset (saliency, gradient x input, Integrated Gradients, and any of them
-// through a noise tunnel), written as NPY, a PNG grid (input, heat map,
-// overlay, with the true and predicted class) and a JSON with per-sample
-// scores and completeness gaps.
+// dataset (saliency, gradient x input, Integrated Gradients, any of them
+// through a noise tunnel, and the black-box occlusion, ablation, KernelSHAP
+// and LIME, which also run on a model behind a gateway), written as NPY, a
+// PNG grid (input, heat map, overlay, with the true and predicted class) and
+// a JSON with per-sample scores, completeness gaps and LIME's fidelity.
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -14,6 +15,7 @@
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
 #include "aegis/core/image_io.h"
+#include "aegis/core/random.h"
 #include "aegis/explain/registry.h"
 #include "commands.h"
 
@@ -36,6 +38,16 @@ struct ExplainFlags {
   int64_t samples = 50;
   double stdev = 0.15;
   bool signed_saliency = false;
+  int64_t window = 4;
+  int64_t stride = 2;
+  std::string mask = "auto";
+  int64_t patch = 4;
+  int64_t segments = 50;
+  double compactness = 0.1;
+  int64_t max_exact = 12;
+  int64_t background = 0;
+  double kernel_width = 0.25;
+  double ridge = 1.0;
   int64_t n = 16;
   int64_t batch_size = 64;
   std::string out_dir = "explain-out";
@@ -58,6 +70,15 @@ nlohmann::json explainer_params(const ExplainFlags& f, CLI::App* sub) {
   if (given("--tunnel")) p["tunnel"] = f.tunnel;
   if (given("--samples")) p["samples"] = f.samples;
   if (given("--stdev")) p["stdev"] = f.stdev;
+  if (given("--window")) p["window"] = f.window;
+  if (given("--stride")) p["stride"] = f.stride;
+  if (given("--mask")) p["mask"] = f.mask;
+  if (given("--patch")) p["patch"] = f.patch;
+  if (given("--segments")) p["segments"] = f.segments;
+  if (given("--compactness")) p["compactness"] = f.compactness;
+  if (given("--max-exact")) p["max_exact"] = f.max_exact;
+  if (given("--kernel-width")) p["kernel_width"] = f.kernel_width;
+  if (given("--ridge")) p["ridge"] = f.ridge;
   return p;
 }
 
@@ -73,7 +94,21 @@ torch::Tensor heat_maps(const torch::Tensor& values) {
 void run(ExplainFlags& f, CLI::App* sub) {
   f.out.apply();
   AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
-  auto explainer = make_explainer(f.method, explainer_params(f, sub));
+  AEGIS_CHECK(f.background >= 0, InvalidArgument, "--background must be >= 0, got " << f.background);
+  torch::Tensor background;
+  if (f.background > 0) {
+    // The background set: samples drawn (with the seed) from the training split.
+    DataFlags bf = f.data;
+    bf.split.clear();
+    bf.limit = 0;
+    Dataset pool = load_dataset(bf.spec("train"));
+    AEGIS_CHECK(pool.size() >= f.background, InvalidArgument,
+                "--background " << f.background << " needs as many training samples, the data has " << pool.size());
+    background = pool.x.index_select(0, torch::randperm(pool.size(), make_generator(f.out.seed, "background"),
+                                                        torch::kLong)
+                                            .narrow(0, 0, f.background));
+  }
+  auto explainer = make_explainer(f.method, explainer_params(f, sub), background);
   f.data.limit = f.n;
   Dataset data = load_dataset(f.data.spec("test"));
   AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to explain");
@@ -139,6 +174,9 @@ void run(ExplainFlags& f, CLI::App* sub) {
       std::cout << fmt::format(
           "completeness: |sum of attributions - (f(x) - f(baseline))| at most {:.3g}, median {:.3g}\n",
           a.gap.abs().max().item<double>(), a.gap.abs().median().item<double>());
+    if (a.fidelity.defined())
+      std::cout << fmt::format("local fidelity (weighted R^2 of the surrogate): min {:.3f}, median {:.3f}\n",
+                               a.fidelity.min().item<double>(), a.fidelity.median().item<double>());
     std::cout << "wrote " << dir << "/attributions.npy, target.npy, explanation.json";
     if (!grid.empty()) std::cout << ", grid.png (input, heat map, overlay)";
     std::cout << "\n";
@@ -154,14 +192,20 @@ void add_explain_command(CLI::App& app, Context&) {
       "Examples:\n"
       "  aegis explain --model model.pt --data fashion-mnist --method ig -n 16 --out explain-out\n"
       "  aegis explain --model model.pt --method ig --tunnel smoothgrad --samples 20 --baseline blur\n"
+      "  aegis explain --model model.pt --method kernelshap --background 50 --mask grid --patch 7\n"
+      "  aegis explain --model http://host:8080/v2/models/m --data x.npy --method lime --samples 500\n"
       "Methods: saliency, gradient-x-input, ig (Integrated Gradients), smoothgrad, smoothgrad-sq, vargrad\n"
-      "(the noise tunnel around signed saliency; --tunnel puts any method inside one).\n"
+      "(the noise tunnel around signed saliency; --tunnel puts any of these inside one), and the\n"
+      "black-box occlusion, ablation, kernelshap, lime, which need only the model's outputs, so\n"
+      "they also explain a model served by a gateway.\n"
       "Attributions explain the target class's logit; the completeness gap is reported for\n"
-      "methods with a baseline (ig, gradient-x-input).");
+      "methods with a baseline (ig, gradient-x-input, kernelshap), LIME's local fidelity for lime.");
   add_output_flags(sub, f->out);
   add_model_flags(sub, f->model);
   add_data_flags(sub, f->data, "test");
-  sub->add_option("--method", f->method, "saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, vargrad")
+  sub->add_option("--method", f->method,
+                  "saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, vargrad, occlusion, ablation, "
+                  "kernelshap, lime")
       ->capture_default_str();
   sub->add_option("--tunnel", f->tunnel, "none, smoothgrad, smoothgrad-sq or vargrad around the method")
       ->capture_default_str();
@@ -169,13 +213,34 @@ void add_explain_command(CLI::App& app, Context&) {
   sub->add_option("--steps", f->steps, "ig: quadrature points")->capture_default_str();
   sub->add_option("--rule", f->rule, "ig: gauss-legendre, riemann-left, riemann-right, riemann-middle, trapezoid")
       ->capture_default_str();
-  sub->add_option("--baseline", f->baseline, "ig: zero, constant, blur, uniform")->capture_default_str();
-  sub->add_option("--baseline-value", f->baseline_value, "ig: the constant baseline's value")->capture_default_str();
-  sub->add_option("--blur-sigma", f->blur_sigma, "ig: the blurred baseline's sigma in pixels")->capture_default_str();
-  sub->add_option("--samples", f->samples, "Noise tunnel: noisy copies per input")->capture_default_str();
+  sub->add_option("--baseline", f->baseline, "ig and the black-box methods: zero, constant, blur, uniform")
+      ->capture_default_str();
+  sub->add_option("--baseline-value", f->baseline_value, "The constant baseline's value")->capture_default_str();
+  sub->add_option("--blur-sigma", f->blur_sigma, "The blurred baseline's sigma in pixels")->capture_default_str();
+  sub->add_option("--samples", f->samples,
+                  "Noise tunnel: noisy copies per input (50); kernelshap: coalitions (0 = 2 groups + 2048); "
+                  "lime: perturbed samples (1000)");
   sub->add_option("--stdev", f->stdev, "Noise tunnel: noise std as a fraction of the input range")
       ->capture_default_str();
   sub->add_flag("--signed", f->signed_saliency, "saliency: keep the gradient's sign");
+  sub->add_option("--window", f->window, "occlusion: window side in pixels (features)")->capture_default_str();
+  sub->add_option("--stride", f->stride, "occlusion: window stride")->capture_default_str();
+  sub->add_option("--mask", f->mask,
+                  "ablation, kernelshap, lime: feature groups: auto (grid on images, superpixels for lime), grid, "
+                  "superpixels, element")
+      ->capture_default_str();
+  sub->add_option("--patch", f->patch, "Grid mask: patch side in pixels")->capture_default_str();
+  sub->add_option("--segments", f->segments, "Superpixel mask: wanted number of SLIC segments")->capture_default_str();
+  sub->add_option("--compactness", f->compactness, "Superpixel mask: SLIC compactness (values in [0, 1])")
+      ->capture_default_str();
+  sub->add_option("--max-exact", f->max_exact, "kernelshap: up to this many groups, exact Shapley values")
+      ->capture_default_str();
+  sub->add_option("--background", f->background,
+                  "kernelshap: background set of N training samples instead of the baseline (0: the baseline)")
+      ->capture_default_str();
+  sub->add_option("--kernel-width", f->kernel_width, "lime: kernel width on the cosine distance")
+      ->capture_default_str();
+  sub->add_option("--ridge", f->ridge, "lime: L2 penalty of the surrogate")->capture_default_str();
   sub->add_option("-n", f->n, "Samples to explain (the first n)")->capture_default_str();
   sub->add_option("--batch-size", f->batch_size, "Samples per explainer call")->capture_default_str();
   sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
