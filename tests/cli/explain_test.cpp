@@ -39,6 +39,15 @@ TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
   EXPECT_GT(grid.width, 3 * 28);
   EXPECT_TRUE(std::filesystem::exists(dir.file("ig/explanation.json")));
 
+  auto m = run_aegis("explain" + common + " --method saliency --signed --metrics deletion,insertion,sanity -o '" +
+                     dir.file("m") + "' --json");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  json mj = json::parse(m.out);
+  EXPECT_EQ(mj["metrics"]["deletion"]["kind"], "deletion");
+  EXPECT_EQ(mj["metrics"]["deletion"]["auc"].size(), 6u);
+  EXPECT_TRUE(mj["metrics"]["insertion"].contains("better_than_random_fraction"));
+  EXPECT_TRUE(mj["metrics"]["sanity"]["passed"].get<bool>()) << mj["metrics"]["sanity"].dump();
+
   auto sg = run_aegis("explain" + common + " --method smoothgrad --samples 4 --target true -o '" + dir.file("sg") +
                       "' --json");
   ASSERT_EQ(sg.exit_code, 0) << sg.err;
@@ -58,7 +67,8 @@ TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
            {" --method lime --tunnel smoothgrad", "noise tunnel is for gradient methods"},
            {" --method ig --background 2", "background set is for kernelshap"},
            {" --method kernelshap --background 99", "needs as many training samples"},
-           {" --method ablation --mask voronoi", "unknown feature mask 'voronoi'"}}) {
+           {" --method ablation --mask voronoi", "unknown feature mask 'voronoi'"},
+           {" --metrics deletion,fidelity", "unknown metric 'fidelity'"}}) {
     auto bad = run_aegis("explain" + common + args + " -o '" + dir.file("bad") + "'");
     EXPECT_EQ(bad.exit_code, 2) << args << "\n" << bad.err;
     EXPECT_NE(bad.err.find(message), std::string::npos) << args << "\n" << bad.err;

@@ -16,6 +16,7 @@
 #include "aegis/core/error.h"
 #include "aegis/core/image_io.h"
 #include "aegis/core/random.h"
+#include "aegis/explain/metrics.h"
 #include "aegis/explain/registry.h"
 #include "commands.h"
 
@@ -48,6 +49,8 @@ struct ExplainFlags {
   int64_t background = 0;
   double kernel_width = 0.25;
   double ridge = 1.0;
+  std::vector<std::string> metrics;
+  int64_t curve_steps = 20;
   int64_t n = 16;
   int64_t batch_size = 64;
   std::string out_dir = "explain-out";
@@ -104,9 +107,9 @@ void run(ExplainFlags& f, CLI::App* sub) {
     Dataset pool = load_dataset(bf.spec("train"));
     AEGIS_CHECK(pool.size() >= f.background, InvalidArgument,
                 "--background " << f.background << " needs as many training samples, the data has " << pool.size());
-    background = pool.x.index_select(0, torch::randperm(pool.size(), make_generator(f.out.seed, "background"),
-                                                        torch::kLong)
-                                            .narrow(0, 0, f.background));
+    background =
+        pool.x.index_select(0, torch::randperm(pool.size(), make_generator(f.out.seed, "background"), torch::kLong)
+                                   .narrow(0, 0, f.background));
   }
   auto explainer = make_explainer(f.method, explainer_params(f, sub), background);
   f.data.limit = f.n;
@@ -132,7 +135,37 @@ void run(ExplainFlags& f, CLI::App* sub) {
     target = torch::full({data.size()}, c, torch::kLong);
   }
 
+  for (const auto& m : f.metrics)
+    AEGIS_CHECK(m == "deletion" || m == "insertion" || m == "sanity", InvalidArgument,
+                "unknown metric '" << m << "' (deletion, insertion, sanity)");
+  auto script_model = std::dynamic_pointer_cast<ScriptClassifier>(model);
+  const bool sanity = std::find(f.metrics.begin(), f.metrics.end(), "sanity") != f.metrics.end();
+  AEGIS_CHECK(!sanity || script_model, Unsupported,
+              "the sanity check re-randomises the model's weights: it needs a model file, not a served model");
+
   Attribution a = explainer->explain_batched(*model, data.x, target, f.batch_size);
+  nlohmann::json metrics = nlohmann::json::object();
+  std::vector<std::string> metric_lines;
+  for (const auto& m : f.metrics) {
+    if (m == "sanity") {
+      SanityCheck s =
+          model_randomisation_check(*script_model, *explainer, data.x, SanityCheckOptions().seed(f.out.seed));
+      metrics["sanity"] = s.to_json();
+      metric_lines.push_back(fmt::format(
+          "sanity check (model randomisation): rank correlation with the original maps {:.3f} once every layer is "
+          "random (|maps|: {:.3f}); {}",
+          s.final_similarity, s.similarity_abs.back(),
+          s.passed ? "passed" : "FAILED: the maps do not depend on the model's weights"));
+    } else {
+      PerturbationCurves c = perturbation_curves(
+          *model, data.x, a,
+          PerturbationCurveOptions().insertion(m == "insertion").steps(f.curve_steps).seed(f.out.seed));
+      metrics[m] = c.to_json();
+      metric_lines.push_back(fmt::format(
+          "{} AUC {:.3f} (random order {:.3f}): better than random on {:.0f}% of samples", m,
+          c.auc.mean().item<double>(), c.random_auc.mean().item<double>(), 100 * c.better_than_random_fraction()));
+    }
+  }
 
   namespace fs = std::filesystem;
   fs::create_directories(f.out_dir);
@@ -143,6 +176,7 @@ void run(ExplainFlags& f, CLI::App* sub) {
   j["model"] = f.model.path;
   j["data"] = f.data.data;
   j["samples_explained"] = data.size();
+  if (!f.metrics.empty()) j["metrics"] = metrics;
   for (int64_t i = 0; i < data.size(); ++i) {
     j["samples"][size_t(i)]["label"] = data.y[i].item<int64_t>();
     j["samples"][size_t(i)]["predicted"] = pred[i].item<int64_t>();
@@ -177,6 +211,7 @@ void run(ExplainFlags& f, CLI::App* sub) {
     if (a.fidelity.defined())
       std::cout << fmt::format("local fidelity (weighted R^2 of the surrogate): min {:.3f}, median {:.3f}\n",
                                a.fidelity.min().item<double>(), a.fidelity.median().item<double>());
+    for (const auto& line : metric_lines) std::cout << line << "\n";
     std::cout << "wrote " << dir << "/attributions.npy, target.npy, explanation.json";
     if (!grid.empty()) std::cout << ", grid.png (input, heat map, overlay)";
     std::cout << "\n";
@@ -192,6 +227,7 @@ void add_explain_command(CLI::App& app, Context&) {
       "Examples:\n"
       "  aegis explain --model model.pt --data fashion-mnist --method ig -n 16 --out explain-out\n"
       "  aegis explain --model model.pt --method ig --tunnel smoothgrad --samples 20 --baseline blur\n"
+      "  aegis explain --model model.pt --method ig --metrics deletion,insertion,sanity\n"
       "  aegis explain --model model.pt --method kernelshap --background 50 --mask grid --patch 7\n"
       "  aegis explain --model http://host:8080/v2/models/m --data x.npy --method lime --samples 500\n"
       "Methods: saliency, gradient-x-input, ig (Integrated Gradients), smoothgrad, smoothgrad-sq, vargrad\n"
@@ -241,6 +277,10 @@ void add_explain_command(CLI::App& app, Context&) {
   sub->add_option("--kernel-width", f->kernel_width, "lime: kernel width on the cosine distance")
       ->capture_default_str();
   sub->add_option("--ridge", f->ridge, "lime: L2 penalty of the surrogate")->capture_default_str();
+  sub->add_option("--metrics", f->metrics,
+                  "Quality metrics: deletion, insertion (AUC against a random order), sanity (model randomisation)")
+      ->delimiter(',');
+  sub->add_option("--curve-steps", f->curve_steps, "deletion/insertion: points on the curve")->capture_default_str();
   sub->add_option("-n", f->n, "Samples to explain (the first n)")->capture_default_str();
   sub->add_option("--batch-size", f->batch_size, "Samples per explainer call")->capture_default_str();
   sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
