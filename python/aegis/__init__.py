@@ -134,6 +134,7 @@ class Explanation:
     baseline_score: Optional[torch.Tensor] = field(repr=False)
     gap: Optional[torch.Tensor] = field(repr=False)
     summary: dict = field(repr=False)
+    fidelity: Optional[torch.Tensor] = field(default=None, repr=False)  # LIME: weighted R^2 of the surrogate
 
     def to_dict(self) -> dict:
         """The same JSON as ``aegis explain --json`` (less the file paths)."""
@@ -141,13 +142,15 @@ class Explanation:
 
 
 def explain(method: str, model, x: torch.Tensor, *, target: Optional[torch.Tensor] = None, seed: int = 0,
-            **params) -> Explanation:
+            background: Optional[torch.Tensor] = None, **params) -> Explanation:
     """Attributions of ``model``'s decisions on ``x`` (raw inputs in the model's
     range) to the input features, for the class ``target`` per sample (by
     default the predicted one). ``method`` is saliency, gradient-x-input, ig,
-    smoothgrad, smoothgrad-sq or vargrad; keyword arguments are its
-    parameters (``steps``, ``rule``, ``baseline``, ``tunnel``, ``samples``,
-    ``stdev``...; see docs/explain.md), unknown ones refused by name."""
+    smoothgrad, smoothgrad-sq, vargrad, or the black-box occlusion,
+    ablation, kernelshap (``background``: a set of inputs [R, ...] instead of
+    the baseline) and lime; keyword arguments are its parameters (``steps``,
+    ``rule``, ``baseline``, ``tunnel``, ``samples``, ``mask``, ``patch``...;
+    see docs/explain.md), unknown ones refused by name."""
     meta = _split_meta(params)
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise InvalidArgumentError("x must be a tensor [N, ...]")
@@ -155,10 +158,11 @@ def explain(method: str, model, x: torch.Tensor, *, target: Optional[torch.Tenso
     m = as_model(model, x, **meta)
     params.setdefault("seed", seed)
     with m.session() as core:
-        out = _aegis.explain(core, method, json.dumps(params), x, target)
+        out = _aegis.explain(core, method, json.dumps(params), x, target, background)
     summary = json.loads(out["json"])
     return Explanation(method=summary["method"], values=out["values"], target=out["target"], score=out["score"],
-                       baseline_score=out["baseline_score"], gap=out["gap"], summary=summary)
+                       baseline_score=out["baseline_score"], gap=out["gap"], summary=summary,
+                       fidelity=out["fidelity"])
 
 
 @dataclass

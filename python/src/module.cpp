@@ -154,8 +154,9 @@ torch::Tensor adversarial_batch(Model& model, const std::string& method, const t
 }
 
 py::dict explain(Model& model, const std::string& method, const std::string& params_json, const torch::Tensor& x,
-                 const std::optional<torch::Tensor>& target) {
-  auto e = make_explainer(method, parse_object(params_json, "explainer parameters"));
+                 const std::optional<torch::Tensor>& target, const std::optional<torch::Tensor>& background) {
+  auto e = make_explainer(method, parse_object(params_json, "explainer parameters"),
+                          background ? background->detach().to(torch::kFloat).contiguous() : torch::Tensor());
   Attribution a;
   {
     py::gil_scoped_release nogil;
@@ -167,6 +168,7 @@ py::dict explain(Model& model, const std::string& method, const std::string& par
   out["score"] = a.score;
   out["baseline_score"] = a.baseline_score.defined() ? py::cast(a.baseline_score) : py::none();
   out["gap"] = a.gap.defined() ? py::cast(a.gap) : py::none();
+  out["fidelity"] = a.fidelity.defined() ? py::cast(a.fidelity) : py::none();
   out["json"] = a.to_json().dump();
   return out;
 }
@@ -276,7 +278,7 @@ PYBIND11_MODULE(_aegis, m) {
   m.def("attack", &attack, py::arg("model"), py::arg("name"), py::arg("params_json"), py::arg("x"), py::arg("y"),
         py::arg("targets"), py::arg("batch_size"));
   m.def("explain", &explain, py::arg("model"), py::arg("method"), py::arg("params_json"), py::arg("x"),
-        py::arg("target"));
+        py::arg("target"), py::arg("background") = py::none());
   m.def("evaluate", &evaluate, py::arg("model"), py::arg("x"), py::arg("y"), py::arg("options_json"));
   m.def("adversarial_batch", &adversarial_batch, py::arg("model"), py::arg("method"), py::arg("x"), py::arg("y"),
         py::arg("options_json"));

@@ -187,3 +187,22 @@ def test_explain_integrated_gradients_is_complete_and_matches_the_cli(tmp_path, 
         aegis.explain("ig", trained, x[:2], stepz=3)
     sg = aegis.explain("smoothgrad", trained, x[:2], samples=4, seed=1)
     assert sg.gap is None and torch.equal(sg.values, aegis.explain("smoothgrad", trained, x[:2], samples=4, seed=1).values)
+
+
+def test_black_box_explainers_on_a_torch_linear_module_give_the_closed_forms():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(16, 3).eval()
+    x, bg = torch.rand(5, 16), torch.rand(10, 16)
+    target = torch.tensor([0, 1, 2, 1, 0])
+    w = net.weight.detach()[target]
+    # Sampled KernelSHAP (16 features > max_exact 12) with a background set: w * (x - mean(background)).
+    shap = aegis.explain("kernelshap", net, x, target=target, background=bg, samples=300)
+    assert shap.method == "kernel-shap"
+    assert torch.allclose(shap.values, w * (x - bg.mean(0)), atol=1e-5)
+    assert shap.gap.abs().max() < 1e-4
+    lime = aegis.explain("lime", net, x, target=target, ridge=0.0, samples=200)
+    assert torch.allclose(lime.values, w * x, atol=1e-4) and lime.fidelity.min() > 0.999
+    occ = aegis.explain("occlusion", net, x, target=target, window=1, stride=1)
+    assert torch.allclose(occ.values, w * x, atol=1e-5)
+    with pytest.raises(aegis.InvalidArgumentError, match="background set is for kernelshap"):
+        aegis.explain("ig", net, x, background=bg)

@@ -121,7 +121,7 @@ torch::Tensor spearman(const torch::Tensor& a, const torch::Tensor& b) {
 
 }  // namespace explain
 
-nlohmann::json SanityCheck::to_json() const {
+nlohmann::json RandomisationCheck::to_json() const {
   nlohmann::json steps = nlohmann::json::array();
   for (size_t k = 0; k < layers.size(); ++k)
     steps.push_back(
@@ -133,8 +133,8 @@ nlohmann::json SanityCheck::to_json() const {
           {"passed", passed}};
 }
 
-SanityCheck model_randomisation_check(ScriptClassifier& model, Explainer& explainer, const torch::Tensor& x,
-                                      const SanityCheckOptions& o) {
+RandomisationCheck model_randomisation_check(ScriptClassifier& model, Explainer& explainer, const torch::Tensor& x,
+                                             const RandomisationCheckOptions& o) {
   const Attribution original = explainer.explain(model, x);
   ScriptClassifier copy(model.module().clone(), model.meta());
   // Layers in registration order: names up to the last '.' (nested modules) or '_' (aegis's built-ins).
@@ -149,7 +149,7 @@ SanityCheck model_randomisation_check(ScriptClassifier& model, Explainer& explai
     params[layer].emplace_back(name, p.value);
   }
   AEGIS_CHECK(!order.empty(), InvalidArgument, "the model has no parameters to randomise");
-  SanityCheck s;
+  RandomisationCheck s;
   s.method = explainer.name();
   s.max_similarity = o.max_similarity_;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {

@@ -77,20 +77,20 @@ TEST(PerturbationCurves, OnALinearModelTheTrueOrderBeatsRandomAndItsReverseDoesN
   EXPECT_EQ(del.to_json()["kind"], "deletion");
 }
 
-TEST(SanityCheck, FlagsAnEdgeMapAndPassesSaliencyWithoutChangingTheModel) {
+TEST(RandomisationCheck, FlagsAnEdgeMapAndPassesSaliencyWithoutChangingTheModel) {
   auto cnn = testing::trained_bars_cnn();
   const std::vector<torch::Tensor> before = cnn->parameters();
   std::vector<torch::Tensor> copies;
   for (const auto& p : before) copies.push_back(p.clone());
   Dataset d = testing::make_bar_images(8, 4, 2);
   EdgeMap edges;
-  SanityCheck e = model_randomisation_check(*cnn, edges, d.x);
+  RandomisationCheck e = model_randomisation_check(*cnn, edges, d.x);
   EXPECT_FALSE(e.passed);
   EXPECT_NEAR(e.final_similarity, 1.0, 1e-9);
   EXPECT_EQ(e.layers.size(), e.similarity.size());
   EXPECT_GE(e.layers.size(), 2u);
   Saliency sal(SaliencyOptions().absolute(false));
-  SanityCheck s = model_randomisation_check(*cnn, sal, d.x);
+  RandomisationCheck s = model_randomisation_check(*cnn, sal, d.x);
   EXPECT_TRUE(s.passed) << s.to_json().dump();
   for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(cnn->parameters()[i], copies[i]));
 }
@@ -119,7 +119,7 @@ TEST(ExplanationQuality, FashionMnistCnnDeletionBeatsRandomAndGradientsPassTheSa
   Saliency sal(SaliencyOptions().absolute(false));
   EdgeMap edges;
   for (Explainer* e : std::vector<Explainer*>{&sal, &ig, &edges}) {
-    SanityCheck s = model_randomisation_check(*model, *e, few);
+    RandomisationCheck s = model_randomisation_check(*model, *e, few);
     RecordProperty(e->name() + "_sanity_final_similarity", std::to_string(s.final_similarity));
     std::cout << s.to_json().dump() << "\n";
     EXPECT_EQ(s.passed, e != &edges) << s.to_json().dump();

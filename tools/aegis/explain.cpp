@@ -148,8 +148,8 @@ void run(ExplainFlags& f, CLI::App* sub) {
   std::vector<std::string> metric_lines;
   for (const auto& m : f.metrics) {
     if (m == "sanity") {
-      SanityCheck s =
-          model_randomisation_check(*script_model, *explainer, data.x, SanityCheckOptions().seed(f.out.seed));
+      RandomisationCheck s =
+          model_randomisation_check(*script_model, *explainer, data.x, RandomisationCheckOptions().seed(f.out.seed));
       metrics["sanity"] = s.to_json();
       metric_lines.push_back(fmt::format(
           "sanity check (model randomisation): rank correlation with the original maps {:.3f} once every layer is "

@@ -21,7 +21,7 @@
 /// map should fall. A method whose maps stay similar once every layer is
 /// random explains the input, not the model, and fails.
 ///
-///   SanityCheck s = model_randomisation_check(*model, explainer, x, SanityCheckOptions());
+///   RandomisationCheck s = model_randomisation_check(*model, explainer, x, RandomisationCheckOptions());
 ///   s.passed;  s.final_similarity;
 
 #include <torch/types.h>
@@ -65,15 +65,15 @@ struct PerturbationCurves {
 PerturbationCurves perturbation_curves(Classifier& model, const torch::Tensor& x, const Attribution& attribution,
                                        const PerturbationCurveOptions& options = {});
 
-struct SanityCheckOptions {
+struct RandomisationCheckOptions {
   double max_similarity_ = 0.5;  ///< fail when the map's rank correlation after full randomisation exceeds this
   uint64_t seed_ = 0;            ///< the random weights
 
-  SanityCheckOptions& max_similarity(double v) { max_similarity_ = v; return *this; }
-  SanityCheckOptions& seed(uint64_t v) { seed_ = v; return *this; }
+  RandomisationCheckOptions& max_similarity(double v) { max_similarity_ = v; return *this; }
+  RandomisationCheckOptions& seed(uint64_t v) { seed_ = v; return *this; }
 };
 
-struct SanityCheck {
+struct RandomisationCheck {
   std::string method;
   std::vector<std::string> layers;  ///< randomised cumulatively, output layer first
   std::vector<double> similarity;   ///< per layer: mean Spearman correlation with the original maps
@@ -89,8 +89,8 @@ struct SanityCheck {
 /// changes), output layer first, recomputing `explainer` on x after each.
 /// Layers are the parameter names up to the last '.' or '_' ("conv1_weight"
 /// and "conv1_bias" are layer conv1).
-SanityCheck model_randomisation_check(ScriptClassifier& model, Explainer& explainer, const torch::Tensor& x,
-                                      const SanityCheckOptions& options = {});
+RandomisationCheck model_randomisation_check(ScriptClassifier& model, Explainer& explainer, const torch::Tensor& x,
+                                      const RandomisationCheckOptions& options = {});
 
 namespace explain {
 /// Spearman rank correlation of two maps, per sample (rows of [batch, ...]),
