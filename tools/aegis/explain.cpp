@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -161,9 +162,10 @@ void run(ExplainFlags& f, CLI::App* sub) {
           *model, data.x, a,
           PerturbationCurveOptions().insertion(m == "insertion").steps(f.curve_steps).seed(f.out.seed));
       metrics[m] = c.to_json();
-      metric_lines.push_back(fmt::format(
-          "{} AUC {:.3f} (random order {:.3f}): better than random on {:.0f}% of samples", m,
-          c.auc.mean().item<double>(), c.random_auc.mean().item<double>(), 100 * c.better_than_random_fraction()));
+      const auto better = int64_t(std::lround(c.better_than_random_fraction() * double(data.size())));
+      metric_lines.push_back(fmt::format("{} AUC {:.3f} (random order {:.3f}): better than random on {} of {} samples",
+                                         m, c.auc.mean().item<double>(), c.random_auc.mean().item<double>(), better,
+                                         data.size()));
     }
   }
 
