@@ -278,6 +278,12 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
                     {"seeded", dp.seeded_},
                     {"adjacency", "add or remove one training example"}};
   if (dp.seeded_) result.privacy["seed"] = o.seed_;
+  if (dp.target_epsilon_ > 0) {
+    result.privacy["target_epsilon"] = dp.target_epsilon_;
+    if (result.epsilon > dp.target_epsilon_)  // a resumed run given more epochs than sigma was chosen for
+      log_info(fmt::format("warning: this run spent epsilon {:.4f}, above its target {} (resumed with more epochs)",
+                           result.epsilon, dp.target_epsilon_));
+  }
   nlohmann::json& prov = model.mutable_meta().provenance;
   prov["privacy"] = result.privacy;
   prov["training"] = {{"objective", "dp-sgd"},
