@@ -1,9 +1,11 @@
 #include "aegis/privacy/per_sample_grad.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/ops/cross_entropy_loss.h>
 #include <ATen/ops/group_norm.h>
 #include <ATen/ops/im2col.h>
 #include <ATen/ops/layer_norm.h>
+#include <ATen/ops/rand.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -61,6 +63,12 @@ std::vector<int64_t> batched_shape(int64_t batch, const torch::Tensor& p) {
 }
 
 std::string node_kind(const jit::Node* n) { return n->kind().toQualString(); }
+
+/// Tensor or Optional[Tensor] (nn.Conv2d's and nn.Linear's bias are typed Optional).
+bool is_tensor_type(c10::TypePtr t) {
+  if (auto opt = t->cast<c10::OptionalType>()) t = opt->getElementType();
+  return t->isSubtypeOf(*c10::TensorType::get());
+}
 
 /// "a.b.c" for a chain of prim::GetAttr from the module's self; nullopt otherwise.
 std::optional<std::string> attribute_path(jit::Value* v, jit::Value* self) {
@@ -203,7 +211,7 @@ PerSampleGradient::PerSampleGradient(ScriptClassifier& model) : model_(model), g
   std::map<jit::Value*, int> param_of;
   std::function<void(jit::Block*)> find_params = [&](jit::Block* b) {
     for (jit::Node* n : b->nodes()) {
-      if (n->kind() == c10::prim::GetAttr && n->output()->type()->isSubtypeOf(*c10::TensorType::get())) {
+      if (n->kind() == c10::prim::GetAttr && is_tensor_type(n->output()->type())) {
         if (auto path = attribute_path(n->output(), self)) {
           auto it = index.find(*path);
           if (it != index.end()) param_of[n->output()] = it->second;
@@ -295,6 +303,63 @@ PerSampleGradient::PerSampleGradient(ScriptClassifier& model) : model_(model), g
   }
   graph_->graph = g;
   graph_->code = std::make_unique<jit::Code>(g, "aegis_per_sample_forward");
+  check_against_autograd();
+}
+
+void PerSampleGradient::check_against_autograd() {
+  // Two synthetic samples in the valid range (no training data is touched),
+  // dropout off: the per-sample gradients must add up to autograd's batch
+  // gradient for every parameter, which catches a parameter that reaches the
+  // loss by a path the analysis did not see (it would get no per-sample
+  // gradient, and so no clipping).
+  const ModelMeta& meta = model_.meta();
+  if (meta.input_shape.empty() || meta.num_classes < 2) return;
+  jit::Module& module = model_.module();
+  const bool was_training = module.is_training();
+  module.train(false);
+  std::vector<int64_t> shape = {2};
+  shape.insert(shape.end(), meta.input_shape.begin(), meta.input_shape.end());
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(20250101);
+  torch::Tensor x = torch::rand(shape, gen) * (meta.clip_max - meta.clip_min) + meta.clip_min;
+  torch::Tensor y = torch::tensor({int64_t{0}, int64_t{1}});
+  std::vector<torch::Tensor> reference;
+  PerSampleGrads got;
+  try {
+    got = compute(x, y);
+    std::vector<bool> required;
+    for (auto& p : graph_->params) required.push_back(p.requires_grad());
+    for (auto& p : graph_->params) p.requires_grad_(true);
+    torch::Tensor logits = module.forward({prepare(x)}).toTensor();
+    torch::Tensor loss = at::cross_entropy_loss(logits, y.to(logits.device()), {}, at::Reduction::Sum);
+    reference = torch::autograd::grad({loss}, graph_->params, {}, false, false, /*allow_unused=*/true);
+    for (size_t i = 0; i < graph_->params.size(); ++i) graph_->params[i].requires_grad_(required[i]);
+  } catch (...) {
+    module.train(was_training);
+    graph_->shapes_known = false;
+    throw;
+  }
+  module.train(was_training);
+  graph_->shapes_known = false;  // found again at the caller's batch size
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < reference.size(); ++i) {
+    torch::Tensor ref = reference[i].defined() ? reference[i] : torch::zeros_like(graph_->params[i]);
+    torch::Tensor sum = got.grads[i].sum(0);
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    AEGIS_CHECK((sum - ref).abs().max().item<double>() <= 1e-3 * scale, Unsupported,
+                "DP-SGD cannot compute per-sample gradients for parameter '"
+                    << graph_->names[i]
+                    << "': it reaches the loss through operations aegis does not recognise (supported: linear, "
+                       "conv2d, group_norm, layer_norm taking the parameter directly)");
+  }
+}
+
+torch::Tensor PerSampleGradient::prepare(const torch::Tensor& x_raw) const {
+  const ModelMeta& meta = model_.meta();
+  torch::Tensor x = x_raw.to(model_.device(), torch::kFloat);
+  if (meta.mean.empty()) return x;
+  std::vector<int64_t> view(x.dim(), 1);
+  if (meta.mean.size() > 1) view[1] = int64_t(meta.mean.size());
+  return (x - torch::tensor(meta.mean, x.options()).view(view)) / torch::tensor(meta.std, x.options()).view(view);
 }
 
 PerSampleGradient::~PerSampleGradient() = default;
@@ -318,12 +383,7 @@ PerSampleGrads PerSampleGradient::compute(const torch::Tensor& x_raw, const torc
     out.logits = torch::zeros({0, meta.num_classes});
     return out;
   }
-  torch::Tensor x = x_raw.to(model_.device(), torch::kFloat);
-  if (!meta.mean.empty()) {
-    std::vector<int64_t> view(x.dim(), 1);
-    if (meta.mean.size() > 1) view[1] = int64_t(meta.mean.size());
-    x = (x - torch::tensor(meta.mean, x.options()).view(view)) / torch::tensor(meta.std, x.options()).view(view);
-  }
+  torch::Tensor x = prepare(x_raw);
   auto& layers = graph_->layers;
   auto run = [&](const std::vector<torch::Tensor>& probes) {
     jit::Stack stack{model_.module()._ivalue(), x};

@@ -167,3 +167,54 @@ TEST(PerSampleGrad, RefusesOtherUsesOfAParameterByName) {
 
 }  // namespace
 }  // namespace aegis
+
+namespace aegis {
+namespace {
+
+// A model written the PyTorch way (nn.Conv2d, nn.GroupNorm, nn.LayerNorm,
+// nn.Linear in submodules, torch.jit.script): parameters are reached through
+// attribute chains (self.block.conv.weight) and the layers through method
+// calls, which the rewrite inlines. And nn.BatchNorm2d in such a model is
+// refused by its name.
+TEST(PerSampleGrad, ScriptedPyTorchModulesWithSubmodules) {
+  const std::string py = testing::python_with_torch();
+  if (py.empty()) GTEST_SKIP() << "python3 with torch (Debian's python3-torch) is not installed";
+  testing::TempDir dir;
+  const std::string script = R"(
+import sys, torch, torch.nn as nn
+torch.manual_seed(0)
+class Block(nn.Module):
+    def __init__(self, bn):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, stride=2, padding=1, groups=2)
+        self.norm = nn.BatchNorm2d(4) if bn else nn.GroupNorm(2, 4)
+    def forward(self, x):
+        return torch.relu(self.norm(self.conv(x)))
+class Net(nn.Module):
+    def __init__(self, bn):
+        super().__init__()
+        self.block = Block(bn)
+        self.ln = nn.LayerNorm(36)
+        self.head = nn.Sequential(nn.Linear(36, 8), nn.Tanh(), nn.Linear(8, 3))
+    def forward(self, x):
+        return self.head(self.ln(torch.flatten(self.block(x), 1)))
+for bn, name in [(False, 'gn.pt'), (True, 'bn.pt')]:
+    torch.jit.save(torch.jit.script(Net(bn)), sys.argv[1] + '/' + name)
+)";
+  std::ofstream(dir.file("export.py")) << script;
+  auto r = testing::run_command(py + " " + dir.file("export.py") + " " + dir.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto model = ScriptClassifier::load(dir.file("gn.pt"), ModelOverrides().input_shape({2, 6, 6}));
+  torch::manual_seed(6);
+  expect_matches_one_at_a_time(*model, torch::rand({5, 2, 6, 6}), torch::randint(0, 3, {5}));
+  PerSampleGradient psg(*model);
+  EXPECT_EQ(psg.layers().size(), 5u);  // conv, group norm, layer norm, two linear
+
+  auto bn = ScriptClassifier::load(dir.file("bn.pt"), ModelOverrides().input_shape({2, 6, 6}));
+  const std::string msg = error_message_of([&] { PerSampleGradient p(*bn); });
+  EXPECT_NE(msg.find("block.norm.weight"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("GroupNorm"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace aegis

@@ -15,7 +15,10 @@
 /// Refused when the object is built, before any training, with Unsupported
 /// naming the operation and the parameter: batch norm (its statistics mix the
 /// samples of a batch; use GroupNorm, or the built-in `resnet-gn`), a
-/// parameter consumed by any other operation or inside control flow.
+/// parameter consumed by any other operation or inside control flow. As a
+/// last guard, the constructor checks on two synthetic inputs (dropout off)
+/// that the per-sample gradients add up to autograd's batch gradient for
+/// every parameter, and refuses the parameter that does not.
 ///
 ///   PerSampleGradient psg(model);                    // analyses the graph, or throws
 ///   PerSampleGrads g = psg.compute(x, y);            // g.grads[i]: [B, *parameter i's shape]
@@ -64,6 +67,8 @@ class PerSampleGradient {
   std::vector<std::string> layers() const;
 
  private:
+  void check_against_autograd();
+  torch::Tensor prepare(const torch::Tensor& x) const;  // device, float, the model's own normalisation
   ScriptClassifier& model_;
   std::unique_ptr<internal::PerSampleGraph> graph_;
 };
