@@ -135,7 +135,8 @@ void refuse_batch_norm(jit::Block* b) {
 /// Which input positions of a supported node may hold its weight and bias.
 std::optional<std::pair<size_t, size_t>> parameter_slots(const jit::Node* n) {
   const std::string k = node_kind(n);
-  if (k == "aten::linear" || k == "aten::conv2d") return std::make_pair(size_t{1}, size_t{2});
+  if (k == "aten::linear" || k == "aten::conv2d" || k == "aten::_convolution")  // _convolution: traced models
+    return std::make_pair(size_t{1}, size_t{2});
   if (k == "aten::group_norm" || k == "aten::layer_norm") return std::make_pair(size_t{2}, size_t{3});
   return std::nullopt;
 }
@@ -158,7 +159,7 @@ std::pair<torch::Tensor, torch::Tensor> layer_grads(const ProbedLayer& l, const 
     torch::Tensor g3 = g.reshape({B, -1, g.size(-1)});
     if (l.weight >= 0) gw = torch::bmm(g3.transpose(1, 2), a3);
     if (l.bias >= 0) gb = g3.sum(1);
-  } else if (k == "aten::conv2d") {
+  } else if (k == "aten::conv2d" || k == "aten::_convolution") {
     AEGIS_CHECK(a.dim() == 4, Unsupported, l.label << ": per-sample gradients need batched [B, C, H, W] input");
     const int64_t cin = a.size(1), cout = g.size(1), G = l.groups;
     if (l.weight >= 0) {
@@ -272,6 +273,18 @@ PerSampleGradient::PerSampleGradient(ScriptClassifier& model) : model_(model), g
         const auto& w = graph_->params[l.weight];
         l.kernel = {w.size(2), w.size(3)};
       }
+    } else if (k == "aten::_convolution") {  // what torch.jit.trace records for nn.Conv2d
+      auto transposed = jit::toIValue(n->input(6));
+      AEGIS_CHECK(transposed && transposed->isBool() && !transposed->toBool(), Unsupported,
+                  l.label << ": transposed convolutions are not supported");
+      AEGIS_CHECK(l.weight >= 0 && graph_->params[l.weight].dim() == 4, Unsupported,
+                  l.label << ": only 2-D convolutions (a [out, in, kh, kw] weight parameter) are supported");
+      l.stride = constant_ints(n->input(3), 2, l.label + " stride");
+      l.padding = constant_ints(n->input(4), 2, l.label + " padding");
+      l.dilation = constant_ints(n->input(5), 2, l.label + " dilation");
+      l.groups = constant_ints(n->input(8), 1, l.label + " groups")[0];
+      const auto& w = graph_->params[l.weight];
+      l.kernel = {w.size(2), w.size(3)};
     } else if (k == "aten::group_norm") {
       l.num_groups = constant_ints(n->input(1), 1, l.label + " num_groups")[0];
       l.eps = constant_double(n->input(4), l.label + " eps");

@@ -174,8 +174,8 @@ namespace {
 // A model written the PyTorch way (nn.Conv2d, nn.GroupNorm, nn.LayerNorm,
 // nn.Linear in submodules, torch.jit.script): parameters are reached through
 // attribute chains (self.block.conv.weight) and the layers through method
-// calls, which the rewrite inlines. And nn.BatchNorm2d in such a model is
-// refused by its name.
+// calls, which the rewrite inlines; the same model traced (aten::_convolution);
+// and nn.BatchNorm2d in such a model is refused by its name.
 TEST(PerSampleGrad, ScriptedPyTorchModulesWithSubmodules) {
   const std::string py = testing::python_with_torch();
   if (py.empty()) GTEST_SKIP() << "python3 with torch (Debian's python3-torch) is not installed";
@@ -200,6 +200,7 @@ class Net(nn.Module):
         return self.head(self.ln(torch.flatten(self.block(x), 1)))
 for bn, name in [(False, 'gn.pt'), (True, 'bn.pt')]:
     torch.jit.save(torch.jit.script(Net(bn)), sys.argv[1] + '/' + name)
+torch.jit.save(torch.jit.trace(Net(False), torch.rand(1, 2, 6, 6)), sys.argv[1] + '/traced.pt')
 )";
   std::ofstream(dir.file("export.py")) << script;
   auto r = testing::run_command(py + " " + dir.file("export.py") + " " + dir.path().string());
@@ -209,6 +210,10 @@ for bn, name in [(False, 'gn.pt'), (True, 'bn.pt')]:
   expect_matches_one_at_a_time(*model, torch::rand({5, 2, 6, 6}), torch::randint(0, 3, {5}));
   PerSampleGradient psg(*model);
   EXPECT_EQ(psg.layers().size(), 5u);  // conv, group norm, layer norm, two linear
+
+  // torch.jit.trace records nn.Conv2d as aten::_convolution.
+  auto traced = ScriptClassifier::load(dir.file("traced.pt"), ModelOverrides().input_shape({2, 6, 6}));
+  expect_matches_one_at_a_time(*traced, torch::rand({4, 2, 6, 6}), torch::randint(0, 3, {4}));
 
   auto bn = ScriptClassifier::load(dir.file("bn.pt"), ModelOverrides().input_shape({2, 6, 6}));
   const std::string msg = error_message_of([&] { PerSampleGradient p(*bn); });
