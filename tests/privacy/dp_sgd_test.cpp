@@ -163,6 +163,34 @@ TEST(DpSgd, TargetEpsilonIsSpentAndNotExceeded) {
   EXPECT_EQ(model->meta().provenance["privacy"]["clipping"], "per-layer");
 }
 
+TEST(DpSgd, NoiseOfStdSigmaTimesCIsAddedOncePerLogicalStep) {
+  // q = 1 and one epoch: exactly one step, update = -lr (clipped sum + noise) / N.
+  // With sigma * C = 5 on every coordinate and a clipped sum of norm <= N C = 20
+  // spread over 2000 weights, the update's spread is the noise's.
+  Dataset data = testing::make_blobs(20, 4, 2, 3);
+  auto model = build_architecture(ArchitectureOptions("mlp", {4}, 2).hidden({500}));
+  auto before = model->parameters();
+  for (auto& p : before) p = p.clone();
+  const double lr = 0.1;
+  train_dp_sgd(*model, data, nullptr, small_options().epochs(1).batch_size(20).lr(lr),
+               DpSgdOptions(1.0).noise_multiplier(5.0).physical_batch_size(7).seeded(true));
+  torch::Tensor delta = (model->parameters()[0] - before[0]).flatten();  // fc1 weight [500, 4]
+  const double expected = lr * 5.0 * 1.0 / 20;
+  EXPECT_NEAR(delta.std().item<double>() / expected, 1.0, 0.06);
+}
+
+TEST(DpSgd, ThePhysicalBatchOnlyBoundsMemory) {
+  Dataset data = testing::make_blobs(60, 4, 2, 4);
+  seed_everything(3);
+  auto a = build_architecture(ArchitectureOptions("mlp", {4}, 2).hidden({8}));
+  auto b = a->clone();
+  const DpSgdOptions dp = DpSgdOptions(1.0).noise_multiplier(1.0).seeded(true);
+  train_dp_sgd(*a, data, nullptr, small_options().batch_size(30), DpSgdOptions(dp).physical_batch_size(1));
+  train_dp_sgd(*b, data, nullptr, small_options().batch_size(30), DpSgdOptions(dp).physical_batch_size(64));
+  auto pa = a->parameters(), pb = b->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-4, 1e-5)) << i;
+}
+
 TEST(DpSgd, EmptyAndVariableBatchesAreSteps) {
   Dataset data = testing::make_blobs(20, 4, 2, 3);
   auto model = build_architecture(ArchitectureOptions("mlp", {4}, 2).hidden({8}));
