@@ -69,6 +69,22 @@ class ScriptBuilder {
            "_running_var, self.training, 0.1, 1e-05, False)";
   }
 
+  /// GroupNorm with affine parameters: the per-sample alternative to batch
+  /// norm that DP-SGD can train (8 groups, or one a channel below 8 channels).
+  std::string group_norm(const std::string& name, const std::string& x, int64_t channels) {
+    module_.register_parameter(name + "_weight", torch::ones({channels}), false);
+    module_.register_parameter(name + "_bias", torch::zeros({channels}), false);
+    const int64_t groups = channels % 8 == 0 ? 8 : channels;
+    return "torch.group_norm(" + x + ", " + std::to_string(groups) + ", self." + name + "_weight, self." + name +
+           "_bias, 1e-05)";
+  }
+
+  /// Batch norm, or group norm in the DP-ready variants.
+  std::string norm(const std::string& name, const std::string& x, int64_t channels) {
+    return group_norm_ ? group_norm(name, x, channels) : batch_norm(name, x, channels);
+  }
+  void use_group_norm(bool on) { group_norm_ = on; }
+
   void define(const std::string& source) { module_.define(source); }
 
  private:
@@ -77,6 +93,7 @@ class ScriptBuilder {
     t.uniform_(-bound, bound);
   }
   torch::jit::Module module_;
+  bool group_norm_ = false;
 };
 
 std::vector<int64_t> norm_view(size_t dims, size_t count) {
@@ -144,13 +161,14 @@ void build_cnn(ScriptBuilder& b, const ArchitectureOptions& o) {
   b.define(src.str());
 }
 
-/// A basic residual block: conv-bn-relu-conv-bn plus a (projected) shortcut.
+/// A basic residual block: conv-bn-relu-conv-bn plus a (projected) shortcut
+/// (group norm instead of batch norm in resnet-gn).
 std::string resnet_block(ScriptBuilder& b, const std::string& name, int64_t in, int64_t out, int64_t stride) {
   std::ostringstream s;
-  s << "        y = torch.relu(" << b.batch_norm(name + "_bn1", b.conv(name + "_conv1", "x", in, out, 3, stride, 1, false), out) << ")\n";
-  s << "        y = " << b.batch_norm(name + "_bn2", b.conv(name + "_conv2", "y", out, out, 3, 1, 1, false), out) << "\n";
+  s << "        y = torch.relu(" << b.norm(name + "_bn1", b.conv(name + "_conv1", "x", in, out, 3, stride, 1, false), out) << ")\n";
+  s << "        y = " << b.norm(name + "_bn2", b.conv(name + "_conv2", "y", out, out, 3, 1, 1, false), out) << "\n";
   if (stride != 1 || in != out) {
-    s << "        x = torch.relu(y + " << b.batch_norm(name + "_bnp", b.conv(name + "_proj", "x", in, out, 1, stride, 0, false), out) << ")\n";
+    s << "        x = torch.relu(y + " << b.norm(name + "_bnp", b.conv(name + "_proj", "x", in, out, 1, stride, 0, false), out) << ")\n";
   } else {
     s << "        x = torch.relu(y + x)\n";
   }
@@ -163,7 +181,7 @@ void build_resnet(ScriptBuilder& b, const ArchitectureOptions& o) {
   int64_t c = o.input_shape_[0];
   std::ostringstream src;
   src << kFeatureMaps << kNormalize
-      << "        x = torch.relu(" << b.batch_norm("bn0", b.conv("conv0", "x", c, 16, 3, 1, 1, false), 16) << ")\n"
+      << "        x = torch.relu(" << b.norm("bn0", b.conv("conv0", "x", c, 16, 3, 1, 1, false), 16) << ")\n"
       << "        maps: List[Tensor] = [x]\n"
       << resnet_block(b, "s1", 16, 16, 1) << "        maps.append(x)\n"
       << resnet_block(b, "s2", 16, 32, 2) << "        maps.append(x)\n"
@@ -178,7 +196,7 @@ void build_resnet(ScriptBuilder& b, const ArchitectureOptions& o) {
 
 }  // namespace
 
-std::vector<std::string> architecture_names() { return {"mlp", "cnn", "resnet"}; }
+std::vector<std::string> architecture_names() { return {"mlp", "cnn", "resnet", "resnet-gn"}; }
 
 std::shared_ptr<ScriptClassifier> build_architecture(const ArchitectureOptions& o) {
   AEGIS_CHECK(o.num_classes_ >= 2, InvalidArgument, "a classifier needs at least 2 classes, got " << o.num_classes_);
@@ -186,17 +204,18 @@ std::shared_ptr<ScriptClassifier> build_architecture(const ArchitectureOptions& 
   AEGIS_CHECK(o.mean_.size() == o.std_.size(), InvalidArgument, "mean and std differ in length");
   for (int64_t d : o.input_shape_) AEGIS_CHECK(d > 0, InvalidArgument, "input shape has a non-positive dimension");
 
-  ScriptBuilder b(o.name_ == "mlp" ? "MLP" : o.name_ == "cnn" ? "CNN" : "ResNet");
+  ScriptBuilder b(o.name_ == "mlp" ? "MLP" : o.name_ == "cnn" ? "CNN" : o.name_ == "resnet-gn" ? "ResNetGN" : "ResNet");
   add_normalization(b, o);
   b.attribute_float("dropout_p", o.dropout_);
   if (o.name_ == "mlp") {
     build_mlp(b, o);
   } else if (o.name_ == "cnn") {
     build_cnn(b, o);
-  } else if (o.name_ == "resnet") {
+  } else if (o.name_ == "resnet" || o.name_ == "resnet-gn") {
+    b.use_group_norm(o.name_ == "resnet-gn");
     build_resnet(b, o);
   } else {
-    AEGIS_FAIL(InvalidArgument, "unknown architecture '" << o.name_ << "' (choose mlp, cnn or resnet)");
+    AEGIS_FAIL(InvalidArgument, "unknown architecture '" << o.name_ << "' (choose mlp, cnn, resnet or resnet-gn)");
   }
 
   ModelMeta meta;

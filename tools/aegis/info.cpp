@@ -29,6 +29,7 @@ void run(InfoFlags& f) {
                       {"has_features", model->has_features()},
                       {"meta", m.to_json()},
                       {"tensors", tensors}};
+  if (m.provenance.contains("privacy")) j["privacy"] = m.provenance["privacy"];
   emit(f.out, j, [&] {
     std::cout << fmt::format("model        {}\n", f.model.path);
     std::cout << fmt::format("sha256       {}\n", j["sha256"].get<std::string>());
@@ -45,6 +46,16 @@ void run(InfoFlags& f) {
       std::cout << fmt::format("trained      {} on {} ({} samples), {} epochs\n", t.value("objective", "?"),
                                t["data"].value("source", "?"), t["data"].value("samples", 0), t.value("epochs_run", 0));
       std::cout << fmt::format("data hash    {}\n", t["data"].value("fingerprint", "?"));
+    }
+    if (m.provenance.contains("privacy")) {  // written by DP-SGD (privacy/dp_sgd.h)
+      const auto& p = m.provenance["privacy"];
+      std::cout << fmt::format("privacy      epsilon {:.4g} at delta {:g} ({} accountant), per training example\n",
+                               p.value("epsilon", 0.0), p.value("delta", 0.0), p.value("accountant", "?"));
+      std::cout << fmt::format("dp-sgd       sigma {:.4g}, C {:g} ({} clipping), q {:.4g}, {} steps\n",
+                               p.value("noise_multiplier", 0.0), p.value("max_grad_norm", 0.0),
+                               p.value("clipping", "?"), p.value("sample_rate", 0.0), p.value("steps", 0));
+      if (p.value("seeded", false))
+        std::cout << "noise        SEEDED (reproducible): not private against anyone who knows the seed\n";
     }
     std::cout << "\ntensors\n";
     for (const auto& t : tensors)

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "aegis/core/error.h"
+#include "aegis/core/script_classifier.h"
 #include "aegis/integrity/attestation.h"
 #include "aegis/integrity/model_signing.h"
 #include "commands.h"
@@ -42,6 +43,18 @@ Attachment parse_attachment(const std::string& spec) {
     return Attachment(kind, j);
   }
   return Attachment::of_file(kind, path);
+}
+
+/// The DP-SGD privacy record (epsilon, delta, sigma, C, q, steps) of a model
+/// file aegis trained with --defense dp-sgd; null for anything else. `sign`
+/// attests it, so the claimed budget is bound to the signed digest.
+nlohmann::json privacy_record(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) return nullptr;
+  try {
+    return ScriptClassifier::load(path)->meta().provenance.value("privacy", nlohmann::json());
+  } catch (const std::exception&) {  // not a model aegis can read: nothing to attest
+    return nullptr;
+  }
 }
 
 struct VerifyFlags {
@@ -83,7 +96,8 @@ void add_signing_commands(CLI::App& app, Context& ctx) {
     sub->add_option("--ignore-paths", f->ignore, "Files or folders of the model directory to leave unsigned");
     sub->add_option("--attach", f->attach,
                     "Also attest KIND=FILE (e.g. training-recipe=recipe.json, audit-report=audit.json), "
-                    "bound to the same digest, in DIR/model.att.sig or FILE.att.sig");
+                    "bound to the same digest, in DIR/model.att.sig or FILE.att.sig (a model trained with "
+                    "--defense dp-sgd has its privacy budget attested as privacy-budget without asking)");
     sub->add_option("--data-fingerprint", f->data_fingerprint, "Also attest the training data's fingerprint");
     sub->callback([f] {
       f->out.apply();
@@ -95,6 +109,10 @@ void add_signing_commands(CLI::App& app, Context& ctx) {
       for (const auto& a : f->attach) attachments.push_back(parse_attachment(a));
       if (!f->data_fingerprint.empty())
         attachments.emplace_back("data-fingerprint", nlohmann::json{{"fingerprint", f->data_fingerprint}});
+      const nlohmann::json privacy = privacy_record(f->model);
+      if (!privacy.is_null() && std::none_of(attachments.begin(), attachments.end(),
+                                             [](const Attachment& a) { return a.kind == "privacy-budget"; }))
+        attachments.emplace_back("privacy-budget", privacy);
       if (!attachments.empty()) {
         SignOptions ao(f->key);
         ao.model_name(f->name).manifest(ManifestOptions().ignore_paths(f->ignore));

@@ -2,7 +2,9 @@
 // model) on a dataset and save it as a TorchScript archive with its metadata
 // and training recipe inside. `--defense` picks what training minimises:
 // standard cross-entropy, PGD adversarial training, TRADES, fast adversarial
-// training or defensive distillation. Hardening is a way of training, so it
+// training, defensive distillation or DP-SGD (differentially private training,
+// its own loop: Poisson batches, per-sample clipping, noise, an accountant).
+// Hardening is a way of training, so it
 // shares every data, architecture, regularisation and checkpoint flag here
 // rather than duplicating them in a second subcommand.
 
@@ -21,6 +23,7 @@
 #include "aegis/defenses/training/pgd_at.h"
 #include "aegis/defenses/training/trades.h"
 #include "aegis/defenses/training/trainer.h"
+#include "aegis/privacy/dp_sgd.h"
 #include "commands.h"
 
 namespace aegis::cli {
@@ -51,10 +54,13 @@ struct TrainFlags {
   std::string teacher;
   double temperature = 20.0;
   double hard_weight = 0.0;
+  // DP-SGD
+  DpSgdOptions dp = DpSgdOptions(1.0);
+  std::vector<CLI::Option*> dp_flags;  // refused unless --defense dp-sgd
 };
 
 std::unique_ptr<Objective> make_objective(const TrainFlags& f) {
-  if (f.defense == "none") return nullptr;
+  if (f.defense == "none" || f.defense == "dp-sgd") return nullptr;
   if (f.defense == "pgd-at")
     return std::make_unique<PGDATObjective>(PGDATOptions(f.eps)
                                                 .norm(parse_norm(f.norm))
@@ -122,6 +128,21 @@ std::string train_accuracy_text(const EpochStats& s) {
 void run(TrainFlags& f) {
   f.out.apply();
   f.options.seed(f.out.seed);
+  const bool dp = f.defense == "dp-sgd";
+  for (const CLI::Option* o : f.dp_flags)
+    AEGIS_CHECK(dp || o->count() == 0, InvalidArgument, o->get_name() << " applies to --defense dp-sgd only");
+  if (dp) {
+    AEGIS_CHECK(f.dp.target_epsilon_ > 0 || f.dp.noise_multiplier_ > 0, InvalidArgument,
+                "--defense dp-sgd needs --epsilon E (the budget to spend) or --noise-multiplier SIGMA");
+    AEGIS_CHECK(f.dp.target_epsilon_ == 0 || f.dp.noise_multiplier_ == 0, InvalidArgument,
+                "give --epsilon or --noise-multiplier, not both");
+    f.dp.validate();
+    if (f.normalize == "auto") {
+      log_info("DP-SGD: no data-derived normalisation (--normalize auto would compute the mean and std of the "
+               "private data outside the accounted steps)");
+      f.normalize = "none";
+    }
+  }
   Dataset all = load_dataset(f.data.spec("train"));
   AEGIS_CHECK(all.num_classes() >= 2, InvalidArgument, "training data has fewer than 2 classes");
   Dataset fit = all, val;
@@ -147,12 +168,21 @@ void run(TrainFlags& f) {
   }
   log_info(fmt::format("training {} ({} parameters) on {} samples, validating on {}", arch,
                        model->parameter_count(), fit.size(), val.size()));
-  TrainResult r = train(*model, fit, have_val ? &val : nullptr, f.options, objective.get(), [&](const EpochStats& s) {
+  auto on_epoch = [&](const EpochStats& s) {
     if (!f.out.json && f.out.quiet) return;
     if (!f.out.json)
       log_info(fmt::format("epoch {}: loss {:.4f}{} val acc {:.4f} ({:.1f}s)", s.epoch, s.train_loss,
                            train_accuracy_text(s), s.val_accuracy, s.seconds));
-  });
+  };
+  TrainResult r;
+  nlohmann::json privacy;
+  if (dp) {
+    DpSgdResult d = train_dp_sgd(*model, fit, have_val ? &val : nullptr, f.options, f.dp, on_epoch);
+    r = d.training;
+    privacy = d.privacy;
+  } else {
+    r = train(*model, fit, have_val ? &val : nullptr, f.options, objective.get(), on_epoch);
+  }
   model->save(f.model_out);
 
   nlohmann::json j = {{"model", f.model_out},
@@ -163,6 +193,7 @@ void run(TrainFlags& f) {
                       {"data", {{"source", all.source}, {"train_samples", fit.size()}, {"val_samples", val.size()}}},
                       {"options", f.options.to_json()},
                       {"result", r.to_json()}};
+  if (dp) j["privacy"] = privacy;
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   emit(f.out, j, [&] {
     const auto& last = r.history.back();
@@ -170,6 +201,12 @@ void run(TrainFlags& f) {
     const std::string acc = train_accuracy_text(last);
     if (!acc.empty()) std::cout << ":" << acc;
     if (have_val) std::cout << fmt::format(", val acc {:.4f}", last.val_accuracy);
+    if (dp)
+      std::cout << fmt::format("\nprivacy: epsilon {:.4g} at delta {:g} ({}; sigma {:.4g}, C {:g}, q {:.4g}, {} steps{})",
+                               privacy["epsilon"].get<double>(), privacy["delta"].get<double>(),
+                               privacy["accountant"].get<std::string>(), privacy["noise_multiplier"].get<double>(),
+                               privacy["max_grad_norm"].get<double>(), privacy["sample_rate"].get<double>(),
+                               privacy["steps"].get<int64_t>(), privacy["seeded"].get<bool>() ? "; SEEDED noise" : "");
     std::cout << "\nmodel saved to " << f.model_out << "\n";
     if (!f.result_out.empty()) std::cout << "result saved to " << f.result_out << "\n";
   });
@@ -182,8 +219,8 @@ void add_train_command(CLI::App& app, Context&) {
   auto* sub = app.add_subcommand("train", "Train or harden a model (--defense pgd-at, trades, fast-at, distillation) and save it as TorchScript");
   add_output_flags(sub, f->out);
   add_data_flags(sub, f->data, "train");
-  sub->add_option("--arch", f->arch, "Architecture: auto, mlp, cnn, resnet")
-      ->check(CLI::IsMember({"auto", "mlp", "cnn", "resnet"}))->capture_default_str();
+  sub->add_option("--arch", f->arch, "Architecture: auto, mlp, cnn, resnet, resnet-gn (group norm: DP-SGD can train it)")
+      ->check(CLI::IsMember({"auto", "mlp", "cnn", "resnet", "resnet-gn"}))->capture_default_str();
   sub->add_option("-o,--out", f->model_out, "Where to save the model")->capture_default_str();
   sub->add_option("--result", f->result_out, "Also write the training result as JSON to this file");
   sub->add_option("--epochs", f->options.epochs_, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);
@@ -205,8 +242,8 @@ void add_train_command(CLI::App& app, Context&) {
   auto* d = "Robust training";
   sub->add_option("--defense", f->defense,
                   "What training minimises: none (cross-entropy), pgd-at (Madry), trades, fast-at (FGSM with random "
-                  "start), distillation (needs --teacher)")
-      ->check(CLI::IsMember({"none", "pgd-at", "trades", "fast-at", "distillation"}))->capture_default_str()->group(d);
+                  "start), distillation (needs --teacher), dp-sgd (differential privacy: --epsilon or --noise-multiplier)")
+      ->check(CLI::IsMember({"none", "pgd-at", "trades", "fast-at", "distillation", "dp-sgd"}))->capture_default_str()->group(d);
   sub->add_option("--eps", f->eps, "Perturbation budget trained against (raw input units)")->capture_default_str()->group(d);
   sub->add_option("--norm", f->norm, "Threat model of pgd-at/trades: linf or l2")
       ->check(CLI::IsMember({"linf", "l2"}))->capture_default_str()->group(d);
@@ -219,6 +256,18 @@ void add_train_command(CLI::App& app, Context&) {
   sub->add_option("--teacher", f->teacher, "distillation: the teacher model")->group(d);
   sub->add_option("--temperature", f->temperature, "distillation: temperature T")->capture_default_str()->group(d);
   sub->add_option("--hard-weight", f->hard_weight, "distillation: weight of the true-label loss")->capture_default_str()->check(CLI::Range(0.0, 1.0))->group(d);
+  auto* p = "Differential privacy (--defense dp-sgd; --batch-size is the expected Poisson batch)";
+  f->dp_flags = {
+      sub->add_option("--epsilon", f->dp.target_epsilon_, "Privacy budget to spend over the run (finds the noise multiplier)")->check(CLI::PositiveNumber)->group(p),
+      sub->add_option("--delta", f->dp.delta_, "delta of the guarantee (well below 1/N)")->capture_default_str()->group(p),
+      sub->add_option("--noise-multiplier", f->dp.noise_multiplier_, "sigma, instead of --epsilon")->check(CLI::PositiveNumber)->group(p),
+      sub->add_option("--max-grad-norm", f->dp.max_grad_norm_, "Per-sample clipping norm C")->capture_default_str()->check(CLI::PositiveNumber)->group(p),
+      sub->add_option("--clipping", f->dp.clipping_, "flat (whole gradient to C) or per-layer (each tensor to C/sqrt(K))")
+          ->check(CLI::IsMember({"flat", "per-layer"}))->capture_default_str()->group(p),
+      sub->add_option("--physical-batch-size", f->dp.physical_batch_size_, "Examples whose per-sample gradients are held at once (memory)")
+          ->capture_default_str()->check(CLI::PositiveNumber)->group(p),
+      sub->add_option("--accountant", f->dp.accountant_, "prv (tighter) or rdp")->check(CLI::IsMember({"prv", "rdp"}))->capture_default_str()->group(p),
+      sub->add_flag("--seeded-noise", f->dp.seeded_, "Reproducible sampling and noise from --seed (labelled in the model; not private against whoever knows the seed)")->group(p)};
   sub->callback([f] { run(*f); });
 }
 

@@ -8,7 +8,10 @@
 /// - "mlp": tabular data, hidden layers with ReLU and dropout;
 /// - "cnn": 28x28 images: conv32-conv64 (3x3, max-pool) - fc128 - classes;
 /// - "resnet": 32x32 colour images: a small pre-activation-free ResNet with
-///   batch norm (16-32-64 channels, one basic block a stage).
+///   batch norm (16-32-64 channels, one basic block a stage);
+/// - "resnet-gn": the same with group norm instead of batch norm, the variant
+///   DP-SGD can train (per-sample gradients need no batch statistics; mlp
+///   and cnn have no batch norm and are DP-ready as they are).
 /// Each defines `forward(x)` and `features(x)` (the penultimate layer), and
 /// normalises its input inside when mean/std are given.
 
@@ -25,7 +28,7 @@ struct ArchitectureOptions {
   ArchitectureOptions(std::string name, std::vector<int64_t> input_shape, int64_t num_classes)
       : name_(std::move(name)), input_shape_(std::move(input_shape)), num_classes_(num_classes) {}
 
-  /// "mlp", "cnn" or "resnet".
+  /// "mlp", "cnn", "resnet" or "resnet-gn".
   std::string name_;
   /// One sample's shape: {features} for mlp, {C, 28, 28} for cnn, {C, 32, 32} for resnet.
   std::vector<int64_t> input_shape_;
