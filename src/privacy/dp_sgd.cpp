@@ -18,6 +18,7 @@
 #include "aegis/privacy/dp_random.h"
 #include "aegis/privacy/per_sample_grad.h"
 #include "aegis/privacy/poisson_sampler.h"
+#include "defenses/training/internal/train_support.h"
 
 namespace aegis {
 
@@ -58,52 +59,13 @@ nlohmann::json DpSgdResult::to_json() const { return {{"privacy", privacy}, {"re
 
 namespace {
 
-double scheduled_lr(const TrainOptions& o, int64_t step, int64_t total) {
-  const double t = double(step) / double(std::max<int64_t>(total, 1));
-  if (o.schedule_ == "cosine") return o.lr_ * 0.5 * (1 + std::cos(M_PI * t));
-  if (o.schedule_ == "onecycle") {
-    const double warm = 0.2;
-    return t < warm ? o.lr_ * (0.1 + 0.9 * t / warm) : o.lr_ * 0.5 * (1 + std::cos(M_PI * (t - warm) / (1 - warm)));
-  }
-  return o.lr_;
-}
-
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, const std::vector<torch::Tensor>& p) {
-  if (o.optimizer_ == "sgd")
-    return std::make_unique<torch::optim::SGD>(
-        p, torch::optim::SGDOptions(o.lr_).momentum(o.momentum_).weight_decay(o.weight_decay_));
-  return std::make_unique<torch::optim::AdamW>(p, torch::optim::AdamWOptions(o.lr_).weight_decay(o.weight_decay_));
-}
-
-void write_json_atomic(const fs::path& p, const nlohmann::json& j) {
-  fs::path tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp);
-    AEGIS_CHECK(out.good(), Io, "cannot write " << tmp.string());
-    out << j.dump(2);
-  }
-  fs::rename(tmp, p);
-}
+using namespace training;
 
 /// What must match for a checkpoint to be resumed: everything but the epochs.
 nlohmann::json resume_key(const TrainOptions& o, const DpSgdOptions& dp) {
   nlohmann::json t = o.to_json();
   t.erase("epochs");
   return {{"train", t}, {"dp", dp.to_json()}};
-}
-
-double accuracy_on(ScriptClassifier& model, const Dataset& d, double& loss_out) {
-  torch::NoGradGuard g;
-  double loss = 0;
-  int64_t correct = 0;
-  for (const auto& b : d.batches(256)) {
-    torch::Tensor logits = model.logits(b.x);
-    loss += at::cross_entropy_loss(logits, b.y, {}, at::Reduction::Sum).item<double>();
-    correct += (logits.argmax(1) == b.y).sum().item<int64_t>();
-  }
-  loss_out = loss / double(std::max<int64_t>(d.size(), 1));
-  return double(correct) / double(std::max<int64_t>(d.size(), 1));
 }
 
 }  // namespace
@@ -209,7 +171,7 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
         seen += int64_t(end - i);
       }
       lr = scheduled_lr(o, step, total_steps);
-      for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+      set_lr(*optimizer, lr);
       for (size_t p = 0; p < params.size(); ++p) {
         torch::Tensor noise = stream.gaussian(params[p].sizes().vec(), sigma * dp.max_grad_norm_);
         params[p].mutable_grad() = (sum[p] + noise.to(sum[p].options())) / double(B);
@@ -227,7 +189,7 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
     s.train_loss = seen ? loss_sum / double(seen) : 0.0;
     s.train_accuracy = seen ? double(correct) / double(seen) : 0.0;
     s.lr = lr;
-    if (val && val->size() > 0) s.val_accuracy = accuracy_on(model, *val, s.val_loss);
+    if (val && val->size() > 0) s.val_accuracy = validation_pass(model, *val, 256, s.val_loss);
     s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     bar.finish(fmt::format("loss {:.4f}, epsilon {:.3f}", s.train_loss, accountant->epsilon(dp.delta_)));
     result.training.history.push_back(s);

@@ -10,6 +10,7 @@
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
 #include "aegis/core/random.h"
+#include "defenses/training/internal/train_support.h"
 
 namespace aegis {
 
@@ -57,7 +58,7 @@ torch::Tensor CrossEntropyObjective::loss(ScriptClassifier& model, const Batch& 
   return F::cross_entropy(clean_logits, batch.y, F::CrossEntropyFuncOptions().label_smoothing(ctx.label_smoothing));
 }
 
-namespace {
+namespace training {
 
 double scheduled_lr(const TrainOptions& o, int64_t global_step, int64_t total_steps) {
   double t = double(global_step) / double(std::max<int64_t>(total_steps, 1));
@@ -80,27 +81,6 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, c
 void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
-
-/// Copies of every parameter and buffer: the best weights seen so far.
-std::vector<torch::Tensor> snapshot(ScriptClassifier& m) {
-  std::vector<torch::Tensor> out;
-  for (auto& [name, t] : m.named_tensors()) out.push_back(t.detach().clone());
-  return out;
-}
-
-void restore(ScriptClassifier& m, const std::vector<torch::Tensor>& snap) {
-  torch::NoGradGuard g;
-  auto tensors = m.named_tensors();
-  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].second.copy_(snap[i]);
-}
-
-struct Checkpoint {
-  fs::path dir;
-  fs::path model() const { return dir / "model.pt"; }
-  fs::path optimizer() const { return dir / "optimizer.pt"; }
-  fs::path state() const { return dir / "state.json"; }
-  fs::path best() const { return dir / "best.pt"; }
-};
 
 void write_json_atomic(const fs::path& p, const nlohmann::json& j) {
   fs::path tmp = p;
@@ -125,6 +105,33 @@ double validation_pass(ScriptClassifier& model, const Dataset& val, int64_t batc
   loss_out = loss / double(std::max<int64_t>(val.size(), 1));
   return double(correct) / double(std::max<int64_t>(val.size(), 1));
 }
+
+}  // namespace training
+
+namespace {
+
+using namespace training;
+
+/// Copies of every parameter and buffer: the best weights seen so far.
+std::vector<torch::Tensor> snapshot(ScriptClassifier& m) {
+  std::vector<torch::Tensor> out;
+  for (auto& [name, t] : m.named_tensors()) out.push_back(t.detach().clone());
+  return out;
+}
+
+void restore(ScriptClassifier& m, const std::vector<torch::Tensor>& snap) {
+  torch::NoGradGuard g;
+  auto tensors = m.named_tensors();
+  for (size_t i = 0; i < tensors.size(); ++i) tensors[i].second.copy_(snap[i]);
+}
+
+struct Checkpoint {
+  fs::path dir;
+  fs::path model() const { return dir / "model.pt"; }
+  fs::path optimizer() const { return dir / "optimizer.pt"; }
+  fs::path state() const { return dir / "state.json"; }
+  fs::path best() const { return dir / "best.pt"; }
+};
 
 }  // namespace
 
