@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "aegis/core/error.h"
 
 namespace aegis::explain {
 

@@ -96,8 +96,9 @@ Design kernel_design(int64_t m, int64_t budget, at::Generator& gen) {
   for (int64_t k = 0; k < sizes.numel() && samples_left > 0; ++k) {
     const int64_t s = size_idx[k] + full + 1;
     const torch::Tensor perm = torch::randperm(m, gen, torch::kLong);
+    const int64_t* chosen = perm.data_ptr<int64_t>();
     std::string z(size_t(m), '0');
-    for (int64_t i = 0; i < s; ++i) z[size_t(perm[i].item<int64_t>())] = '1';
+    for (int64_t i = 0; i < s; ++i) z[size_t(chosen[i])] = '1';
     add(z);
     if (samples_left > 0 && s <= num_paired) {
       for (auto& ch : z) ch = ch == '1' ? '0' : '1';

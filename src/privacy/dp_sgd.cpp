@@ -1,9 +1,6 @@
 #include "aegis/privacy/dp_sgd.h"
 
-#include <ATen/ops/cross_entropy_loss.h>
 #include <fmt/format.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 
 #include <chrono>

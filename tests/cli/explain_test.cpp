@@ -17,14 +17,18 @@ namespace {
 using nlohmann::json;
 using testing::run_aegis;
 
-TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
-  testing::TempDir dir;
+/// Saves the bars CNN and `images` bar images in dir; returns the flags that name them.
+std::string model_and_data_flags(const testing::TempDir& dir, int64_t images, uint64_t seed) {
   testing::trained_bars_cnn(4)->save(dir.file("m.pt"));
-  Dataset bars = testing::make_bar_images(12, 4, 8);
+  Dataset bars = testing::make_bar_images(images, 4, seed);
   save_npy(bars.x, dir.file("x.npy"));
   save_npy(bars.y, dir.file("y.npy"));
-  const std::string common = " -m '" + dir.file("m.pt") + "' --data '" + dir.file("x.npy") + "' --labels '" +
-                             dir.file("y.npy") + "' -n 6 --batch-size 4";
+  return " -m '" + dir.file("m.pt") + "' --data '" + dir.file("x.npy") + "' --labels '" + dir.file("y.npy") + "'";
+}
+
+TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
+  testing::TempDir dir;
+  const std::string common = model_and_data_flags(dir, 12, 8) + " -n 6 --batch-size 4";
   auto r = run_aegis("explain" + common + " --method ig --steps 48 -o '" + dir.file("ig") + "' --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = json::parse(r.out);
@@ -77,12 +81,7 @@ TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
 
 TEST(ExplainCli, BlackBoxMethodsWriteTheSameFilesWithTheirOwnFigures) {
   testing::TempDir dir;
-  testing::trained_bars_cnn(4)->save(dir.file("m.pt"));
-  Dataset bars = testing::make_bar_images(8, 4, 9);
-  save_npy(bars.x, dir.file("x.npy"));
-  save_npy(bars.y, dir.file("y.npy"));
-  const std::string common = " -m '" + dir.file("m.pt") + "' --data '" + dir.file("x.npy") + "' --labels '" +
-                             dir.file("y.npy") + "' -n 3";
+  const std::string common = model_and_data_flags(dir, 8, 9) + " -n 3";
   // 16 patches of 7 pixels: more than max-exact, so KernelSHAP samples coalitions.
   auto shap = run_aegis("explain" + common + " --method kernelshap --mask grid --patch 7 --samples 64 --background 4" +
                         " -o '" + dir.file("shap") + "' --json");
@@ -96,7 +95,8 @@ TEST(ExplainCli, BlackBoxMethodsWriteTheSameFilesWithTheirOwnFigures) {
   EXPECT_EQ(load_npy(dir.file("shap/attributions.npy"), dir.file("shap/target.npy")).x.sizes(),
             (std::vector<int64_t>{3, 1, 28, 28}));
 
-  auto lime = run_aegis("explain" + common + " --method lime --samples 100 --segments 20 -o '" + dir.file("lime") + "'");
+  auto lime =
+      run_aegis("explain" + common + " --method lime --samples 100 --segments 20 -o '" + dir.file("lime") + "'");
   ASSERT_EQ(lime.exit_code, 0) << lime.err;
   EXPECT_NE(lime.out.find("local fidelity"), std::string::npos) << lime.out;
   std::ifstream in(dir.file("lime/explanation.json"));
@@ -104,7 +104,8 @@ TEST(ExplainCli, BlackBoxMethodsWriteTheSameFilesWithTheirOwnFigures) {
   EXPECT_GE(l["samples"][2]["local_fidelity"].get<double>(), 0.0);
   EXPECT_LE(l["samples"][2]["local_fidelity"].get<double>(), 1.0);
 
-  auto occ = run_aegis("explain" + common + " --method occlusion --window 6 --stride 3 -o '" + dir.file("occ") + "' --json");
+  auto occ =
+      run_aegis("explain" + common + " --method occlusion --window 6 --stride 3 -o '" + dir.file("occ") + "' --json");
   ASSERT_EQ(occ.exit_code, 0) << occ.err;
   EXPECT_EQ(json::parse(occ.out)["options"]["window"], 6);
 }

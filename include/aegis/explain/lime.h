@@ -21,7 +21,6 @@
 namespace aegis {
 
 struct LimeOptions {
-  LimeOptions() { mask_.slic(SlicOptions().segments(50)); }
   FeatureMaskOptions mask_;     ///< auto: superpixels on images, each feature otherwise
   BaselineOptions baseline_;    ///< what switched-off groups become; zero by default
   int64_t samples_ = 1000;      ///< perturbed samples per input (the input itself included), >= 2
