@@ -21,6 +21,7 @@ std::unique_ptr<Check> make_poison_detection_check(const nlohmann::json& params)
 std::unique_ptr<Check> make_membership_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_inversion_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_extraction_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_dp_audit_check(const nlohmann::json& params);
 
 const std::vector<CheckInfo>& check_catalog() {
   static const std::vector<CheckInfo> table = {
@@ -58,6 +59,10 @@ const std::vector<CheckInfo>& check_catalog() {
        &make_inversion_check},
       {"model-extraction", "KnockoffNets copy from a small query budget: fidelity and transfer of attacks",
        &make_extraction_check},
+      {"dp-audit",
+       "One-run audit of a DP-SGD model's privacy claim (with --training-data): retrains with canaries, lower-bounds "
+       "epsilon, compares a non-private twin",
+       &make_dp_audit_check},
   };
   return table;
 }

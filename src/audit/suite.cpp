@@ -148,8 +148,8 @@ Suite load_suite(const std::string& path) {
 }
 
 Suite builtin_suite(const std::string& budget) {
-  AEGIS_CHECK(budget == "quick" || budget == "standard" || budget == "thorough", InvalidArgument,
-              "unknown budget '" << budget << "' (valid: quick, standard, thorough)");
+  AEGIS_CHECK(budget == "quick" || budget == "standard" || budget == "thorough" || budget == "privacy",
+              InvalidArgument, "unknown budget '" << budget << "' (valid: quick, standard, thorough, privacy)");
   return load_suite(data_dir() + "/suites/" + budget + ".toml");
 }
 

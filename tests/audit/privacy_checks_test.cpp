@@ -13,6 +13,7 @@
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
 #include "aegis/defenses/training/trainer.h"
+#include "aegis/privacy/dp_sgd.h"
 #include "support/test_support.h"
 
 namespace aegis {
@@ -37,6 +38,46 @@ const Observation& observation(const CheckResult& r, const std::string& rule) {
   for (const auto& o : r.observations)
     if (o.rule == rule) return o;
   throw std::runtime_error("no observation " + rule);
+}
+
+TEST(DpAuditCheck, ReplaysTheRecipeBoundsEpsilonBelowTheClaimAndComparesTheTwin) {
+  Dataset all = testing::make_blobs(600, 16, 4, 31, /*spread=*/0.2);
+  Dataset train_data = all.head(400), held_out = all.subset(torch::arange(400, 600, torch::kLong));
+  seed_everything(0);
+  auto model = build_architecture(ArchitectureOptions("mlp", {16}, 4).hidden({64, 64}));
+  const TrainOptions recipe = TrainOptions().epochs(8).batch_size(64).lr(0.5).optimizer("sgd").schedule("constant");
+  DpSgdResult trained = train_dp_sgd(*model, train_data, nullptr, recipe,
+                                     DpSgdOptions(1.0).target_epsilon(2.0).delta(1e-4).seeded(true));
+  auto check = make_check("dp-audit", {{"canaries", 200}});
+  CheckContext ctx{*model, held_out, torch::arange(200), /*seed=*/0, /*batch_size=*/128, "dp-audit"};
+  ctx.training = &train_data;
+  CheckResult r = check->run(ctx);
+  ASSERT_EQ(r.status, "ok") << r.note;
+  const Observation& o = observation(r, "dp-guarantee-violated");
+  EXPECT_LE(o.value, 1.0) << o.summary;
+  EXPECT_EQ(check->rules()[0].thresholds.grade(1.0), Severity::Critical);
+  EXPECT_EQ(check->rules()[0].thresholds.grade(0.9), Severity::Info);
+  // The replay spends what the recipe spends on 400 samples plus the included canaries.
+  const double claimed = r.metrics["private"]["claimed_epsilon"].get<double>();
+  EXPECT_GT(claimed, 0.5 * trained.epsilon);
+  EXPECT_LT(claimed, 2.0 * trained.epsilon);
+  EXPECT_EQ(r.metrics["private"]["bound"]["canaries"], 200);
+  ASSERT_TRUE(r.metrics.contains("non_private_twin"));
+  EXPECT_EQ(r.metrics["non_private_twin"]["claimed_epsilon"], "inf");
+  ASSERT_EQ(r.artefacts["bars"][0]["series"].size(), 2u);
+  EXPECT_EQ(r.artefacts["curves"][0]["series"].size(), 2u);
+  EXPECT_EQ(r.headline[0].name, "dp_epsilon_lower_bound");
+
+  // Nothing to audit without a privacy record or the training data.
+  auto plain = build_architecture(ArchitectureOptions("mlp", {16}, 4));
+  CheckContext no_record{*plain, held_out, torch::arange(200), 0, 128, "dp-audit"};
+  no_record.training = &train_data;
+  EXPECT_EQ(check->run(no_record).status, "skipped");
+  CheckContext no_data{*model, held_out, torch::arange(200), 0, 128, "dp-audit"};
+  CheckResult skipped = check->run(no_data);
+  EXPECT_EQ(skipped.status, "skipped");
+  EXPECT_NE(skipped.note.find("--training-data"), std::string::npos) << skipped.note;
+  EXPECT_EQ(testing::error_kind_of([] { make_check("dp-audit", {{"canaries", 1}}); }), ErrorKind::InvalidArgument);
 }
 
 TEST(MembershipCheck, FindsTheMembersOfAnOverfitModelAndSkipsWithoutThem) {

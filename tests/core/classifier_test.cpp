@@ -172,6 +172,12 @@ TEST(Architectures, FeatureMapsRunShallowToDeepAndEndWithTheFeatures) {
   auto resnet = build_architecture(ArchitectureOptions("resnet", {3, 32, 32}, 10));
   EXPECT_EQ(shapes(cnn->feature_maps(img)), (Shapes{{2, 32, 28, 28}, {2, 64, 14, 14}, {2, 128}}));
   EXPECT_EQ(shapes(mlp->feature_maps(vec)), (Shapes{{2, 16}, {2, 8}}));
+  auto cnn_dp = build_architecture(ArchitectureOptions("cnn-dp", {1, 28, 28}, 10));
+  EXPECT_EQ(shapes(cnn_dp->feature_maps(img)), (Shapes{{2, 16, 14, 14}, {2, 32, 5, 5}, {2, 32}}));
+  EXPECT_EQ(cnn_dp->logits(img).sizes(), (std::vector<int64_t>{2, 10}));
+  int64_t params = 0;
+  for (const auto& t : cnn_dp->parameters()) params += t.numel();
+  EXPECT_EQ(params, 26010);  // Tramer and Boneh's CNN
   EXPECT_EQ(shapes(resnet->feature_maps(img32)),
             (Shapes{{2, 16, 32, 32}, {2, 16, 32, 32}, {2, 32, 16, 16}, {2, 64, 8, 8}, {2, 64}}));
   EXPECT_TRUE(torch::equal(cnn->feature_maps(img).back(), cnn->features(img)));

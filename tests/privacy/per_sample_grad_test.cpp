@@ -132,6 +132,8 @@ TEST(PerSampleGrad, BuiltInDpReadyArchitectures) {
   expect_matches_one_at_a_time(*mlp, torch::rand({4, 6}), torch::randint(0, 3, {4}));
   auto cnn = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 4));
   expect_matches_one_at_a_time(*cnn, torch::rand({3, 1, 28, 28}), torch::randint(0, 4, {3}));
+  auto cnn_dp = build_architecture(ArchitectureOptions("cnn-dp", {1, 28, 28}, 4));  // stride 2, padding 3, tanh
+  expect_matches_one_at_a_time(*cnn_dp, torch::rand({3, 1, 28, 28}), torch::randint(0, 4, {3}));
   auto resnet = build_architecture(ArchitectureOptions("resnet-gn", {3, 8, 8}, 3));
   expect_matches_one_at_a_time(*resnet, torch::rand({3, 3, 8, 8}), torch::randint(0, 3, {3}));
 }

@@ -169,8 +169,10 @@ void add_audit_command(CLI::App& app, Context& ctx) {
   sub->add_option("--suite", f->suite,
                   "Suite file (TOML) listing checks, parameters and thresholds "
                   "(docs/audit.md)");
-  sub->add_option("--budget", f->budget, "Built-in suite when no --suite is given")
-      ->check(CLI::IsMember({"quick", "standard", "thorough"}))
+  sub->add_option("--budget", f->budget,
+                  "Built-in suite when no --suite is given (privacy: membership inference and the DP audit, which "
+                  "retrains the model; needs --training-data)")
+      ->check(CLI::IsMember({"quick", "standard", "thorough", "privacy"}))
       ->capture_default_str();
   sub->add_option("--out", f->out_dir, "Output directory (report.json, report.html, checks/)");
   sub->add_flag("--resume", f->resume,

@@ -219,8 +219,8 @@ void add_train_command(CLI::App& app, Context&) {
   auto* sub = app.add_subcommand("train", "Train or harden a model (--defense pgd-at, trades, fast-at, distillation) and save it as TorchScript");
   add_output_flags(sub, f->out);
   add_data_flags(sub, f->data, "train");
-  sub->add_option("--arch", f->arch, "Architecture: auto, mlp, cnn, resnet, resnet-gn (group norm: DP-SGD can train it)")
-      ->check(CLI::IsMember({"auto", "mlp", "cnn", "resnet", "resnet-gn"}))->capture_default_str();
+  sub->add_option("--arch", f->arch, "Architecture: auto, mlp, cnn, cnn-dp (small tanh CNN for DP-SGD), resnet, resnet-gn (group norm: DP-SGD can train it)")
+      ->check(CLI::IsMember({"auto", "mlp", "cnn", "cnn-dp", "resnet", "resnet-gn"}))->capture_default_str();
   sub->add_option("-o,--out", f->model_out, "Where to save the model")->capture_default_str();
   sub->add_option("--result", f->result_out, "Also write the training result as JSON to this file");
   sub->add_option("--epochs", f->options.epochs_, "Epochs")->capture_default_str()->check(CLI::PositiveNumber);

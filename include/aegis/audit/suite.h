@@ -58,7 +58,7 @@ struct Suite {
 /// duplicate ids.
 Suite parse_suite(const std::string& toml_text, const std::string& origin = "suite");
 Suite load_suite(const std::string& path);
-/// "quick", "standard" or "thorough", from data_dir()/suites/<budget>.toml.
+/// "quick", "standard", "thorough" or "privacy", from data_dir()/suites/<budget>.toml.
 Suite builtin_suite(const std::string& budget);
 
 /// The thresholds a suite entry grades `rule` with: the check's defaults

@@ -7,6 +7,9 @@
 ///
 /// - "mlp": tabular data, hidden layers with ReLU and dropout;
 /// - "cnn": 28x28 images: conv32-conv64 (3x3, max-pool) - fc128 - classes;
+/// - "cnn-dp": 28x28 images, the small tanh CNN of Tramer and Boneh 2021
+///   for DP-SGD: conv16 (8x8, stride 2) - conv32 (4x4, stride 2) - fc32 -
+///   classes, 26k parameters;
 /// - "resnet": 32x32 colour images: a small pre-activation-free ResNet with
 ///   batch norm (16-32-64 channels, one basic block a stage);
 /// - "resnet-gn": the same with group norm instead of batch norm, the variant
@@ -28,7 +31,7 @@ struct ArchitectureOptions {
   ArchitectureOptions(std::string name, std::vector<int64_t> input_shape, int64_t num_classes)
       : name_(std::move(name)), input_shape_(std::move(input_shape)), num_classes_(num_classes) {}
 
-  /// "mlp", "cnn", "resnet" or "resnet-gn".
+  /// "mlp", "cnn", "cnn-dp", "resnet" or "resnet-gn".
   std::string name_;
   /// One sample's shape: {features} for mlp, {C, 28, 28} for cnn, {C, 32, 32} for resnet.
   std::vector<int64_t> input_shape_;
