@@ -37,6 +37,8 @@ void DpSgdOptions::validate() const {
               "the physical batch size must be >= 1, got " << physical_batch_size_);
   AEGIS_CHECK(clipping_ == "flat" || clipping_ == "per-layer", InvalidArgument,
               "clipping must be 'flat' or 'per-layer', got '" << clipping_ << "'");
+  AEGIS_CHECK(ema_decay_ >= 0 && ema_decay_ < 1, InvalidArgument,
+              "the weight-average decay must be in [0, 1) (0 = off), got " << ema_decay_);
   AEGIS_CHECK(accountant_ == "prv" || accountant_ == "rdp", InvalidArgument,
               "the accountant must be 'prv' or 'rdp', got '" << accountant_ << "'");
 }
@@ -49,7 +51,8 @@ nlohmann::json DpSgdOptions::to_json() const {
           {"physical_batch_size", physical_batch_size_},
           {"clipping", clipping_},
           {"accountant", accountant_},
-          {"seeded", seeded_}};
+          {"seeded", seeded_},
+          {"ema_decay", ema_decay_}};
 }
 
 nlohmann::json DpSgdResult::to_json() const { return {{"privacy", privacy}, {"result", training.to_json()}}; }
@@ -97,7 +100,12 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
   int64_t first_epoch = 0;
   const fs::path dir = o.checkpoint_dir_;
   if (!dir.empty()) fs::create_directories(dir);
-  const fs::path state_file = dir / "state.json", model_file = dir / "model.pt", opt_file = dir / "optimizer.pt";
+  const fs::path state_file = dir / "state.json", model_file = dir / "model.pt", opt_file = dir / "optimizer.pt",
+                 ema_file = dir / "ema.pt";
+  // The weight average, when asked for (starts at the initial weights).
+  std::vector<torch::Tensor> ema;
+  if (dp.ema_decay_ > 0)
+    for (const auto& p : params) ema.push_back(p.detach().clone());
   if (o.resume_ && fs::exists(state_file)) {
     nlohmann::json st;
     try {
@@ -111,6 +119,11 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
       torch::serialize::InputArchive ar;
       ar.load_from(opt_file.string());
       optimizer->load(ar);
+      if (!ema.empty()) {
+        torch::serialize::InputArchive ea;
+        ea.load_from(ema_file.string());
+        for (size_t i = 0; i < ema.size(); ++i) ea.read("ema" + std::to_string(i), ema[i]);
+      }
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -175,6 +188,11 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
       }
       optimizer->step();
       accountant->step(sigma, q);
+      if (!ema.empty()) {
+        const double d = std::min(dp.ema_decay_, (1.0 + double(step)) / (10.0 + double(step)));
+        torch::NoGradGuard g;
+        for (size_t p = 0; p < params.size(); ++p) ema[p].mul_(d).add_(params[p].detach(), 1 - d);
+      }
       bar.advance(1, fmt::format("loss {:.4f}", seen ? loss_sum / double(seen) : 0.0));
     }
     model.module().train(false);
@@ -197,6 +215,14 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
       model.save(model_file.string());
       torch::serialize::OutputArchive ar;
       optimizer->save(ar);
+      if (!ema.empty()) {
+        torch::serialize::OutputArchive ea;
+        for (size_t i = 0; i < ema.size(); ++i) ea.write("ema" + std::to_string(i), ema[i]);
+        fs::path etmp = ema_file;
+        etmp += ".tmp";
+        ea.save_to(etmp.string());
+        fs::rename(etmp, ema_file);
+      }
       fs::path tmp = opt_file;
       tmp += ".tmp";
       ar.save_to(tmp.string());
@@ -211,6 +237,10 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
     }
   }
   model.set_training(false);
+  if (!ema.empty()) {  // the model keeps the average of its private iterates
+    torch::NoGradGuard g;
+    for (size_t p = 0; p < params.size(); ++p) params[p].copy_(ema[p]);
+  }
 
   result.noise_multiplier = sigma;
   result.sample_rate = q;
@@ -236,6 +266,7 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
                                          : "secure (operating system CSPRNG)"},
                     {"seeded", dp.seeded_},
                     {"adjacency", "add or remove one training example"}};
+  if (dp.ema_decay_ > 0) result.privacy["ema_decay"] = dp.ema_decay_;
   if (dp.seeded_) result.privacy["seed"] = o.seed_;
   if (dp.target_epsilon_ > 0) {
     result.privacy["target_epsilon"] = dp.target_epsilon_;

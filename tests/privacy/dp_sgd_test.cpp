@@ -261,5 +261,44 @@ TEST(DpSgd, ResumeKeepsCountingAndMatchesTheUninterruptedRun) {
             ErrorKind::InvalidArgument);
 }
 
+TEST(DpSgd, WeightAverageIsTheAverageOfTheIteratesAndResumes) {
+  Dataset data = testing::make_blobs(60, 4, 2, 5);
+  const DpSgdOptions plain = DpSgdOptions(1.0).noise_multiplier(1.2).seeded(true);
+  const DpSgdOptions avg = DpSgdOptions(plain).ema_decay(0.9);
+  seed_everything(8);
+  auto init = build_architecture(ArchitectureOptions("mlp", {4}, 2).hidden({8}));
+  // The same run one epoch at a time without averaging gives the iterates;
+  // the average over them, by hand, is what the averaged run keeps.
+  auto it = init->clone();
+  std::vector<torch::Tensor> ema;
+  for (const auto& p : init->parameters()) ema.push_back(p.clone());
+  testing::TempDir by_hand;
+  for (int64_t e = 1; e <= 2; ++e) {
+    const std::string ck = (by_hand.path() / "ck").string();
+    // One step per epoch (batch = the whole set), so each epoch ends on one iterate.
+    train_dp_sgd(*it, data, nullptr, small_options().batch_size(60).epochs(e).checkpoint_dir(ck).resume(e > 1), plain);
+    const double d = std::min(0.9, (1.0 + double(e - 1)) / (10.0 + double(e - 1)));
+    auto p = it->parameters();
+    for (size_t i = 0; i < ema.size(); ++i) ema[i] = ema[i] * d + p[i] * (1 - d);
+  }
+  auto averaged = init->clone();
+  DpSgdResult r = train_dp_sgd(*averaged, data, nullptr, small_options().batch_size(60), avg);
+  EXPECT_EQ(r.steps, 2);
+  EXPECT_EQ(r.privacy["ema_decay"], 0.9);
+  auto a = averaged->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::allclose(a[i], ema[i], 1e-5, 1e-6)) << i;
+
+  // Interrupted after the first epoch and resumed: the same average.
+  testing::TempDir dir;
+  const std::string ck = (dir.path() / "ck").string();
+  auto resumed = init->clone();
+  train_dp_sgd(*resumed, data, nullptr, small_options().batch_size(60).epochs(1).checkpoint_dir(ck), avg);
+  train_dp_sgd(*resumed, data, nullptr, small_options().batch_size(60).checkpoint_dir(ck).resume(true), avg);
+  auto b = resumed->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  EXPECT_EQ(error_kind_of([] { DpSgdOptions(1).noise_multiplier(1).ema_decay(1.0).validate(); }),
+            ErrorKind::InvalidArgument);
+}
+
 }  // namespace
 }  // namespace aegis

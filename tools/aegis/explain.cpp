@@ -16,9 +16,11 @@
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
 #include "aegis/core/image_io.h"
+#include "aegis/core/progress.h"
 #include "aegis/core/random.h"
 #include "aegis/explain/metrics.h"
 #include "aegis/explain/registry.h"
+#include "aegis/explain/surrogate_tree.h"
 #include "commands.h"
 
 namespace aegis::cli {
@@ -52,6 +54,9 @@ struct ExplainFlags {
   double ridge = 1.0;
   std::vector<std::string> metrics;
   int64_t curve_steps = 20;
+  int64_t depth = 10;
+  int64_t fit_samples = 10000;
+  int64_t min_leaf = 5;
   int64_t n = 16;
   int64_t batch_size = 64;
   std::string out_dir = "explain-out";
@@ -95,8 +100,71 @@ torch::Tensor heat_maps(const torch::Tensor& values) {
   return (h / top.clamp_min(1e-12).view({-1, 1, 1, 1})).clamp(0, 1);
 }
 
+/// --method tree: a global surrogate fitted to the model's predictions on
+/// training samples, measured on the held-out samples of --data.
+void run_tree(ExplainFlags& f, CLI::App* sub) {
+  AEGIS_CHECK(f.metrics.empty(), InvalidArgument, "--metrics applies to attribution methods, not to the tree");
+  AEGIS_CHECK(f.fit_samples >= 1, InvalidArgument, "--fit-samples must be >= 1, got " << f.fit_samples);
+  const SurrogateTreeOptions options =
+      SurrogateTreeOptions().max_depth(f.depth).min_samples_leaf(f.min_leaf).batch_size(f.batch_size);
+  options.validate();
+  DataFlags ff = f.data;
+  ff.split.clear();
+  ff.limit = f.fit_samples;
+  Dataset fit = load_dataset(ff.spec("train"));
+  f.data.limit = sub->count("-n") ? f.n : 1000;
+  Dataset held = load_dataset(f.data.spec("test"));
+  if (fit.source == held.source) {
+    // One file (no train/test splits): hold out its first samples, fit on the rest.
+    DataFlags all = f.data;
+    all.limit = 0;
+    Dataset whole = load_dataset(all.spec("test"));
+    const int64_t n = held.size();
+    AEGIS_CHECK(whole.size() > n, InvalidArgument,
+                "the data has " << whole.size() << " samples: none left to fit the tree after the " << n
+                                << " held out (-n)");
+    fit = whole.subset(torch::arange(n, std::min(whole.size(), n + f.fit_samples)));
+    fit.source = whole.source + fmt::format(" (samples {} on)", n);
+  }
+  AEGIS_CHECK(held.size() > 0 && fit.size() > 0, InvalidArgument, "no samples to fit or measure the tree on");
+  auto model = f.model.load_classifier(&held);
+  Progress bar("surrogate tree", 1);
+  SurrogateTreeResult r = fit_surrogate_tree(*model, fit, held, options);
+  bar.finish(fmt::format("depth {}, {} leaves", r.tree.depth(), r.tree.leaves()));
+
+  namespace fs = std::filesystem;
+  fs::create_directories(f.out_dir);
+  const std::string dir = fs::path(f.out_dir).string();
+  std::vector<std::string> names = model->meta().class_names;
+  if (names.empty()) names = held.class_names;
+  const std::string rules = r.tree.rules(model->meta().input_shape, names);
+  std::ofstream(dir + "/rules.txt") << rules;
+  nlohmann::json j = r.to_json();
+  j["method"] = "tree";
+  j["options"] = options.to_json();
+  j["model"] = f.model.path;
+  j["fit_data"] = fit.source;
+  j["held_out_data"] = held.source;
+  j["tree"] = r.tree.to_json();
+  std::ofstream(dir + "/tree.json") << j.dump(2) << "\n";
+  j.erase("tree");
+  emit(f.out, j, [&] {
+    std::cout << fmt::format(
+        "surrogate tree (CART on the model's predictions): fitted on {} samples of {}, measured on {} held-out "
+        "samples of {} ({:.1f} s)\n",
+        r.fit_samples, fit.source, r.held_out_samples, held.source, r.seconds);
+    std::cout << "depth  fidelity (held out)  fidelity (fit)  accuracy\n";
+    for (size_t d = 1; d < r.fidelity_by_depth.size(); ++d)
+      std::cout << fmt::format("{:>5}  {:>19.3f}  {:>14.3f}  {:>8.3f}\n", d, r.fidelity_by_depth[d],
+                               r.train_fidelity_by_depth[d], r.accuracy_by_depth[d]);
+    std::cout << fmt::format("the model's own accuracy on the held-out samples: {:.3f}\n", r.model_accuracy);
+    std::cout << "wrote " << dir << "/rules.txt, tree.json\n";
+  });
+}
+
 void run(ExplainFlags& f, CLI::App* sub) {
   f.out.apply();
+  if (f.method == "tree") return run_tree(f, sub);
   AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
   AEGIS_CHECK(f.background >= 0, InvalidArgument, "--background must be >= 0, got " << f.background);
   torch::Tensor background;
@@ -232,18 +300,21 @@ void add_explain_command(CLI::App& app, Context&) {
       "  aegis explain --model model.pt --method ig --metrics deletion,insertion,sanity\n"
       "  aegis explain --model model.pt --method kernelshap --background 50 --mask grid --patch 7\n"
       "  aegis explain --model http://host:8080/v2/models/m --data x.npy --method lime --samples 500\n"
+      "  aegis explain --model model.pt --method tree --depth 10 --fit-samples 20000 -n 2000\n"
       "Methods: saliency, gradient-x-input, ig (Integrated Gradients), smoothgrad, smoothgrad-sq, vargrad\n"
       "(the noise tunnel around signed saliency; --tunnel puts any of these inside one), and the\n"
       "black-box occlusion, ablation, kernelshap, lime, which need only the model's outputs, so\n"
       "they also explain a model served by a gateway.\n"
       "Attributions explain the target class's logit; the completeness gap is reported for\n"
-      "methods with a baseline (ig, gradient-x-input, kernelshap), LIME's local fidelity for lime.");
+      "methods with a baseline (ig, gradient-x-input, kernelshap), LIME's local fidelity for lime.\n"
+      "tree is global: a decision tree fitted to the model's predictions on --fit-samples training\n"
+      "samples, printed as rules, with its fidelity to the model per depth on the -n held-out samples.");
   add_output_flags(sub, f->out);
   add_model_flags(sub, f->model);
   add_data_flags(sub, f->data, "test");
   sub->add_option("--method", f->method,
                   "saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, vargrad, occlusion, ablation, "
-                  "kernelshap, lime")
+                  "kernelshap, lime; tree (a global surrogate decision tree)")
       ->capture_default_str();
   sub->add_option("--tunnel", f->tunnel, "none, smoothgrad, smoothgrad-sq or vargrad around the method")
       ->capture_default_str();
@@ -283,7 +354,12 @@ void add_explain_command(CLI::App& app, Context&) {
                   "Quality metrics: deletion, insertion (AUC against a random order), sanity (model randomisation)")
       ->delimiter(',');
   sub->add_option("--curve-steps", f->curve_steps, "deletion/insertion: points on the curve")->capture_default_str();
-  sub->add_option("-n", f->n, "Samples to explain (the first n)")->capture_default_str();
+  sub->add_option("--depth", f->depth, "tree: maximum depth")->capture_default_str();
+  sub->add_option("--fit-samples", f->fit_samples, "tree: training samples labelled by the model to fit on")
+      ->capture_default_str();
+  sub->add_option("--min-leaf", f->min_leaf, "tree: fewest samples in a leaf")->capture_default_str();
+  sub->add_option("-n", f->n, "Samples to explain (the first n; tree: held-out samples, default 1000)")
+      ->capture_default_str();
   sub->add_option("--batch-size", f->batch_size, "Samples per explainer call")->capture_default_str();
   sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
   sub->callback([f, sub] { run(*f, sub); });

@@ -267,6 +267,7 @@ void add_train_command(CLI::App& app, Context&) {
       sub->add_option("--physical-batch-size", f->dp.physical_batch_size_, "Examples whose per-sample gradients are held at once (memory)")
           ->capture_default_str()->check(CLI::PositiveNumber)->group(p),
       sub->add_option("--accountant", f->dp.accountant_, "prv (tighter) or rdp")->check(CLI::IsMember({"prv", "rdp"}))->capture_default_str()->group(p),
+      sub->add_option("--ema", f->dp.ema_decay_, "Keep the exponential moving average of the weights with this decay per step (e.g. 0.999; 0 = off): free post-processing that smooths the noise")->group(p)->check(CLI::Range(0.0, 0.9999999)),
       sub->add_flag("--seeded-noise", f->dp.seeded_, "Reproducible sampling and noise from --seed (labelled in the model; not private against whoever knows the seed)")->group(p)};
   sub->callback([f] { run(*f); });
 }

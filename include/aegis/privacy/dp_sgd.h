@@ -40,6 +40,11 @@ struct DpSgdOptions {
   std::string clipping_ = "flat";  ///< "flat" or "per-layer"
   std::string accountant_ = "prv";  ///< "prv" or "rdp": finds sigma and reports epsilon
   bool seeded_ = false;  ///< reproducible sampling and noise from TrainOptions::seed_ (labelled; not private)
+  /// Exponential moving average of the weights (decay per step, in [0, 1); 0 =
+  /// off): the model keeps the average, which smooths out the noise of the
+  /// last steps. Post-processing of the private iterates, so it costs no
+  /// privacy. A warm-up uses min(decay, (1 + t) / (10 + t)) at step t.
+  double ema_decay_ = 0;
 
   DpSgdOptions& max_grad_norm(double v) { max_grad_norm_ = v; return *this; }
   DpSgdOptions& noise_multiplier(double v) { noise_multiplier_ = v; return *this; }
@@ -49,6 +54,7 @@ struct DpSgdOptions {
   DpSgdOptions& clipping(std::string v) { clipping_ = std::move(v); return *this; }
   DpSgdOptions& accountant(std::string v) { accountant_ = std::move(v); return *this; }
   DpSgdOptions& seeded(bool v) { seeded_ = v; return *this; }
+  DpSgdOptions& ema_decay(double v) { ema_decay_ = v; return *this; }
 
   /// InvalidArgument naming the first bad field.
   void validate() const;

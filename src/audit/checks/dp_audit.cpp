@@ -124,6 +124,7 @@ class DpAuditCheck : public Check {
         .clipping(privacy.value("clipping", std::string("flat")))
         .accountant(privacy.value("accountant", std::string("prv")))
         .physical_batch_size(dpo.value("physical_batch_size", int64_t(64)))
+        .ema_decay(dpo.value("ema_decay", 0.0))
         .seeded(true);  // reproducible audits; the noise is still Gaussian of the recorded sigma
     try {
       dp.validate();
