@@ -110,5 +110,29 @@ TEST(ExplainCli, BlackBoxMethodsWriteTheSameFilesWithTheirOwnFigures) {
   EXPECT_EQ(json::parse(occ.out)["options"]["window"], 6);
 }
 
+TEST(ExplainCli, TreeFitsTheModelOnTheRestOfASingleFileAndWritesItsRules) {
+  testing::TempDir dir;
+  const std::string common = model_and_data_flags(dir, 300, 9);
+  auto r = run_aegis("explain" + common + " --method tree --depth 4 -n 100 -o '" + dir.file("tree") + "' --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["method"], "tree");
+  EXPECT_EQ(j["held_out_samples"], 100);
+  EXPECT_EQ(j["fit_samples"], 200);  // one file: the samples after the held-out ones
+  ASSERT_EQ(j["fidelity_by_depth"].size(), size_t(j["depth"].get<int64_t>() + 1));
+  EXPECT_GE(j["fidelity_by_depth"].back().get<double>(), 0.8) << j.dump();
+  std::ifstream rules(dir.file("tree/rules.txt"));
+  std::string first;
+  std::getline(rules, first);
+  EXPECT_EQ(first.rfind("if pixel (", 0), 0u) << first;
+  EXPECT_TRUE(std::filesystem::exists(dir.file("tree/tree.json")));
+  auto bad = run_aegis("explain" + common + " --method tree --depth 0 -o '" + dir.file("t2") + "'");
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("max depth"), std::string::npos) << bad.err;
+  auto none_left = run_aegis("explain" + common + " --method tree -n 300 -o '" + dir.file("t3") + "'");
+  EXPECT_EQ(none_left.exit_code, 2) << none_left.err;
+  EXPECT_NE(none_left.err.find("none left to fit"), std::string::npos) << none_left.err;
+}
+
 }  // namespace
 }  // namespace aegis
