@@ -4,6 +4,7 @@
 
 #include "aegis/core/error.h"
 #include "aegis/explain/gradient_x_input.h"
+#include "aegis/explain/expected_gradients.h"
 #include "aegis/explain/feature_ablation.h"
 #include "aegis/explain/integrated_gradients.h"
 #include "aegis/explain/kernel_shap.h"
@@ -72,14 +73,15 @@ FeatureMaskOptions mask_options(Params& p, const std::string& fallback) {
 }  // namespace
 
 std::vector<std::string> explainer_names() {
-  return {"saliency", "gradient-x-input", "ig",        "smoothgrad", "smoothgrad-sq",
-          "vargrad",  "occlusion",        "ablation", "kernelshap", "lime"};
+  return {"saliency",  "gradient-x-input", "ig",       "eg",         "smoothgrad", "smoothgrad-sq",
+          "vargrad",   "occlusion",        "ablation", "kernelshap", "lime"};
 }
 
 std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohmann::json& params,
                                           const torch::Tensor& background) {
-  AEGIS_CHECK(!background.defined() || method == "kernelshap" || method == "kernel-shap", InvalidArgument,
-              "a background set is for kernelshap, not " << method);
+  const bool eg = method == "eg" || method == "expected-gradients";
+  AEGIS_CHECK(!background.defined() || method == "kernelshap" || method == "kernel-shap" || eg, InvalidArgument,
+              "a background set is for kernelshap and expected gradients, not " << method);
   Params p(method, params);
   const uint64_t seed = p.get<uint64_t>("seed", 0);
   const std::string tunnel = p.get<std::string>("tunnel", "none");
@@ -95,6 +97,16 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
             .rule(parse_integration_rule(p.get<std::string>("rule", "gauss-legendre")))
             .baseline(baseline_options(p, seed))
             .max_batch(p.get<int64_t>("max_batch", 256)));
+  } else if (eg) {
+    AEGIS_CHECK(background.defined(), InvalidArgument,
+                "expected gradients averages over a background set: give one (the CLI's --background N)");
+    AEGIS_CHECK(tunnel == "none", InvalidArgument, "expected gradients already averages over noise-like draws");
+    e = std::make_shared<ExpectedGradients>(background, ExpectedGradientsOptions()
+                                                            .samples(p.get<int64_t>("samples", 100))
+                                                            .max_batch(p.get<int64_t>("max_batch", 256))
+                                                            .seed(seed));
+    p.refuse_unused();
+    return e;
   } else if (method == "occlusion" || method == "ablation" || method == "feature-ablation" ||
              method == "kernelshap" || method == "kernel-shap" || method == "lime") {
     // Perturbation methods: their own sampling, no noise tunnel around them.
@@ -139,7 +151,7 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
     return e;
   } else {
     AEGIS_FAIL(InvalidArgument, "unknown method '" << method
-                                                   << "' (saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, "
+                                                   << "' (saliency, gradient-x-input, ig, eg, smoothgrad, smoothgrad-sq, "
                                                       "vargrad, occlusion, ablation, kernelshap, lime)");
   }
   if (tunnel != "none") e = std::make_shared<NoiseTunnel>(e, tunnel_options(p, parse_noise_tunnel_kind(tunnel), seed));

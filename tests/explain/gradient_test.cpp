@@ -11,6 +11,7 @@
 
 #include "aegis/core/error.h"
 #include "aegis/core/script_classifier.h"
+#include "aegis/explain/expected_gradients.h"
 #include "aegis/explain/gradient_x_input.h"
 #include "aegis/explain/integrated_gradients.h"
 #include "aegis/explain/noise_tunnel.h"
@@ -89,6 +90,32 @@ TEST(IntegratedGradients, OnALinearModelEqualsInputMinusBaselineTimesWeights) {
   Attribution sal = Saliency(SaliencyOptions().absolute(false)).explain(*lin.model, lin.x, target);
   EXPECT_TRUE(torch::allclose(sal.values, w_t));
   EXPECT_FALSE(sal.has_completeness());
+}
+
+TEST(ExpectedGradients, OnALinearModelIsWeightsTimesInputMinusTheMeanReferenceAndComplete) {
+  Linear lin;
+  torch::Tensor target = torch::randint(0, 2, {16}, torch::Generator(at::detail::createCPUGenerator(5)));
+  torch::Tensor w_t = lin.w.index_select(0, target);
+  // One reference: exactly IG from that baseline.
+  torch::Tensor one = torch::rand({1, 4}, torch::Generator(at::detail::createCPUGenerator(6)));
+  Attribution a = ExpectedGradients(one, ExpectedGradientsOptions().samples(7)).explain(*lin.model, lin.x, target);
+  EXPECT_TRUE(torch::allclose(a.values, (lin.x - one) * w_t, 1e-5, 1e-6));
+  EXPECT_LT(a.gap.abs().max().item<double>(), 1e-5);
+  // Many references: every attribution sums to f(x) - mean f(references drawn), the ignored feature gets zero.
+  torch::Tensor bg = torch::rand({30, 4}, torch::Generator(at::detail::createCPUGenerator(7)));
+  ExpectedGradients eg(bg, ExpectedGradientsOptions().samples(2000).seed(3));
+  Attribution m = eg.explain(*lin.model, lin.x, target);
+  EXPECT_LT(m.gap.abs().max().item<double>(), 1e-4);
+  EXPECT_TRUE(torch::all(m.values.select(1, 3) == 0).item<bool>());
+  // ... and approaches w * (x - mean(background)) as the draws grow.
+  EXPECT_TRUE(torch::allclose(m.values, (lin.x - bg.mean(0, true)) * w_t, 0, 0.05));
+  // Batches equal single samples; a seed reproduces.
+  Attribution single = eg.explain(*lin.model, lin.x.narrow(0, 5, 1), target.narrow(0, 5, 1));
+  EXPECT_TRUE(torch::equal(single.values[0], m.values[5]));
+  EXPECT_TRUE(torch::equal(eg.explain(*lin.model, lin.x, target).values, m.values));
+  EXPECT_EQ(error_kind_of([] { ExpectedGradients(torch::Tensor()); }), ErrorKind::InvalidArgument);
+  EXPECT_EQ(error_kind_of([&] { ExpectedGradients(torch::rand({3, 5})).explain(*lin.model, lin.x); }),
+            ErrorKind::ShapeMismatch);
 }
 
 TEST(IntegratedGradients, OnAProductGaussLegendreSplitsItExactlyAndRiemannLeftDoesNot) {

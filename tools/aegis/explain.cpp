@@ -313,7 +313,8 @@ void add_explain_command(CLI::App& app, Context&) {
   add_model_flags(sub, f->model);
   add_data_flags(sub, f->data, "test");
   sub->add_option("--method", f->method,
-                  "saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq, vargrad, occlusion, ablation, "
+                  "saliency, gradient-x-input, ig, eg (expected gradients: --background N), smoothgrad, "
+                  "smoothgrad-sq, vargrad, occlusion, ablation, "
                   "kernelshap, lime; tree (a global surrogate decision tree)")
       ->capture_default_str();
   sub->add_option("--tunnel", f->tunnel, "none, smoothgrad, smoothgrad-sq or vargrad around the method")
@@ -327,7 +328,7 @@ void add_explain_command(CLI::App& app, Context&) {
   sub->add_option("--baseline-value", f->baseline_value, "The constant baseline's value")->capture_default_str();
   sub->add_option("--blur-sigma", f->blur_sigma, "The blurred baseline's sigma in pixels")->capture_default_str();
   sub->add_option("--samples", f->samples,
-                  "Noise tunnel: noisy copies per input (50); kernelshap: coalitions (0 = 2 groups + 2048); "
+                  "Noise tunnel: noisy copies per input (50); eg: (reference, alpha) draws (100); kernelshap: coalitions (0 = 2 groups + 2048); "
                   "lime: perturbed samples (1000)");
   sub->add_option("--stdev", f->stdev, "Noise tunnel: noise std as a fraction of the input range")
       ->capture_default_str();
@@ -345,7 +346,8 @@ void add_explain_command(CLI::App& app, Context&) {
   sub->add_option("--max-exact", f->max_exact, "kernelshap: up to this many groups, exact Shapley values")
       ->capture_default_str();
   sub->add_option("--background", f->background,
-                  "kernelshap: background set of N training samples instead of the baseline (0: the baseline)")
+                  "kernelshap: background set of N training samples instead of the baseline (0: the baseline); eg: the "
+                  "references (required)")
       ->capture_default_str();
   sub->add_option("--kernel-width", f->kernel_width, "lime: kernel width on the cosine distance")
       ->capture_default_str();

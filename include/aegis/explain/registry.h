@@ -4,11 +4,13 @@
 ///
 ///   auto e = make_explainer("ig", {{"steps", 64}, {"baseline", "blur"}, {"tunnel", "smoothgrad"}});
 ///
-/// Methods: saliency, gradient-x-input, ig, smoothgrad, smoothgrad-sq,
+/// Methods: saliency, gradient-x-input, ig, eg, smoothgrad, smoothgrad-sq,
 /// vargrad (the noise tunnel around signed saliency), and the black-box
 /// occlusion, ablation, kernelshap, lime. Parameters, each refused where it
 /// does not apply and unknown ones refused by name:
 ///   saliency: absolute (true);
+///   eg (expected-gradients): samples (100), max_batch (256), and a background
+///       set (the third argument, required);
 ///   ig: steps (32), rule ("gauss-legendre"), baseline ("zero", "constant",
 ///       "blur", "uniform"), baseline_value (0), blur_sigma (5), max_batch (256);
 ///   tunnels: samples (50), stdev (0.15), max_batch (256);
