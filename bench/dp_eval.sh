@@ -38,7 +38,7 @@ step() {  # name, extra args...
   local name=$1; shift
   /usr/bin/time -f "%M" -o "$OUT/$name.mem" "$AEGIS" train --data fashion-mnist --limit 20000 --epochs 1 \
     --batch-size 256 --lr 0.1 --optimizer sgd --schedule constant --val-fraction 0 --weight-decay 0 --dropout 0 \
-    --normalize none --quiet -o "$OUT/$name.pt" --result "$OUT/$name.json" "$@"
+    --normalize none --quiet -o "$OUT/$name.pt" --result "$OUT/$name.json" "$@" > "$OUT/$name.log"
   python3 - "$OUT/$name.json" "$OUT/$name.mem" "$name" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -11,7 +11,6 @@
 #include "aegis/core/error.h"
 #include "aegis/core/progress.h"
 #include "aegis/privacy/accountant.h"
-#include "aegis/privacy/clipping.h"
 #include "aegis/privacy/dp_random.h"
 #include "aegis/privacy/per_sample_grad.h"
 #include "aegis/privacy/poisson_sampler.h"
@@ -173,9 +172,8 @@ DpSgdResult train_dp_sgd(ScriptClassifier& model, const Dataset& data, const Dat
         const size_t end = std::min(batch.size(), i + size_t(dp.physical_batch_size_));
         torch::Tensor idx = torch::tensor(std::vector<int64_t>(batch.begin() + long(i), batch.begin() + long(end)));
         torch::Tensor x = all_x.index_select(0, idx), y = all_y.index_select(0, idx);
-        PerSampleGrads g = psg.compute(x, y, o.label_smoothing_);
-        std::vector<torch::Tensor> clipped = clip_and_sum(g.grads, dp.max_grad_norm_, dp.clipping_);
-        for (size_t p = 0; p < sum.size(); ++p) sum[p] += clipped[p];
+        ClippedGradSum g = psg.clipped_sum(x, y, dp.max_grad_norm_, dp.clipping_, o.label_smoothing_);
+        for (size_t p = 0; p < sum.size(); ++p) sum[p] += g.sum[p];
         loss_sum += g.losses.sum().item<double>();
         correct += (g.logits.argmax(1) == y).sum().item<int64_t>();
         seen += int64_t(end - i);

@@ -13,6 +13,7 @@
 #include <torch/csrc/jit/runtime/interpreter.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <optional>
@@ -385,17 +386,16 @@ std::vector<std::string> PerSampleGradient::layers() const {
   return out;
 }
 
-PerSampleGrads PerSampleGradient::compute(const torch::Tensor& x_raw, const torch::Tensor& y, double label_smoothing) {
-  const ModelMeta& meta = model_.meta();
-  AEGIS_CHECK(x_raw.size(0) == y.size(0), ShapeMismatch, "inputs and labels differ in batch size");
+/// One forward and one backward: each probed layer's input activation and the
+/// per-sample gradient of its output (undefined when it does not reach the loss).
+struct PerSampleGradient::Pass {
+  std::vector<torch::Tensor> activations, output_grads;
+  torch::Tensor losses, logits;
+};
+
+PerSampleGradient::Pass PerSampleGradient::forward_backward(const torch::Tensor& x_raw, const torch::Tensor& y,
+                                                            double label_smoothing) {
   const int64_t B = x_raw.size(0);
-  PerSampleGrads out;
-  if (B == 0) {
-    for (const auto& p : graph_->params) out.grads.push_back(torch::zeros(batched_shape(0, p), p.options()));
-    out.losses = torch::zeros({0});
-    out.logits = torch::zeros({0, meta.num_classes});
-    return out;
-  }
   torch::Tensor x = prepare(x_raw);
   auto& layers = graph_->layers;
   auto run = [&](const std::vector<torch::Tensor>& probes) {
@@ -423,20 +423,40 @@ PerSampleGrads PerSampleGradient::compute(const torch::Tensor& x_raw, const torc
     probes.push_back(torch::zeros(shape, x.options()).requires_grad_(true));
   }
   auto res = run(probes);
+  Pass pass;
   torch::Tensor logits = res[0].toTensor();
-  out.losses = at::cross_entropy_loss(logits, y.to(logits.device()), {}, at::Reduction::None, -100, label_smoothing);
-  std::vector<torch::Tensor> gs;
+  pass.losses = at::cross_entropy_loss(logits, y.to(logits.device()), {}, at::Reduction::None, -100, label_smoothing);
   if (!probes.empty())
-    gs = torch::autograd::grad({out.losses.sum()}, probes, {}, /*retain_graph=*/false, /*create_graph=*/false,
-                               /*allow_unused=*/true);
+    pass.output_grads = torch::autograd::grad({pass.losses.sum()}, probes, {}, /*retain_graph=*/false,
+                                              /*create_graph=*/false, /*allow_unused=*/true);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    AEGIS_CHECK(res[1 + layers.size() + i].toTensor().sizes() == probes[i].sizes(), Internal,
+                layers[i].label << ": output shape changed between batches");
+    pass.activations.push_back(res[1 + i].toTensor().detach());
+  }
+  pass.logits = logits.detach();
+  pass.losses = pass.losses.detach();
+  return pass;
+}
+
+PerSampleGrads PerSampleGradient::compute(const torch::Tensor& x_raw, const torch::Tensor& y, double label_smoothing) {
+  const ModelMeta& meta = model_.meta();
+  AEGIS_CHECK(x_raw.size(0) == y.size(0), ShapeMismatch, "inputs and labels differ in batch size");
+  const int64_t B = x_raw.size(0);
+  PerSampleGrads out;
+  if (B == 0) {
+    for (const auto& p : graph_->params) out.grads.push_back(torch::zeros(batched_shape(0, p), p.options()));
+    out.losses = torch::zeros({0});
+    out.logits = torch::zeros({0, meta.num_classes});
+    return out;
+  }
+  Pass pass = forward_backward(x_raw, y, label_smoothing);
   out.grads.resize(graph_->params.size());
   torch::NoGradGuard ng;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const auto& l = layers[i];
-    AEGIS_CHECK(res[1 + layers.size() + i].toTensor().sizes() == probes[i].sizes(), Internal,
-                l.label << ": output shape changed between batches");
-    if (!gs[i].defined()) continue;  // the layer does not reach the loss
-    auto [gw, gb] = layer_grads(l, res[1 + i].toTensor().detach(), gs[i]);
+  for (size_t i = 0; i < graph_->layers.size(); ++i) {
+    const auto& l = graph_->layers[i];
+    if (!pass.output_grads[i].defined()) continue;  // the layer does not reach the loss
+    auto [gw, gb] = layer_grads(l, pass.activations[i], pass.output_grads[i]);
     auto add = [&](int p, const torch::Tensor& t) {  // a parameter used by several layers sums their parts
       if (p < 0 || !t.defined()) return;
       torch::Tensor v = t.reshape(batched_shape(B, graph_->params[p]));
@@ -449,8 +469,94 @@ PerSampleGrads PerSampleGradient::compute(const torch::Tensor& x_raw, const torc
     if (!out.grads[p].defined())
       out.grads[p] = torch::zeros(batched_shape(B, graph_->params[p]), graph_->params[p].options());
   }
-  out.logits = logits.detach();
-  out.losses = out.losses.detach();
+  out.logits = pass.logits;
+  out.losses = pass.losses;
+  return out;
+}
+
+ClippedGradSum PerSampleGradient::clipped_sum(const torch::Tensor& x_raw, const torch::Tensor& y, double max_norm,
+                                              const std::string& mode, double label_smoothing) {
+  AEGIS_CHECK(max_norm > 0 && std::isfinite(max_norm), InvalidArgument,
+              "the clipping norm must be > 0, got " << max_norm);
+  AEGIS_CHECK(mode == "flat" || mode == "per-layer", InvalidArgument,
+              "clipping must be 'flat' or 'per-layer', got '" << mode << "'");
+  AEGIS_CHECK(x_raw.size(0) == y.size(0), ShapeMismatch, "inputs and labels differ in batch size");
+  const int64_t B = x_raw.size(0);
+  const size_t P = graph_->params.size();
+  ClippedGradSum out;
+  for (const auto& p : graph_->params) out.sum.push_back(torch::zeros_like(p));
+  if (B == 0) {
+    out.losses = torch::zeros({0});
+    out.logits = torch::zeros({0, model_.meta().num_classes});
+    out.norms = torch::zeros({0}, torch::kDouble);
+    return out;
+  }
+  Pass pass = forward_backward(x_raw, y, label_smoothing);
+  torch::NoGradGuard ng;
+  const auto& layers = graph_->layers;
+  // How many layers use each parameter: a ghost norm needs the parameter's only use.
+  std::vector<int> uses(P, 0);
+  for (const auto& l : layers) {
+    if (l.weight >= 0) ++uses[size_t(l.weight)];
+    if (l.bias >= 0) ++uses[size_t(l.bias)];
+  }
+  // Ghost layers: linear on [B, in] inputs whose parameters are used once.
+  // Sample b's weight gradient is g_b a_b^T, whose norm is |g_b| |a_b|, and
+  // the clipped sum is G^T diag(c) A: no [B, out, in] tensor is ever made.
+  std::vector<torch::Tensor> per_sample(P), sq(P);
+  struct Ghost {
+    size_t layer;
+    torch::Tensor a, g;
+  };
+  std::vector<Ghost> ghosts;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& l = layers[i];
+    const torch::Tensor& g = pass.output_grads[i];
+    if (!g.defined()) continue;
+    const torch::Tensor& a = pass.activations[i];
+    const bool ghost = l.kind == c10::Symbol::fromQualString("aten::linear") && a.dim() == 2 && g.dim() == 2 &&
+                       (l.weight < 0 || uses[size_t(l.weight)] == 1) && (l.bias < 0 || uses[size_t(l.bias)] == 1);
+    if (ghost) {
+      torch::Tensor gn = g.pow(2).sum(1);
+      if (l.weight >= 0) sq[size_t(l.weight)] = a.pow(2).sum(1) * gn;
+      if (l.bias >= 0) sq[size_t(l.bias)] = gn;
+      ghosts.push_back({i, a, g});
+      continue;
+    }
+    auto [gw, gb] = layer_grads(l, a, g);
+    auto add = [&](int p, const torch::Tensor& t) {
+      if (p < 0 || !t.defined()) return;
+      torch::Tensor v = t.reshape(batched_shape(B, graph_->params[size_t(p)]));
+      per_sample[size_t(p)] = per_sample[size_t(p)].defined() ? per_sample[size_t(p)] + v : v;
+    };
+    add(l.weight, gw);
+    add(l.bias, gb);
+  }
+  for (size_t p = 0; p < P; ++p)
+    if (per_sample[p].defined()) sq[p] = per_sample[p].reshape({B, -1}).pow(2).sum(1);
+  // clipping.h's rule: factor min(1, C / (norm + 1e-6)), flat or per parameter at C / sqrt(P).
+  auto factor = [](const torch::Tensor& s, double c) { return (c / (s.sqrt() + 1e-6)).clamp_max(1.0); };
+  torch::Tensor total = torch::zeros({B}, pass.logits.options());
+  for (size_t p = 0; p < P; ++p)
+    if (sq[p].defined()) total += sq[p];
+  out.norms = total.to(torch::kDouble).sqrt();
+  std::vector<torch::Tensor> f(P);
+  const torch::Tensor flat = mode == "flat" ? factor(total, max_norm) : torch::Tensor();
+  for (size_t p = 0; p < P; ++p) {
+    if (!sq[p].defined()) continue;
+    f[p] = mode == "flat" ? flat : factor(sq[p], max_norm / std::sqrt(double(P)));
+  }
+  for (size_t p = 0; p < P; ++p)
+    if (per_sample[p].defined()) out.sum[p] = torch::tensordot(f[p], per_sample[p], {0}, {0});
+  for (const auto& gh : ghosts) {
+    const auto& l = layers[gh.layer];
+    if (l.weight >= 0)
+      out.sum[size_t(l.weight)] = torch::mm((gh.g * f[size_t(l.weight)].unsqueeze(1)).t(), gh.a)
+                                      .reshape(graph_->params[size_t(l.weight)].sizes());
+    if (l.bias >= 0) out.sum[size_t(l.bias)] = (gh.g * f[size_t(l.bias)].unsqueeze(1)).sum(0);
+  }
+  out.losses = pass.losses;
+  out.logits = pass.logits;
   return out;
 }
 

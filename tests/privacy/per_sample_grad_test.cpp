@@ -11,6 +11,7 @@
 
 #include "aegis/core/architectures.h"
 #include "aegis/core/error.h"
+#include "aegis/privacy/clipping.h"
 #include "support/test_support.h"
 
 namespace aegis {
@@ -136,6 +137,47 @@ TEST(PerSampleGrad, BuiltInDpReadyArchitectures) {
   expect_matches_one_at_a_time(*cnn_dp, torch::rand({3, 1, 28, 28}), torch::randint(0, 4, {3}));
   auto resnet = build_architecture(ArchitectureOptions("resnet-gn", {3, 8, 8}, 3));
   expect_matches_one_at_a_time(*resnet, torch::rand({3, 3, 8, 8}), torch::randint(0, 3, {3}));
+}
+
+// The fused path (ghost norms for linear layers) equals clipping the
+// materialised per-sample gradients, in both modes, with clipping active on
+// some samples and not on others; shared parameters fall back to materialising.
+void expect_clipped_sum_matches(ScriptClassifier& model, const torch::Tensor& x, const torch::Tensor& y) {
+  PerSampleGradient psg(model);
+  PerSampleGrads g = psg.compute(x, y);
+  const double median = per_sample_norms(g.grads).median().item<double>();
+  for (const std::string mode : {"flat", "per-layer"}) {
+    ClippedGradSum c = psg.clipped_sum(x, y, median, mode);
+    std::vector<torch::Tensor> expect = clip_and_sum(g.grads, median, mode);
+    ASSERT_EQ(c.sum.size(), expect.size());
+    for (size_t i = 0; i < expect.size(); ++i)
+      EXPECT_TRUE(torch::allclose(c.sum[i], expect[i], 1e-4, 1e-6))
+          << mode << " " << psg.parameter_names()[i] << " max diff " << (c.sum[i] - expect[i]).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(c.norms, per_sample_norms(g.grads), 1e-4, 1e-8));
+    EXPECT_TRUE(torch::allclose(c.losses, g.losses));
+  }
+}
+
+TEST(PerSampleGrad, ClippedSumWithGhostNormsEqualsClippingThePerSampleGradients) {
+  torch::manual_seed(6);
+  auto mlp = build_architecture(ArchitectureOptions("mlp", {6}, 3).hidden({8, 5}));
+  expect_clipped_sum_matches(*mlp, torch::rand({7, 6}), torch::randint(0, 3, {7}));
+  auto cnn = build_architecture(ArchitectureOptions("cnn", {1, 28, 28}, 4));
+  expect_clipped_sum_matches(*cnn, torch::rand({5, 1, 28, 28}), torch::randint(0, 4, {5}));
+  auto cnn_dp = build_architecture(ArchitectureOptions("cnn-dp", {1, 28, 28}, 4));
+  expect_clipped_sum_matches(*cnn_dp, torch::rand({5, 1, 28, 28}), torch::randint(0, 4, {5}));
+  auto shared = script_model({{"fc", torch::randn({6, 6}) * 0.5}, {"out", torch::randn({3, 6}) * 0.5}}, R"(
+    def forward(self, x):
+        h = torch.relu(torch.linear(x, self.fc, None))
+        h = torch.relu(torch.linear(h, self.fc, None))
+        return torch.linear(h, self.out, None)
+)",
+                             {6}, 3);
+  expect_clipped_sum_matches(*shared, torch::randn({6, 6}), torch::randint(0, 3, {6}));
+  PerSampleGradient psg(*mlp);
+  ClippedGradSum empty = psg.clipped_sum(torch::zeros({0, 6}), torch::zeros({0}, torch::kLong), 1.0, "flat");
+  EXPECT_EQ(empty.sum[0].sizes(), (std::vector<int64_t>{8, 6}));
+  EXPECT_EQ(empty.sum[0].abs().sum().item<double>(), 0.0);
 }
 
 TEST(PerSampleGrad, EmptyBatchGivesEmptyGradients) {

@@ -42,6 +42,14 @@ struct PerSampleGrads {
   torch::Tensor logits;  ///< [B, classes], detached
 };
 
+/// Per-sample gradients clipped and summed (clipping.h's rule), for a DP-SGD step.
+struct ClippedGradSum {
+  std::vector<torch::Tensor> sum;  ///< one per parameter, its shape: sum over b of clip(grad_b)
+  torch::Tensor losses;            ///< [B] per-sample cross-entropy
+  torch::Tensor logits;            ///< [B, classes], detached
+  torch::Tensor norms;             ///< [B] double: each sample's whole-gradient norm before clipping
+};
+
 namespace internal {
 struct PerSampleGraph;
 }
@@ -61,12 +69,23 @@ class PerSampleGradient {
   /// applied, and its train/eval mode (dropout) is used as it is. B may be 0.
   PerSampleGrads compute(const torch::Tensor& x, const torch::Tensor& y, double label_smoothing = 0.0);
 
+  /// The per-sample gradients clipped to `max_norm` ("flat" or "per-layer")
+  /// and summed: clip_and_sum(compute(x, y).grads, ...) up to float rounding,
+  /// without materialising the per-sample gradients of linear layers on
+  /// [B, features] inputs (ghost clipping, Goodfellow 2015; Li et al. 2022):
+  /// their norms are |g_b| |a_b| and their clipped sum one matrix product.
+  /// On the built-in cnn this removes the [B, 128, 3136] tensor of fc1.
+  ClippedGradSum clipped_sum(const torch::Tensor& x, const torch::Tensor& y, double max_norm,
+                             const std::string& mode, double label_smoothing = 0.0);
+
   /// Parameter names, in the order of PerSampleGrads::grads.
   const std::vector<std::string>& parameter_names() const;
   /// The layers found, e.g. "aten::conv2d(conv1_weight, conv1_bias)", for logs.
   std::vector<std::string> layers() const;
 
  private:
+  struct Pass;
+  Pass forward_backward(const torch::Tensor& x, const torch::Tensor& y, double label_smoothing);
   void check_against_autograd();
   torch::Tensor prepare(const torch::Tensor& x) const;  // device, float, the model's own normalisation
   ScriptClassifier& model_;
