@@ -92,7 +92,7 @@ TEST(Catalog, EveryCheckMapsToExistingIds) {
   for (const auto& info : check_catalog()) checks.push_back(make_check(info.name));
   checks.push_back(make_check("evasion-curve", {{"threat", "black-box"}}));
   checks.push_back(make_check("minimal-perturbation", {{"norm", "linf"}}));
-  for (const char* budget : {"quick", "standard", "thorough"})
+  for (const char* budget : {"quick", "standard", "thorough", "privacy"})
     for (const auto& spec : builtin_suite(budget).checks) checks.push_back(make_check(spec.check, spec.params));
   for (const auto& check : checks) {
     auto rules = check->rules();
@@ -112,6 +112,9 @@ TEST(Suite, BuiltinBudgetsLoad) {
     EXPECT_GE(s.checks.size(), 5u);
   }
   EXPECT_LT(builtin_suite("quick").samples, builtin_suite("standard").samples);
+  Suite privacy = builtin_suite("privacy");
+  ASSERT_EQ(privacy.checks.size(), 2u);
+  EXPECT_EQ(privacy.checks[1].check, "dp-audit");
   EXPECT_NE(error_of([] { builtin_suite("huge"); }).find("unknown budget 'huge'"), std::string::npos);
 }
 

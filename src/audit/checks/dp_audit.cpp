@@ -87,8 +87,8 @@ class DpAuditCheck : public Check {
                          "broken)",
                          100 * confidence_),
              Thresholds().higher_is_worse(true).critical(1.0), "AML.T0024.000", "ML04",
-             "fix the training pipeline (noise, clipping, sampling or accounting), then retrain with aegis train "
-             "--defense dp-sgd --epsilon E"}};
+             "aegis train --defense dp-sgd --epsilon E, after fixing the pipeline's noise, clipping, sampling or "
+             "accounting"}};
   }
 
   nlohmann::json options_json() const override {
