@@ -18,10 +18,8 @@ ExpectedGradients::ExpectedGradients(torch::Tensor background, ExpectedGradients
 }
 
 nlohmann::json ExpectedGradients::options_json() const {
-  return {{"samples", o_.samples_},
-          {"background", background_.size(0)},
-          {"max_batch", o_.max_batch_},
-          {"seed", o_.seed_}};
+  return {
+      {"samples", o_.samples_}, {"background", background_.size(0)}, {"max_batch", o_.max_batch_}, {"seed", o_.seed_}};
 }
 
 Attribution ExpectedGradients::attribute(Classifier& model, const torch::Tensor& x, const torch::Tensor& target) {

@@ -151,7 +151,8 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
     return e;
   } else {
     AEGIS_FAIL(InvalidArgument, "unknown method '" << method
-                                                   << "' (saliency, gradient-x-input, ig, eg, smoothgrad, smoothgrad-sq, "
+                                                   << "' (saliency, gradient-x-input, ig, eg, smoothgrad, "
+                                                      "smoothgrad-sq, "
                                                       "vargrad, occlusion, ablation, kernelshap, lime)");
   }
   if (tunnel != "none") e = std::make_shared<NoiseTunnel>(e, tunnel_options(p, parse_noise_tunnel_kind(tunnel), seed));

@@ -46,7 +46,7 @@ std::vector<float> thresholds_of(const float* sorted, int64_t n, int64_t bins) {
 struct Builder {
   const uint8_t* bins;  // [N, F] bin of each value
   const int64_t* y;
-  int64_t F, C, B;      // features, classes, max bins
+  int64_t F, C, B;  // features, classes, max bins
   const std::vector<std::vector<float>>& thresholds;
   const SurrogateTreeOptions& o;
   std::vector<TreeNode>& nodes;
@@ -197,7 +197,8 @@ std::string SurrogateTree::rules(const std::vector<int64_t>& shape, const std::v
   auto feature = [&](int64_t f) {
     if (shape.size() == 3) {
       const int64_t hw = shape[1] * shape[2], c = f / hw, r = (f % hw) / shape[2], col = f % shape[2];
-      return shape[0] == 1 ? fmt::format("pixel ({}, {})", r, col) : fmt::format("channel {} pixel ({}, {})", c, r, col);
+      return shape[0] == 1 ? fmt::format("pixel ({}, {})", r, col)
+                           : fmt::format("channel {} pixel ({}, {})", c, r, col);
     }
     if (shape.size() == 2) return fmt::format("pixel ({}, {})", f / shape[1], f % shape[1]);
     return fmt::format("x[{}]", f);
@@ -210,8 +211,8 @@ std::string SurrogateTree::rules(const std::vector<int64_t>& shape, const std::v
     const TreeNode& n = nodes_[size_t(k)];
     const std::string pad(size_t(indent) * 2, ' ');
     if (n.feature < 0 || (max_depth >= 0 && n.depth >= max_depth)) {
-      s << pad << fmt::format("-> class {}  ({} samples, {:.0f} in 100 agree)\n", cls(n.label), n.samples,
-                              100 * n.purity);
+      s << pad
+        << fmt::format("-> class {}  ({} samples, {:.0f} in 100 agree)\n", cls(n.label), n.samples, 100 * n.purity);
       return;
     }
     s << pad << fmt::format("if {} <= {:.4g}:\n", feature(n.feature), n.threshold);
@@ -253,7 +254,8 @@ namespace {
 
 torch::Tensor predictions(Classifier& model, const torch::Tensor& x, int64_t batch) {
   std::vector<torch::Tensor> out;
-  for (int64_t i = 0; i < x.size(0); i += batch) out.push_back(model.predict(x.narrow(0, i, std::min(batch, x.size(0) - i))));
+  for (int64_t i = 0; i < x.size(0); i += batch)
+    out.push_back(model.predict(x.narrow(0, i, std::min(batch, x.size(0) - i))));
   return torch::cat(out);
 }
 

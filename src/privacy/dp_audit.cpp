@@ -62,7 +62,8 @@ double dp_audit_p_value(int64_t m, int64_t r, int64_t v, double eps, double delt
 }
 
 double dp_audit_epsilon_lower_bound(int64_t m, int64_t r, int64_t v, double delta, double confidence) {
-  AEGIS_CHECK(confidence > 0 && confidence < 1, InvalidArgument, "the confidence must be in (0, 1), got " << confidence);
+  AEGIS_CHECK(confidence > 0 && confidence < 1, InvalidArgument,
+              "the confidence must be in (0, 1), got " << confidence);
   const double level = 1 - confidence;
   if (dp_audit_p_value(m, r, v, 0, delta) >= level) return 0;  // not even eps = 0 is rejected
   double lo = 0, hi = 1;
@@ -124,8 +125,8 @@ DpAuditBound dp_audit_bound(const torch::Tensor& scores, const torch::Tensor& in
   bool first = true;
   for (int64_t k : ks) {
     int64_t v = 0;
-    for (int64_t i = 0; i < k; ++i) v += ip[order[i]] ? 1 : 0;          // guessed included
-    for (int64_t i = m - k; i < m; ++i) v += ip[order[i]] ? 0 : 1;      // guessed excluded
+    for (int64_t i = 0; i < k; ++i) v += ip[order[i]] ? 1 : 0;      // guessed included
+    for (int64_t i = m - k; i < m; ++i) v += ip[order[i]] ? 0 : 1;  // guessed excluded
     const double eps = dp_audit_epsilon_lower_bound(m, 2 * k, v, delta, per_try);
     if (first || eps > best.epsilon_lower_bound) {
       best.epsilon_lower_bound = eps;

@@ -52,6 +52,19 @@ TEST(ExplainCli, WritesAttributionsGridAndJsonWithSmallCompletenessGaps) {
   EXPECT_TRUE(mj["metrics"]["insertion"].contains("better_than_random_fraction"));
   EXPECT_TRUE(mj["metrics"]["sanity"]["passed"].get<bool>()) << mj["metrics"]["sanity"].dump();
 
+  auto q = run_aegis("explain" + common +
+                     " --method ig --steps 8 --metrics faithfulness,infidelity,sensitivity,sparseness -o '" +
+                     dir.file("q") + "' --json");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  json qj = json::parse(q.out)["metrics"];
+  for (const char* m : {"faithfulness", "infidelity", "sensitivity", "sparseness"}) {
+    ASSERT_TRUE(qj.contains(m)) << m;
+    EXPECT_EQ(qj[m]["per_sample"].size(), 6u) << m;
+  }
+  EXPECT_GT(qj["faithfulness"]["mean"].get<double>(), 0.0);
+  EXPECT_GE(qj["sparseness"]["mean"].get<double>(), 0.0);
+  EXPECT_LE(qj["sparseness"]["mean"].get<double>(), 1.0);
+
   auto sg = run_aegis("explain" + common + " --method smoothgrad --samples 4 --target true -o '" + dir.file("sg") +
                       "' --json");
   ASSERT_EQ(sg.exit_code, 0) << sg.err;

@@ -11,8 +11,10 @@
 
 #include "aegis/core/architectures.h"
 #include "aegis/core/dataset_io.h"
+#include "aegis/core/error.h"
 #include "aegis/core/random.h"
 #include "aegis/defenses/training/trainer.h"
+#include "aegis/explain/attribution_metrics.h"
 #include "aegis/explain/integrated_gradients.h"
 #include "aegis/explain/noise_tunnel.h"
 #include "aegis/explain/saliency.h"
@@ -93,6 +95,53 @@ TEST(RandomisationCheck, FlagsAnEdgeMapAndPassesSaliencyWithoutChangingTheModel)
   RandomisationCheck s = model_randomisation_check(*cnn, sal, d.x);
   EXPECT_TRUE(s.passed) << s.to_json().dump();
   for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(cnn->parameters()[i], copies[i]));
+}
+
+TEST(AttributionMetrics, OnALinearModelTheExactMapIsFaithfulAndSteadyAndARandomOneIsNot) {
+  torch::Tensor w = torch::randn({2, 20}, torch::Generator(at::detail::createCPUGenerator(11)));
+  auto model = testing::make_linear(w, torch::zeros({2}));
+  torch::Tensor x = torch::rand({6, 20}, torch::Generator(at::detail::createCPUGenerator(12)));
+  Attribution exact;  // IG from zero = x * w, exact on a linear model
+  exact.target = torch::zeros({6}, torch::kLong);
+  exact.values = x * w[0];
+  Attribution grad = exact;  // saliency: w
+  grad.values = w[0].expand({6, 20}).contiguous();
+  Attribution noise = exact;
+  noise.values = torch::randn({6, 20}, torch::Generator(at::detail::createCPUGenerator(13)));
+
+  torch::Tensor fc = faithfulness_correlation(*model, x, exact, FaithfulnessOptions().subsets(30).subset_fraction(0.3));
+  EXPECT_GT(fc.min().item<double>(), 0.9999) << fc;
+  EXPECT_LT(faithfulness_correlation(*model, x, noise).abs().mean().item<double>(), 0.5);
+  // A batch equals its samples one at a time.
+  Attribution one = exact;
+  one.values = exact.values.narrow(0, 2, 1);
+  one.target = exact.target.narrow(0, 2, 1);
+  EXPECT_DOUBLE_EQ(faithfulness_correlation(*model, x.narrow(0, 2, 1), one)[0].item<double>(),
+                   faithfulness_correlation(*model, x, exact)[2].item<double>());
+
+  // f(x) - f(x - I) = I.w exactly: the gradient has zero infidelity, noise a lot.
+  EXPECT_LT(infidelity(*model, x, grad).max().item<double>(), 1e-6);
+  EXPECT_GT(infidelity(*model, x, noise).mean().item<double>(), 0.5);
+
+  // The gradient of a linear model never moves; IG's map moves with the input.
+  Saliency sal(SaliencyOptions().absolute(false));
+  Attribution s = sal.explain(*model, x, exact.target);
+  EXPECT_LT(max_sensitivity(*model, sal, x, s).max().item<double>(), 1e-6);
+  IntegratedGradients ig(IntegratedGradientsOptions().steps(4));
+  Attribution a = ig.explain(*model, x, exact.target);
+  torch::Tensor ms = max_sensitivity(*model, ig, x, a, SensitivityOptions().radius(0.05));
+  EXPECT_GT(ms.min().item<double>(), 0.0);
+  EXPECT_LT(ms.max().item<double>(), 1.0);
+
+  torch::Tensor maps = torch::zeros({3, 10});
+  maps[0][4] = 2.0;   // one feature: Gini (d - 1) / d
+  maps[1].fill_(0.3);  // all equal: 0
+  torch::Tensor sp = sparseness(maps);
+  EXPECT_NEAR(sp[0].item<double>(), 0.9, 1e-12);
+  EXPECT_NEAR(sp[1].item<double>(), 0.0, 1e-12);
+  EXPECT_EQ(sp[2].item<double>(), 0.0);
+  EXPECT_EQ(testing::error_kind_of([&] { faithfulness_correlation(*model, x.narrow(0, 0, 2), exact); }),
+            ErrorKind::ShapeMismatch);
 }
 
 TEST(ExplanationQuality, FashionMnistCnnDeletionBeatsRandomAndGradientsPassTheSanityCheck) {

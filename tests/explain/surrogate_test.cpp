@@ -4,8 +4,6 @@
 // the Fashion-MNIST CNN it reaches the 80% held-out fidelity at
 // depth 10 (the fidelity per depth is recorded).
 
-#include "aegis/explain/surrogate_tree.h"
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -14,6 +12,7 @@
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
 #include "aegis/defenses/training/trainer.h"
+#include "aegis/explain/surrogate_tree.h"
 #include "support/test_support.h"
 
 namespace aegis {
@@ -26,9 +25,9 @@ using testing::error_kind_of;
 std::pair<torch::Tensor, torch::Tensor> rule_data(int64_t n, uint64_t seed) {
   auto gen = make_generator(seed, "tree rule");
   torch::Tensor x = (torch::randint(0, 10, {n, 3}, gen).to(torch::kFloat) + 0.5) / 10;
-  torch::Tensor y = torch::where(x.select(1, 0) > 0.5, torch::ones({n}, torch::kLong),
-                                 torch::where(x.select(1, 1) > 0.3, torch::full({n}, 2, torch::kLong),
-                                              torch::zeros({n}, torch::kLong)));
+  torch::Tensor y = torch::where(
+      x.select(1, 0) > 0.5, torch::ones({n}, torch::kLong),
+      torch::where(x.select(1, 1) > 0.3, torch::full({n}, 2, torch::kLong), torch::zeros({n}, torch::kLong)));
   return {x, y};
 }
 
@@ -76,8 +75,8 @@ TEST(SurrogateTree, FitsTheModelsPredictionsNotTheLabels) {
   auto model = testing::make_linear(torch::tensor({{1.f, -1.f, 0.f, 0.f}, {-1.f, 1.f, 0.f, 0.f}}), torch::zeros({2}));
   auto gen = make_generator(9, "scramble");
   d.y = torch::randint(0, 2, {d.size()}, gen, torch::kLong);
-  SurrogateTreeResult r = fit_surrogate_tree(*model, d.head(600), d.subset(torch::arange(600, 800)),
-                                             SurrogateTreeOptions().max_depth(8));
+  SurrogateTreeResult r =
+      fit_surrogate_tree(*model, d.head(600), d.subset(torch::arange(600, 800)), SurrogateTreeOptions().max_depth(8));
   ASSERT_EQ(r.fidelity_by_depth.size(), size_t(r.tree.depth() + 1));
   EXPECT_GE(r.fidelity_by_depth.back(), 0.9) << r.to_json().dump();
   EXPECT_LE(r.accuracy_by_depth.back(), 0.65) << r.to_json().dump();

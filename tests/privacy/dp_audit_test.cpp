@@ -118,8 +118,7 @@ struct AuditSetup {
   Dataset all = testing::make_blobs(660, 16, 4, 21, 0.2);
   Dataset train = all.head(400);
   Dataset pool = all.subset(torch::arange(400, 660));
-  TrainOptions recipe =
-      TrainOptions().epochs(30).batch_size(64).lr(0.5).optimizer("sgd").schedule("constant").seed(3);
+  TrainOptions recipe = TrainOptions().epochs(30).batch_size(64).lr(0.5).optimizer("sgd").schedule("constant").seed(3);
   DpSgdOptions dp = DpSgdOptions(1.0).target_epsilon(0.5).delta(1e-5).seeded(true);
   std::shared_ptr<ScriptClassifier> fresh() {
     seed_everything(7);

@@ -152,7 +152,8 @@ void expect_clipped_sum_matches(ScriptClassifier& model, const torch::Tensor& x,
     ASSERT_EQ(c.sum.size(), expect.size());
     for (size_t i = 0; i < expect.size(); ++i)
       EXPECT_TRUE(torch::allclose(c.sum[i], expect[i], 1e-4, 1e-6))
-          << mode << " " << psg.parameter_names()[i] << " max diff " << (c.sum[i] - expect[i]).abs().max().item<double>();
+          << mode << " " << psg.parameter_names()[i] << " max diff "
+          << (c.sum[i] - expect[i]).abs().max().item<double>();
     EXPECT_TRUE(torch::allclose(c.norms, per_sample_norms(g.grads), 1e-4, 1e-8));
     EXPECT_TRUE(torch::allclose(c.losses, g.losses));
   }

@@ -17,6 +17,8 @@
 // it claims, so passing says "no violation found", never "the claim is
 // tight". Without a privacy record or training data the check is skipped.
 
+#include "aegis/privacy/dp_audit.h"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -27,7 +29,6 @@
 #include "aegis/core/error.h"
 #include "aegis/core/random.h"
 #include "aegis/defenses/training/trainer.h"
-#include "aegis/privacy/dp_audit.h"
 #include "aegis/privacy/dp_sgd.h"
 #include "audit/checks/check_util.h"
 
@@ -92,9 +93,8 @@ class DpAuditCheck : public Check {
   }
 
   nlohmann::json options_json() const override {
-    return {{"canaries", canaries_}, {"confidence", confidence_}, {"train_limit", train_limit_},
-            {"epochs", epochs_},     {"twin", twin_},             {"twin_lr", twin_lr_},
-            {"twin_epochs", twin_epochs_}};
+    return {{"canaries", canaries_}, {"confidence", confidence_}, {"train_limit", train_limit_}, {"epochs", epochs_},
+            {"twin", twin_},         {"twin_lr", twin_lr_},       {"twin_epochs", twin_epochs_}};
   }
 
   CheckResult run(CheckContext& ctx) override {
@@ -210,27 +210,23 @@ class DpAuditCheck : public Check {
     }
     res.headline.push_back({"dp_epsilon_lower_bound", round6(lb), false});
     res.headline.push_back({"dp_canary_membership_auc", round6(priv.membership.auc), false});
-    nlohmann::json evidence = {{"epsilon_lower_bound", round6(lb)},
-                               {"claimed_epsilon", round6(claimed)},
-                               {"delta", dp.delta_},
-                               {"canaries", priv.bound.canaries},
-                               {"guesses", priv.bound.guesses},
-                               {"correct", priv.bound.correct},
-                               {"confidence", confidence_}};
+    nlohmann::json evidence = {
+        {"epsilon_lower_bound", round6(lb)}, {"claimed_epsilon", round6(claimed)}, {"delta", dp.delta_},
+        {"canaries", priv.bound.canaries},   {"guesses", priv.bound.guesses},      {"correct", priv.bound.correct},
+        {"confidence", confidence_}};
     res.observations.push_back(
         {"dp-guarantee-violated", round6(lb / claimed),
          fmt::format("retraining with the model's recipe (sigma {:.4f}, C {}, {} steps) claims epsilon {:.3f} at "
                      "delta {}; {} canaries give a {:.0f}% lower bound of {:.3f} ({} of {} guesses right){}",
-                     dp.noise_multiplier_, dp.max_grad_norm_, privacy.value("steps", int64_t(0)), claimed, dp.delta_,
-                     m, 100 * confidence_, lb, priv.bound.correct, priv.bound.guesses,
+                     dp.noise_multiplier_, dp.max_grad_norm_, privacy.value("steps", int64_t(0)), claimed, dp.delta_, m,
+                     100 * confidence_, lb, priv.bound.correct, priv.bound.guesses,
                      lb > claimed ? ": the guarantee is broken"
                                   : ": no violation found (a lower bound: it cannot show the claim is tight)"),
          evidence});
 
     nlohmann::json cats = {"epsilon lower bound", "canary membership AUC"};
-    nlohmann::json series = nlohmann::json::array(
-        {{{"name", fmt::format("DP-SGD (claims epsilon {:.2f})", claimed)},
-          {"values", {round6(lb), round6(priv.membership.auc)}}}});
+    nlohmann::json series = nlohmann::json::array({{{"name", fmt::format("DP-SGD (claims epsilon {:.2f})", claimed)},
+                                                    {"values", {round6(lb), round6(priv.membership.auc)}}}});
     nlohmann::json roc = nlohmann::json::array({{{"name", "DP-SGD"}, {"points", roc_points(priv.membership)}}});
     if (twin) {
       series.push_back({{"name", "non-private twin"},
@@ -241,12 +237,11 @@ class DpAuditCheck : public Check {
         {{{"title", "What the privacy buys: empirical epsilon and membership inference, private vs not"},
           {"categories", cats},
           {"series", series}}});
-    res.artefacts["curves"] =
-        nlohmann::json::array({{{"title", "Canary membership inference ROC (diagonal = chance)"},
-                                {"x_label", "false-positive rate"},
-                                {"y_label", "true-positive rate"},
-                                {"diagonal", true},
-                                {"series", roc}}});
+    res.artefacts["curves"] = nlohmann::json::array({{{"title", "Canary membership inference ROC (diagonal = chance)"},
+                                                      {"x_label", "false-positive rate"},
+                                                      {"y_label", "true-positive rate"},
+                                                      {"diagonal", true},
+                                                      {"series", roc}}});
     return res;
   }
 
