@@ -143,7 +143,9 @@ Canaries make_canaries(const Dataset& pool, int64_t m, int64_t num_classes, uint
   AEGIS_CHECK(m >= 2 && m <= pool.size(), InvalidArgument,
               "the audit needs between 2 and " << pool.size() << " canaries (the pool's size), got " << m);
   Canaries c;
-  c.data = pool.shuffled(derive_seed(seed, "dp-audit canaries")).head(m);
+  const Dataset shuffled = pool.shuffled(derive_seed(seed, "dp-audit canaries"));
+  c.data = shuffled.head(m);
+  c.rest = shuffled.subset(torch::arange(m, shuffled.size()));
   auto gen = make_generator(seed, "dp-audit labels");
   torch::Tensor shift = torch::randint(1, num_classes, {m}, gen, torch::kLong);
   c.data.y = (c.data.y + shift).remainder(num_classes);
@@ -202,9 +204,8 @@ DpAuditResult one_run_audit(ScriptClassifier& model, const Dataset& train, const
   if (in_idx.numel() > 0 && out_idx.numel() > 0)
     r.membership = membership_metrics(scores.index_select(0, in_idx), scores.index_select(0, out_idx));
   // Accuracy on the pool's samples that were not made canaries (true labels).
-  if (pool.size() > options.canaries_) {
-    Dataset rest = pool.shuffled(derive_seed(options.seed_, "dp-audit canaries"));
-    rest = rest.subset(torch::arange(options.canaries_, rest.size()));
+  if (c.rest.size() > 0) {
+    const Dataset& rest = c.rest;
     int64_t correct = 0;
     for (int64_t i = 0; i < rest.size(); i += options.batch_size_) {
       const int64_t n = std::min(options.batch_size_, rest.size() - i);

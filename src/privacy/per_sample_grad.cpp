@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "aegis/core/error.h"
+#include "aegis/privacy/clipping.h"
 
 namespace aegis {
 
@@ -476,10 +477,7 @@ PerSampleGrads PerSampleGradient::compute(const torch::Tensor& x_raw, const torc
 
 ClippedGradSum PerSampleGradient::clipped_sum(const torch::Tensor& x_raw, const torch::Tensor& y, double max_norm,
                                               const std::string& mode, double label_smoothing) {
-  AEGIS_CHECK(max_norm > 0 && std::isfinite(max_norm), InvalidArgument,
-              "the clipping norm must be > 0, got " << max_norm);
-  AEGIS_CHECK(mode == "flat" || mode == "per-layer", InvalidArgument,
-              "clipping must be 'flat' or 'per-layer', got '" << mode << "'");
+  check_clipping(max_norm, mode);
   AEGIS_CHECK(x_raw.size(0) == y.size(0), ShapeMismatch, "inputs and labels differ in batch size");
   const int64_t B = x_raw.size(0);
   const size_t P = graph_->params.size();
@@ -534,17 +532,16 @@ ClippedGradSum PerSampleGradient::clipped_sum(const torch::Tensor& x_raw, const 
   }
   for (size_t p = 0; p < P; ++p)
     if (per_sample[p].defined()) sq[p] = per_sample[p].reshape({B, -1}).pow(2).sum(1);
-  // clipping.h's rule: factor min(1, C / (norm + 1e-6)), flat or per parameter at C / sqrt(P).
-  auto factor = [](const torch::Tensor& s, double c) { return (c / (s.sqrt() + 1e-6)).clamp_max(1.0); };
+  // clipping.h's rule: flat, or per parameter at C / sqrt(P).
   torch::Tensor total = torch::zeros({B}, pass.logits.options());
   for (size_t p = 0; p < P; ++p)
     if (sq[p].defined()) total += sq[p];
   out.norms = total.to(torch::kDouble).sqrt();
   std::vector<torch::Tensor> f(P);
-  const torch::Tensor flat = mode == "flat" ? factor(total, max_norm) : torch::Tensor();
+  const torch::Tensor flat = mode == "flat" ? clip_factors(total, max_norm) : torch::Tensor();
   for (size_t p = 0; p < P; ++p) {
     if (!sq[p].defined()) continue;
-    f[p] = mode == "flat" ? flat : factor(sq[p], max_norm / std::sqrt(double(P)));
+    f[p] = mode == "flat" ? flat : clip_factors(sq[p], max_norm / std::sqrt(double(P)));
   }
   for (size_t p = 0; p < P; ++p)
     if (per_sample[p].defined()) out.sum[p] = torch::tensordot(f[p], per_sample[p], {0}, {0});

@@ -15,6 +15,13 @@
 
 namespace aegis {
 
+/// Throws InvalidArgument unless max_norm > 0 (finite) and mode is "flat" or "per-layer".
+void check_clipping(double max_norm, const std::string& mode);
+
+/// The scale of each sample, min(1, max_norm / (norm + 1e-6)), from the
+/// squared norms [B] (as Opacus; 1e-6 keeps a zero gradient finite).
+torch::Tensor clip_factors(const torch::Tensor& squared_norms, double max_norm);
+
 /// Per-sample L2 norms [B] of the gradient spread over `grads` ([B, ...] each).
 torch::Tensor per_sample_norms(const std::vector<torch::Tensor>& grads);
 

@@ -94,6 +94,7 @@ DpAuditBound dp_audit_bound(const torch::Tensor& scores, const torch::Tensor& in
 struct Canaries {
   Dataset data;           ///< [m] canaries with their new labels
   torch::Tensor included;  ///< [m] bool
+  Dataset rest;            ///< the pool's other samples, true labels (empty when m = pool size)
 };
 Canaries make_canaries(const Dataset& pool, int64_t m, int64_t num_classes, uint64_t seed);
 

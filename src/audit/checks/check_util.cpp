@@ -163,4 +163,10 @@ std::vector<double> default_eps(Norm norm) {
 
 std::string eps_str(double eps) { return fmt::format("{:g}", eps); }
 
+nlohmann::json roc_points(const MembershipMetrics& m) {
+  nlohmann::json points = nlohmann::json::array();
+  for (size_t i = 0; i < m.roc_fpr.size(); ++i) points.push_back({round6(m.roc_fpr[i]), round6(m.roc_tpr[i])});
+  return points;
+}
+
 }  // namespace aegis::audit_internal

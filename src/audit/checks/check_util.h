@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "aegis/attacks/attack.h"
+#include "aegis/attacks/inference/membership.h"
 #include "aegis/audit/check.h"
 #include "aegis/core/classifier.h"
 #include "aegis/core/dataset.h"
@@ -79,6 +80,9 @@ std::vector<int64_t> first_ids(const torch::Tensor& mask, const torch::Tensor& i
 double median_of(const torch::Tensor& v);
 /// Mean of a bool/float tensor as double; 0 for empty.
 double mean_of(const torch::Tensor& v);
+
+/// A membership attack's ROC curve as chart points [[fpr, tpr], ...] for the report.
+nlohmann::json roc_points(const MembershipMetrics& m);
 
 /// Rounds to 6 significant decimals so reports read well and compare stably.
 double round6(double v);

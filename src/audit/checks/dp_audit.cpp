@@ -53,12 +53,6 @@ TrainOptions recipe_options(const nlohmann::json& o) {
   return t;
 }
 
-nlohmann::json roc_points(const MembershipMetrics& m) {
-  nlohmann::json points = nlohmann::json::array();
-  for (size_t i = 0; i < m.roc_fpr.size(); ++i) points.push_back({round6(m.roc_fpr[i]), round6(m.roc_tpr[i])});
-  return points;
-}
-
 class DpAuditCheck : public Check {
  public:
   explicit DpAuditCheck(const nlohmann::json& params) {

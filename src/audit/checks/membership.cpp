@@ -107,14 +107,12 @@ class MembershipCheck : public Check {
                      "FPR {:.4f})",
                      100 * m.tpr_at_1pct_fpr, m.fpr_resolution),
          evidence});
-    nlohmann::json points = nlohmann::json::array();
-    for (size_t i = 0; i < m.roc_fpr.size(); ++i) points.push_back({round6(m.roc_fpr[i]), round6(m.roc_tpr[i])});
     res.artefacts["curves"] =
         nlohmann::json::array({{{"title", "Membership inference ROC (diagonal = chance)"},
                                 {"x_label", "false-positive rate"},
                                 {"y_label", "true-positive rate"},
                                 {"diagonal", true},
-                                {"series", nlohmann::json::array({{{"name", r.attack}, {"points", points}}})}}});
+                                {"series", nlohmann::json::array({{{"name", r.attack}, {"points", roc_points(m)}}})}}});
     return res;
   }
 
