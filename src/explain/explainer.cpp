@@ -31,6 +31,28 @@ nlohmann::json Attribution::to_json() const {
   return j;
 }
 
+namespace {
+
+/// A model of a given shape that answers zero logits (differentiable in x)
+/// for nothing: explain() on it counts queries without running the model.
+class ZeroModel : public Classifier {
+ public:
+  explicit ZeroModel(ModelMeta meta) : Classifier(std::move(meta)) {}
+
+ protected:
+  torch::Tensor compute_logits(const torch::Tensor& x, bool grad) override {
+    torch::Tensor z = torch::zeros({x.size(0), meta_.num_classes}, x.options());
+    return grad ? z + x.flatten(1).sum(1, true) * 0 : z;
+  }
+};
+
+}  // namespace
+
+int64_t Explainer::planned_queries(const ModelMeta& meta, const torch::Tensor& x, const torch::Tensor& target) {
+  ZeroModel zero(meta);
+  return explain(zero, x, target).queries;
+}
+
 Attribution Explainer::explain(Classifier& model, const torch::Tensor& x_in, const torch::Tensor& target_in) {
   const auto start = std::chrono::steady_clock::now();
   const ModelMeta& meta = model.meta();

@@ -51,6 +51,8 @@ const char* role_name(Role r) {
       return "admin";
     case Role::Auditor:
       return "auditor";
+    case Role::Explain:
+      return "explain";
   }
   return "?";
 }
@@ -59,7 +61,8 @@ Role parse_role(const std::string& s) {
   if (s == "predict") return Role::Predict;
   if (s == "admin") return Role::Admin;
   if (s == "auditor") return Role::Auditor;
-  AEGIS_FAIL(InvalidArgument, "unknown role '" << s << "' (predict, admin, auditor)");
+  if (s == "explain") return Role::Explain;
+  AEGIS_FAIL(InvalidArgument, "unknown role '" << s << "' (predict, explain, admin, auditor)");
 }
 
 bool KeyRecord::may_use(const std::string& model) const {

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "aegis/core/error.h"
+#include "aegis/explain/registry.h"
 #include "aegis/integrity/model_signing.h"
 
 namespace aegis::serve {
@@ -62,6 +64,14 @@ nlohmann::json ResponseRule::to_json() const {
           {"throttle_factor", throttle_factor}};
 }
 
+nlohmann::json ExplainConfig::to_json() const {
+  return {{"enabled", enabled},
+          {"methods", methods},
+          {"max_queries", max_queries},
+          {"review_method", review_method},
+          {"review_samples", review_samples}};
+}
+
 void ModelConfig::validate() const {
   AEGIS_CHECK(!name.empty() && name.find_first_of("/?#% ") == std::string::npos, InvalidArgument,
               "model name '" << name << "' must be non-empty without '/', '?', '#', '%' or spaces");
@@ -74,6 +84,16 @@ void ModelConfig::validate() const {
   AEGIS_CHECK(rate.daily_samples >= 0, InvalidArgument, "model '" << name << "': daily_samples must be >= 0");
   output.validate();
   monitor_options.validate();
+  const auto known = explainer_names();
+  auto check_method = [&](const std::string& m, const char* what) {
+    AEGIS_CHECK(std::find(known.begin(), known.end(), m) != known.end() && m != "eg", InvalidArgument,
+                "model '" << name << "': explain." << what << " '" << m
+                          << "' is not a method the gateway offers (eg needs a background set)");
+  };
+  for (const auto& m : explain.methods) check_method(m, "methods");
+  if (!explain.review_method.empty()) check_method(explain.review_method, "review_method");
+  AEGIS_CHECK(explain.max_queries >= 1 && explain.review_samples >= 0, InvalidArgument,
+              "model '" << name << "': explain needs max_queries >= 1 and review_samples >= 0");
   for (const auto& r : rules) {
     AEGIS_CHECK(r.source == "any" || r.source == "detector" || r.source == "monitor", InvalidArgument,
                 "model '" << name << "': rule source must be any, detector or monitor");
@@ -121,6 +141,7 @@ nlohmann::json ModelConfig::to_json() const {
           {"detection_policy", detection_policy_name(detection_policy)},
           {"monitor", monitor ? monitor_options.to_json() : nlohmann::json(false)},
           {"rules", rules_j},
+          {"explain", explain.to_json()},
           {"verify_key", verify_key},
           {"meta", meta_overrides_json(meta)}};
 }
@@ -268,7 +289,7 @@ ModelConfig parse_model(const toml::table& t, const std::string& base) {
   check_keys(
       t,
       {"name", "path", "fallback", "max_batch", "detector", "detection_policy", "noise_seed", "batching", "rate",
-       "output", "monitor", "rules", "verify_key", "input_shape", "classes", "clip", "mean", "std", "class_names"},
+       "output", "monitor", "rules", "explain", "verify_key", "input_shape", "classes", "clip", "mean", "std", "class_names"},
       w);
   parse_meta_overrides(t, w, m.meta);
   m.verify_key = resolve(get<std::string>(t, "verify_key", "", w), base);
@@ -316,6 +337,16 @@ ModelConfig parse_model(const toml::table& t, const std::string& base) {
     o.prada_min_queries(get<int64_t>(*mo, "prada_min_queries", o.prada_min_queries_, mw));
     o.prada_window(get<int64_t>(*mo, "prada_window", o.prada_window_, mw));
     o.prada_delta(get<double>(*mo, "prada_delta", o.prada_delta_, mw));
+  }
+  if (auto* e = sub(t, "explain", w)) {
+    const std::string ew = w + "explain.";
+    check_keys(*e, {"enabled", "methods", "max_queries", "review_method", "review_samples"}, ew);
+    auto& x = m.explain;
+    x.enabled = get<bool>(*e, "enabled", x.enabled, ew);
+    if (auto v = get_array<std::string>(*e, "methods", ew)) x.methods = *v;
+    x.max_queries = get<int64_t>(*e, "max_queries", x.max_queries, ew);
+    x.review_method = get<std::string>(*e, "review_method", x.review_method, ew);
+    x.review_samples = get<int64_t>(*e, "review_samples", x.review_samples, ew);
   }
   if (const toml::node* rn = t.get("rules")) {
     AEGIS_CHECK(rn->is_array_of_tables(), InvalidArgument, w << "rules must be an array of tables ([[models.rules]])");

@@ -7,9 +7,11 @@
 #include "aegis/core/error.h"
 #include "aegis/serve/filters/auth_filter.h"
 #include "aegis/serve/filters/detection_filter.h"
+#include "aegis/serve/filters/explain_filter.h"
 #include "aegis/serve/filters/inference_filter.h"
 #include "aegis/serve/filters/rate_limit_filter.h"
 #include "aegis/serve/filters/validation_filter.h"
+#include "aegis/serve/review_page.h"
 
 namespace aegis::serve {
 
@@ -35,6 +37,15 @@ HttpResponse json_response(int status, const nlohmann::json& j) {
   r.status = status;
   r.body = j.dump();
   return r;
+}
+
+/// A browser navigating asks for text/html first; API clients ask for JSON
+/// or nothing.
+bool wants_html(const HttpRequest& r) {
+  const std::string accept = r.header("accept");
+  const size_t html = accept.find("text/html");
+  const size_t json = accept.find("application/json");
+  return html != std::string::npos && (json == std::string::npos || html < json);
 }
 
 uint64_t random_seed() {
@@ -91,17 +102,31 @@ Gateway::Gateway(ServeConfig config, GatewayOptions options) : config_(std::move
   Filter* audit = add(std::make_unique<AuditFilter>(s));
   Filter* auth_predict = add(std::make_unique<AuthFilter>(s, std::set<Role>{Role::Predict, Role::Admin}, true));
   Filter* auth_meta =
-      add(std::make_unique<AuthFilter>(s, std::set<Role>{Role::Predict, Role::Admin, Role::Auditor}, true));
+      add(std::make_unique<AuthFilter>(s, std::set<Role>{Role::Predict, Role::Explain, Role::Admin, Role::Auditor}, true));
   Filter* auth_admin = add(std::make_unique<AuthFilter>(s, std::set<Role>{Role::Admin}, false));
   Filter* auth_auditor = add(std::make_unique<AuthFilter>(s, std::set<Role>{Role::Admin, Role::Auditor}, false));
+  Filter* rate = add(std::make_unique<RateLimitFilter>(s));
+  Filter* detection = add(std::make_unique<DetectionFilter>(s));
+  Filter* monitor = add(std::make_unique<MonitorFilter>(s));
   infer_chain_ = {audit,
                   auth_predict,
                   add(std::make_unique<ValidationFilter>(config_.server.parse_limits)),
-                  add(std::make_unique<RateLimitFilter>(s)),
-                  add(std::make_unique<DetectionFilter>(s)),
-                  add(std::make_unique<MonitorFilter>(s)),
+                  rate,
+                  detection,
+                  monitor,
                   add(std::make_unique<InferenceFilter>()),
                   add(std::make_unique<OutputFilter>())};
+  // Explanations: their own role, charged what they cost, watched like predictions.
+  explain_chain_ = {audit,
+                    add(std::make_unique<AuthFilter>(s, std::set<Role>{Role::Explain, Role::Admin}, true)),
+                    add(std::make_unique<ValidationFilter>(
+                        config_.server.parse_limits,
+                        std::vector<std::string>{"attributions", "target", "completeness_gap", "local_fidelity"})),
+                    add(std::make_unique<ExplainPlanFilter>()),
+                    rate,
+                    detection,
+                    monitor,
+                    add(std::make_unique<ExplainFilter>())};
   predict_auth_chain_ = {auth_meta};
   admin_chain_ = {audit, auth_admin};
   auditor_chain_ = {auth_auditor};
@@ -188,14 +213,14 @@ HttpResponse Gateway::route(RequestContext& ctx) {
       ctx.model_name = parts[2];
       auto it = models_.find(parts[2]);
       // Authenticate before saying whether the model exists.
-      if (n == 4 && parts[3] == "infer" && m == "POST") {
+      if (n == 4 && (parts[3] == "infer" || parts[3] == "explain") && m == "POST") {
         if (it == models_.end()) {
           if (run_chain(ctx, predict_auth_chain_).status != 200) return ctx.response;
           ctx.reject(404, "unknown_model", "no model '" + parts[2].substr(0, 64) + "'");
           return ctx.response;
         }
         ctx.runtime = it->second.get();
-        return run_chain(ctx, infer_chain_);
+        return run_chain(ctx, parts[3] == "infer" ? infer_chain_ : explain_chain_);
       }
       if ((n == 3 || (n == 4 && parts[3] == "ready")) && m == "GET") {
         return run_chain(ctx, predict_auth_chain_, [&](RequestContext& c) {
@@ -251,6 +276,17 @@ HttpResponse Gateway::route(RequestContext& ctx) {
         c.response.body =
             nlohmann::json{{"head", audit_ ? audit_->head() : ""}, {"entries", audit_ ? audit_->size() : 0}}.dump();
       });
+    }
+    // The review page and its script are static and hold no data; the page
+    // asks for an admin key and calls the JSON API below with it.
+    if (parts[1] == "review" && m == "GET" &&
+        ((n == 2 && wants_html(ctx.http)) || (n == 3 && parts[2] == "app.js"))) {
+      HttpResponse r;
+      r.status = 200;
+      r.content_type = n == 2 ? "text/html; charset=utf-8" : "text/javascript; charset=utf-8";
+      r.body = n == 2 ? review_page_html() : review_page_script();
+      r.headers = review_page_headers();
+      return r;
     }
     return admin(ctx, parts);
   }

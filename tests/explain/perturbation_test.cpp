@@ -294,5 +294,36 @@ TEST(PerturbationExplainers, ByNameWithParametersRefusedWhereTheyDoNotApply) {
   EXPECT_EQ(error_kind_of([] { Occlusion(OcclusionOptions().stride(0)); }), ErrorKind::InvalidArgument);
 }
 
+TEST(PlannedQueries, ADryRunCountsWhatEachMethodSpends) {
+  Linear lin;
+  const torch::Tensor background = torch::rand({5, 4}, make_generator(3, "background"));
+  const std::vector<std::pair<std::string, nlohmann::json>> methods = {
+      {"saliency", nlohmann::json::object()},
+      {"gradient-x-input", nlohmann::json::object()},
+      {"ig", {{"steps", 7}}},
+      {"eg", {{"samples", 9}}},
+      {"smoothgrad", {{"samples", 5}}},
+      {"ig", {{"steps", 3}, {"tunnel", "vargrad"}, {"samples", 4}}},
+      {"occlusion", {{"window", 2}, {"stride", 1}}},
+      {"ablation", nlohmann::json::object()},
+      {"kernelshap", nlohmann::json::object()},
+      {"kernelshap", {{"max_exact", 0}, {"samples", 40}}},
+      {"lime", {{"samples", 30}}}};
+  for (const auto& [m, params] : methods) {
+    const bool bg = m == "eg" || (m == "kernelshap" && params.contains("samples"));
+    auto e = make_explainer(m, params, bg ? background : torch::Tensor());
+    for (bool given_target : {false, true}) {
+      const torch::Tensor target = given_target ? lin.target : torch::Tensor();
+      const int64_t planned = e->planned_queries(lin.model->meta(), lin.x, target);
+      const int64_t spent = e->explain(*lin.model, lin.x, target).queries;
+      EXPECT_EQ(planned, spent) << m << " " << params.dump();
+      EXPECT_GE(planned, lin.x.size(0)) << m;
+    }
+  }
+  // More work asks for more: IG's steps scale its cost.
+  EXPECT_GT(make_explainer("ig", {{"steps", 20}})->planned_queries(lin.model->meta(), lin.x),
+            make_explainer("ig", {{"steps", 10}})->planned_queries(lin.model->meta(), lin.x));
+}
+
 }  // namespace
 }  // namespace aegis

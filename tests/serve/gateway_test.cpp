@@ -20,6 +20,7 @@
 #include "aegis/serve/internal/httplib.h"
 #include "aegis/serve/remote_classifier.h"
 #include "aegis/serve/server.h"
+#include "gateway_harness.h"
 #include "support/test_support.h"
 
 namespace aegis::serve {
@@ -27,91 +28,7 @@ namespace {
 
 using nlohmann::json;
 
-// A test detector: the score of a sample is its largest value.
-class MaxValueDetector : public Detector {
- public:
-  explicit MaxValueDetector(double threshold) { threshold_ = threshold; }
-  std::string name() const override { return "max-value"; }
-  torch::Tensor score(const torch::Tensor& x) override { return std::get<0>(x.flatten(1).max(1)); }
-
- protected:
-  json state_json() const override { return json::object(); }
-};
-
-torch::Tensor weights(double s) {
-  return torch::tensor({{1.0, 0.0, 0.0, 0.5}, {0.0, 1.0, 0.0, 0.5}, {0.0, 0.0, 1.0, 0.5}}) * s;
-}
-
-struct Harness {
-  testing::TempDir dir;
-  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(1.7e9);
-  std::shared_ptr<KeyStore> keys = std::make_shared<KeyStore>();
-  std::string predict, admin, auditor, other_model, revoked;
-  std::unique_ptr<Gateway> gateway;
-  std::unique_ptr<GatewayServer> server;
-  std::unique_ptr<httplib::Client> client;
-
-  Harness() {
-    testing::make_linear(weights(3.0), torch::zeros({3}))->save(dir.file("m.pt"));
-    testing::make_linear(weights(-3.0), torch::zeros({3}))->save(dir.file("m2.pt"));
-    testing::make_linear(weights(1.0), torch::ones({3}))->save(dir.file("fallback.pt"));
-    predict = keys->create(KeyOptions(Role::Predict).models({"m"}).name("p")).key;
-    admin = keys->create(KeyOptions(Role::Admin)).key;
-    auditor = keys->create(KeyOptions(Role::Auditor)).key;
-    other_model = keys->create(KeyOptions(Role::Predict).models({"other"})).key;
-    auto r = keys->create(KeyOptions(Role::Predict));
-    keys->revoke(r.record.id);
-    revoked = r.key;
-  }
-
-  ServeConfig config(const std::function<void(ModelConfig&)>& edit = {}) {
-    ServeConfig c;
-    c.server.port = 0;
-    c.server.audit_path = dir.file("audit.db");
-    c.server.max_body_bytes = 64 * 1024;
-    c.server.threads = 16;
-    ModelConfig m;
-    m.name = "m";
-    m.path = dir.file("m.pt");
-    m.fallback_path = dir.file("fallback.pt");
-    m.max_batch = 16;
-    m.monitor = false;
-    m.noise_seed = 1;
-    if (edit) edit(m);
-    c.models.push_back(m);
-    return c;
-  }
-
-  void start(ServeConfig c) {
-    gateway = std::make_unique<Gateway>(std::move(c), GatewayOptions{clock, nullptr, keys});
-    server = std::make_unique<GatewayServer>(*gateway);
-    int port = server->bind("127.0.0.1", 0);
-    server->start();
-    client = std::make_unique<httplib::Client>("127.0.0.1", port);
-    client->set_read_timeout(60, 0);
-  }
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(server->port()); }
-
-  static httplib::Headers auth(const std::string& key) { return {{"Authorization", "Bearer " + key}}; }
-
-  static std::string body(const std::vector<std::vector<float>>& rows, const std::string& dtype = "FP32") {
-    json data = rows;
-    return json{{"id", "t"},
-                {"inputs",
-                 {{{"name", "x"},
-                   {"shape", {rows.size(), rows.empty() ? 0 : rows[0].size()}},
-                   {"datatype", dtype},
-                   {"data", data}}}}}
-        .dump();
-  }
-
-  httplib::Result infer(const std::string& key, const std::string& b, const std::string& model = "m") {
-    return client->Post(("/v2/models/" + model + "/infer").c_str(), auth(key), b, "application/json");
-  }
-};
-
-std::string reason(const httplib::Result& r) { return json::parse(r->body).value("reason", ""); }
+using namespace testing_gateway;
 
 TEST(Gateway, HealthMetadataAndCorrectPredictions) {
   Harness h;
@@ -691,6 +608,178 @@ TEST(Gateway, MetricsForAuditorsAndATamperedAuditLogIsDetected) {
   AuditVerification v = verify_audit_log(h.dir.file("audit.db"));
   EXPECT_FALSE(v.ok);
   EXPECT_NE(v.problem.find("edited"), std::string::npos);
+}
+
+/// The output named `name` of an OIP-style response body.
+json output_named(const json& body, const std::string& name) {
+  for (const auto& o : body["outputs"])
+    if (o["name"] == name) return o;
+  return json();
+}
+
+TEST(GatewayExplain, AnswersKeysWithTheExplainRoleAndRefusesOthers) {
+  Harness h;
+  h.start(h.config());
+  const std::vector<std::vector<float>> rows = {{0.9f, 0.1f, 0.2f, 0.3f}, {0.1f, 0.2f, 0.8f, 0.0f}};
+  const json ig = {{"method", "ig"}, {"steps", 8}};
+  auto r = h.explain_request(h.explain, rows, ig);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["id"], "t");
+  EXPECT_EQ(j["parameters"]["method"], "integrated-gradients");
+  // IG of a linear model from a zero baseline is x * w[target], the target
+  // being the predicted class (0 and 2 here).
+  const json a = output_named(j, "attributions");
+  EXPECT_EQ(a["datatype"], "FP32");
+  EXPECT_EQ(a["shape"], json({2, 4}));
+  EXPECT_EQ(output_named(j, "target")["data"], json({0, 2}));
+  const torch::Tensor w = weights(3.0);
+  for (int i = 0; i < 2; ++i)
+    for (int f = 0; f < 4; ++f)
+      EXPECT_NEAR(a["data"][i * 4 + f].get<double>(), rows[i][f] * w[i == 0 ? 0 : 2][f].item<double>(), 1e-5);
+  for (const auto& g : output_named(j, "completeness_gap")["data"]) EXPECT_NEAR(g.get<double>(), 0.0, 1e-4);
+  EXPECT_TRUE(output_named(j, "scores").is_null());  // explanations never carry the model's scores
+  // A chosen class, and only the outputs asked for.
+  json b = json::parse(Harness::body(rows));
+  b["parameters"] = {{"method", "gradient-x-input"}, {"target", 1}};
+  b["outputs"] = {{{"name", "attributions"}}};
+  r = h.client->Post("/v2/models/m/explain", Harness::auth(h.explain), b.dump(), "application/json");
+  ASSERT_EQ(r->status, 200) << r->body;
+  j = json::parse(r->body);
+  ASSERT_EQ(j["outputs"].size(), 1u);
+  EXPECT_NEAR(output_named(j, "attributions")["data"][0].get<double>(), rows[0][0] * w[1][0].item<double>(), 1e-6);
+  // Admins may too; predict and auditor keys, and no key, may not.
+  EXPECT_EQ(h.explain_request(h.admin, rows, ig)->status, 200);
+  r = h.explain_request(h.predict, rows, ig);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(reason(r), "role_not_allowed");
+  EXPECT_EQ(h.explain_request(h.auditor, rows, ig)->status, 403);
+  EXPECT_EQ(h.client->Post("/v2/models/m/explain", Harness::body(rows), "application/json")->status, 401);
+  // An explain key is not a predict key, but it may read the model's metadata.
+  EXPECT_EQ(h.infer(h.explain, Harness::body(rows))->status, 403);
+  EXPECT_EQ(h.client->Get("/v2/models/m", Harness::auth(h.explain))->status, 200);
+  // Bad requests are 400s that say why.
+  EXPECT_EQ(reason(h.explain_request(h.explain, rows, {{"steps", 8}})), "bad_request");
+  r = h.explain_request(h.explain, rows, {{"method", "ig"}, {"stepz", 8}});
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("stepz"), std::string::npos);
+  EXPECT_EQ(h.explain_request(h.explain, rows, {{"method", "ig"}, {"target", {0}}})->status, 400);
+  EXPECT_EQ(h.explain_request(h.explain, rows, {{"method", "ig"}, {"target", 7}})->status, 400);
+  b = json::parse(Harness::body(rows));
+  b["parameters"] = ig;
+  b["outputs"] = {{{"name", "scores"}}};
+  EXPECT_EQ(h.client->Post("/v2/models/m/explain", Harness::auth(h.explain), b.dump(), "application/json")->status,
+            400);
+  h.server->stop();
+  // Every explanation, allowed or refused, is in the audit log with what it cost.
+  auto rows_logged = audit_rows(h.dir.file("audit.db"), "kind='request' AND decision='explain'");
+  ASSERT_EQ(rows_logged.size(), 3u);
+  EXPECT_EQ(rows_logged[0]["key_id"], key_id_of(h.explain));
+  EXPECT_GT(rows_logged[0]["details"]["explain"]["queries"].get<int64_t>(), 8);
+}
+
+TEST(GatewayExplain, OffersOnlyTheConfiguredMethodsWithinTheQueryLimit) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) {
+    m.explain.methods = {"saliency", "ig"};
+    m.explain.max_queries = 40;
+  }));
+  const std::vector<std::vector<float>> rows = {{0.9f, 0.1f, 0.2f, 0.3f}};
+  auto r = h.explain_request(h.explain, rows, {{"method", "lime"}});
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(reason(r), "method_not_offered");
+  EXPECT_EQ(h.explain_request(h.explain, rows, {{"method", "ig"}, {"steps", 16}})->status, 200);
+  r = h.explain_request(h.explain, rows, {{"method", "ig"}, {"steps", 64}});
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(reason(r), "explanation_too_costly");
+  Harness off;
+  off.start(off.config([](ModelConfig& m) { m.explain.enabled = false; }));
+  EXPECT_EQ(reason(off.explain_request(off.explain, rows, {{"method", "saliency"}})), "explain_disabled");
+}
+
+TEST(GatewayExplain, ChargesEveryModelEvaluationAgainstTheDailyQuota) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) { m.rate.daily_samples = 100; }));
+  const std::vector<std::vector<float>> rows = {{0.9f, 0.1f, 0.2f, 0.3f}};
+  const json ig = {{"method", "ig"}, {"steps", 28}};
+  int64_t spent = 0, answered = 0;
+  for (;;) {
+    auto r = h.explain_request(h.explain, rows, ig);
+    if (r->status != 200) {
+      // One sample, but each explanation costs 30+ evaluations: three fit in 100, a fourth does not.
+      EXPECT_EQ(r->status, 429);
+      EXPECT_EQ(reason(r), "quota_exceeded");
+      break;
+    }
+    spent += json::parse(r->body)["parameters"]["queries"].get<int64_t>();
+    ++answered;
+  }
+  ASSERT_GT(answered, 0);
+  EXPECT_EQ(answered, 100 / (spent / answered));
+  // Saliency (three evaluations: the prediction, the gradient, the score)
+  // still fits in what is left; a prediction of the same
+  // sample by a predict key is on its own quota.
+  EXPECT_EQ(h.explain_request(h.explain, rows, {{"method", "saliency"}})->status, 200);
+  EXPECT_EQ(h.infer(h.predict, Harness::body(rows))->status, 200);
+}
+
+TEST(GatewayExplain, IsWatchedByTheQueryMonitorLikePredictions) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) {
+    m.monitor = true;
+    m.monitor_options = MonitorOptions().k(3).history(50).knn_threshold(0.05).prada(false);
+    m.rules.push_back(ResponseRule{"monitor", 4, 0.2, ResponseAction::Quarantine, 0.1});
+  }));
+  // Probing one point through explanations (what gradient-based extraction
+  // does) is flagged on the fourth query and quarantines the key on the fifth.
+  int first_flag = -1, status = 200, sent = 0;
+  while (status == 200 && sent < 20) {
+    float d = 0.001f * sent;
+    auto r = h.explain_request(h.explain, {{0.5f + d, 0.5f, 0.5f - d, 0.5f}}, {{"method", "saliency"}});
+    status = r->status;
+    ++sent;
+    if (first_flag < 0 && r->has_header("X-Aegis-Flagged")) first_flag = sent;
+  }
+  EXPECT_EQ(first_flag, 4);
+  EXPECT_EQ(status, 403);
+  EXPECT_EQ(h.gateway->metrics().alerts("m", "monitor-knn"), 1);
+  // The flagged explanation waits for review, with its input and map.
+  json items = json::parse(h.client->Get("/v1/review", Harness::auth(h.admin))->body)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["endpoint"], "explain");
+  ASSERT_EQ(items[0]["evidence"]["samples"].size(), 1u);
+  EXPECT_EQ(items[0]["evidence"]["samples"][0]["attribution"].size(), 4u);
+}
+
+TEST(GatewayExplain, ReviewItemsCarryTheFlaggedSamplesAndTheirMaps) {
+  Harness h;
+  h.start(h.config([](ModelConfig& m) {
+    m.detection_policy = DetectionPolicy::Flag;
+    m.detector_factory = [](ClassifierPtr) { return std::make_unique<MaxValueDetector>(0.95); };
+    m.explain.review_samples = 2;
+  }));
+  // Three samples; the detector flags the second and third, which come first.
+  const std::vector<std::vector<float>> rows = {
+      {0.1f, 0.2f, 0.3f, 0.4f}, {0.1f, 0.2f, 1.0f, 0.4f}, {0.99f, 0.2f, 0.1f, 0.4f}};
+  ASSERT_EQ(h.infer(h.predict, Harness::body(rows))->status, 200);
+  json items = json::parse(h.client->Get("/v1/review", Harness::auth(h.admin))->body)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  const json& ev = items[0]["evidence"];
+  EXPECT_EQ(ev["method"], "integrated-gradients");
+  EXPECT_EQ(ev["clip"], json({0.0, 1.0}));
+  ASSERT_EQ(ev["samples"].size(), 2u);
+  const torch::Tensor w = weights(3.0);
+  for (int k = 0; k < 2; ++k) {
+    const json& s = ev["samples"][k];
+    const int i = k + 1;
+    EXPECT_EQ(s["index"], i);
+    EXPECT_EQ(s["shape"], json({4}));
+    EXPECT_EQ(s["input"].get<std::vector<float>>(), rows[i]);
+    const int64_t c = s["predicted"].get<int64_t>();
+    EXPECT_EQ(c, i == 1 ? 2 : 0);
+    for (int f = 0; f < 4; ++f)  // IG of the predicted class from a zero baseline
+      EXPECT_NEAR(s["attribution"][f].get<double>(), rows[i][f] * w[c][f].item<double>(), 1e-4);
+  }
 }
 
 }  // namespace

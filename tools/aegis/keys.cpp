@@ -33,8 +33,8 @@ void add_keys_command(CLI::App& app, Context&) {
   };
   auto* create = keys->add_subcommand("create", "Create a key (printed once, stored as a hash)");
   common(create);
-  create->add_option("--role", f->role, "predict, admin or auditor")
-      ->check(CLI::IsMember({"predict", "admin", "auditor"}))
+  create->add_option("--role", f->role, "predict, explain (the explanation endpoint), admin or auditor")
+      ->check(CLI::IsMember({"predict", "explain", "admin", "auditor"}))
       ->capture_default_str();
   create->add_option("--models", f->models, "Models the key may use (comma-separated; * = all)")
       ->delimiter(',')

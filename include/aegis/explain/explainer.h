@@ -60,6 +60,10 @@ class Explainer {
   /// progress bar, results joined in order (queries and time summed).
   Attribution explain_batched(Classifier& model, const torch::Tensor& x, const torch::Tensor& target,
                               int64_t batch_size);
+  /// The model evaluations explain() would spend on x (what `queries` will
+  /// say), found by a dry run against a model of the same shape that answers
+  /// zeros at no cost: what a gateway charges before it runs the method.
+  int64_t planned_queries(const ModelMeta& meta, const torch::Tensor& x, const torch::Tensor& target = {});
 
  protected:
   friend class NoiseTunnel;  // averages attribute() over noisy copies without re-checking each

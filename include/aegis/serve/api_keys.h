@@ -3,7 +3,7 @@
 /// user once and stored only as a SHA-256 hash, compared in constant time.
 /// A key reads `aegis_<id>_<64 hex>`; the id (public, 12 hex) finds the record
 /// and appears in logs, the secret part never does. Each key has a role
-/// (predict, admin, auditor) and a list of models it may use ("*" = all).
+/// (predict, explain, admin, auditor) and a list of models it may use ("*" = all).
 ///
 ///   KeyStore store("keys.json");                       // created when absent
 ///   CreatedKey k =
@@ -20,9 +20,12 @@
 
 namespace aegis::serve {
 
-enum class Role { Predict, Admin, Auditor };
+/// predict: inference; explain: the explanation endpoint (explanations leak
+/// more than labels, so predict keys may not ask for them); admin: everything;
+/// auditor: metrics and the audit log's head.
+enum class Role { Predict, Admin, Auditor, Explain };
 const char* role_name(Role r);
-/// Throws InvalidArgument for anything but predict, admin, auditor.
+/// Throws InvalidArgument for anything but predict, explain, admin, auditor.
 Role parse_role(const std::string& s);
 
 struct KeyRecord {

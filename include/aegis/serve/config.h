@@ -70,6 +70,22 @@ struct ResponseRule {
   nlohmann::json to_json() const;
 };
 
+/// The explanation endpoint (`POST /v2/models/{m}/explain`, keys with role
+/// explain or admin) and the attribution maps that review items carry.
+/// Explanations cost many model evaluations and leak more than a label, so a
+/// request is charged its planned model evaluations against the key's sample
+/// rate and daily quota, and refused over `max_queries`.
+struct ExplainConfig {
+  bool enabled = true;
+  /// Methods the endpoint offers (make_explainer's names).
+  std::vector<std::string> methods = {"saliency", "gradient-x-input", "ig", "smoothgrad",
+                                      "occlusion", "ablation", "kernelshap", "lime"};
+  int64_t max_queries = 100000;    ///< model evaluations one request may cost
+  std::string review_method = "ig";  ///< map attached to review items ("" = none)
+  int64_t review_samples = 4;      ///< flagged samples per review item that carry their input and map
+  nlohmann::json to_json() const;
+};
+
 struct ModelConfig {
   std::string name;
   std::string path;
@@ -85,6 +101,7 @@ struct ModelConfig {
   bool monitor = true;
   MonitorOptions monitor_options;
   std::vector<ResponseRule> rules;
+  ExplainConfig explain;
   uint64_t noise_seed = 0;  ///< 0 = seeded from libsodium's random bytes
   ModelVerifier verify;     ///< per-model hook; ServerConfig::verify_model also runs
   std::string verify_key;   ///< public key the model's signature must verify with ("" = none; installs `verify`)

@@ -35,6 +35,10 @@
 #include "aegis/serve/rate_limit.h"
 #include "aegis/serve/response_engine.h"
 
+namespace aegis {
+class Explainer;
+}
+
 namespace aegis::serve {
 
 /// Transport-independent request and response (the HTTP server adapts).
@@ -87,6 +91,11 @@ struct RequestContext {
   std::optional<KeyRecord> key;
   InferRequest request;
   torch::Tensor x;                     ///< validated batch [b, input_shape...]
+  /// Samples the request costs against the key's sample rate and daily quota
+  /// (0 = its batch size; an explanation costs the model evaluations it plans).
+  int64_t cost = 0;
+  std::shared_ptr<Explainer> explainer;  ///< explain requests: the method asked for
+  torch::Tensor target;                  ///< explain requests: classes to explain (undefined = predicted)
   torch::Tensor probs;                 ///< model output [b, classes]
   std::shared_ptr<LoadedModel> model;  ///< the version that answered
   bool detector_alert = false;

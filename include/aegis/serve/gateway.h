@@ -8,9 +8,11 @@
 ///   /v2/health/ready
 ///                                    GET  /v2/models/{m}, /v2/models/{m}/ready
 ///                                    POST /v2/models/{m}/infer
+///   explanations (explain, admin)    POST /v2/models/{m}/explain
 ///   metrics (auditor, admin)         GET  /metrics
-///   admin                            GET  /v1/review;  POST /v1/review/{id}
-///   {"decision": "confirm"|"dismiss"}
+///   admin                            GET  /v1/review (JSON; a browser asking
+///                                    for HTML gets the review page, review_page.h)
+///                                    POST /v1/review/{id} {"decision": "confirm"|"dismiss"}
 ///                                    POST /v1/models/{m}/swap {"path": ...},
 ///                                    /rollback, /fallback {"on": bool} POST
 ///                                    /v1/keys/{id}/release
@@ -71,7 +73,7 @@ class Gateway {
   std::unique_ptr<ResponseEngine> responses_;
   std::map<std::string, std::unique_ptr<ModelRuntime>> models_;
   std::vector<std::unique_ptr<Filter>> filters_;  // owns every filter
-  std::vector<Filter*> infer_chain_, predict_auth_chain_, admin_chain_, auditor_chain_;
+  std::vector<Filter*> infer_chain_, explain_chain_, predict_auth_chain_, admin_chain_, auditor_chain_;
 };
 
 /// HTTP status for an aegis::Error kind.

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "aegis/serve/filters/explain_filter.h"
+
 namespace aegis::serve {
 
 FilterStatus DetectionFilter::on_request(RequestContext& ctx) {
@@ -54,8 +56,10 @@ FilterStatus MonitorFilter::on_request(RequestContext& ctx) {
     int64_t id = services_.responses->add_review({{"key_id", ctx.key_id()},
                                                   {"model", cfg.name},
                                                   {"request_id", ctx.request.id},
+                                                  {"endpoint", ctx.explainer ? "explain" : "infer"},
                                                   {"reason", ctx.reason},
-                                                  {"details", ctx.details}});
+                                                  {"details", ctx.details},
+                                                  {"evidence", review_evidence(ctx)}});
     ctx.details["review_id"] = id;
   }
   if (services_.responses) {

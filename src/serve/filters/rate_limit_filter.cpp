@@ -29,7 +29,7 @@ FilterStatus RateLimitFilter::on_request(RequestContext& ctx) {
     r.rate *= factor;
     return r;
   };
-  const double batch = static_cast<double>(ctx.x.size(0));
+  const double batch = static_cast<double>(ctx.cost > 0 ? ctx.cost : ctx.x.size(0));
   const std::string bucket = id + "|" + cfg.name;
   RateDecision d = services_.rates->acquire(bucket + "|req", scaled(cfg.rate.requests), 1.0, now);
   if (!d.allowed) return too_many(ctx, "rate_limited", "request rate limit exceeded", d.retry_after_s);

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "aegis/core/error.h"
@@ -46,7 +47,7 @@ FilterStatus ValidationFilter::on_request(RequestContext& ctx) {
                       "batch of " + std::to_string(batch) + " is over the limit of " + std::to_string(cfg.max_batch));
   if (t.non_finite) return ctx.reject(400, "non_finite", "the input holds NaN or infinite values");
   for (const auto& o : r.outputs)
-    if (o != "label" && o != "scores" && o != "topk_scores" && o != "topk_classes")
+    if (std::find(outputs_.begin(), outputs_.end(), o) == outputs_.end())
       return ctx.reject(400, "bad_request", "unknown output '" + o.substr(0, 64) + "'");
   std::vector<int64_t> shape = {batch};
   shape.insert(shape.end(), meta.input_shape.begin(), meta.input_shape.end());

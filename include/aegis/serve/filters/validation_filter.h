@@ -7,18 +7,26 @@
 ///
 ///   ValidationFilter v(services.server->parse_limits);
 
+#include <string>
+#include <vector>
+
 #include "aegis/serve/filter.h"
 
 namespace aegis::serve {
 
 class ValidationFilter : public Filter {
  public:
-  explicit ValidationFilter(ParseLimits limits) : limits_(limits) {}
+  /// `outputs`: the output names a request may ask for (the infer endpoint's
+  /// by default).
+  explicit ValidationFilter(ParseLimits limits,
+                            std::vector<std::string> outputs = {"label", "scores", "topk_scores", "topk_classes"})
+      : limits_(limits), outputs_(std::move(outputs)) {}
   const char* name() const override { return "validation"; }
   FilterStatus on_request(RequestContext& ctx) override;
 
  private:
   const ParseLimits limits_;
+  const std::vector<std::string> outputs_;
 };
 
 }  // namespace aegis::serve
