@@ -55,6 +55,12 @@ epsilon = 2.0
 k = 7
 knn_threshold = 1.5
 
+[models.explain]
+methods = ["saliency", "lime"]
+max_queries = 500
+review_method = "saliency"
+review_samples = 2
+
 [[models.rules]]
 source = "monitor"
 window = 10
@@ -85,6 +91,11 @@ action = "fallback"
   EXPECT_EQ(m.monitor_options.knn_threshold_, 1.5);
   ASSERT_EQ(m.rules.size(), 1u);
   EXPECT_EQ(m.rules[0].action, ResponseAction::Fallback);
+  EXPECT_TRUE(m.explain.enabled);
+  EXPECT_EQ(m.explain.methods, (std::vector<std::string>{"saliency", "lime"}));
+  EXPECT_EQ(m.explain.max_queries, 500);
+  EXPECT_EQ(m.explain.review_method, "saliency");
+  EXPECT_EQ(m.explain.review_samples, 2);
   EXPECT_EQ(c.find("fmnist"), &c.models[0]);
   EXPECT_EQ(c.find("other"), nullptr);
 }
@@ -110,6 +121,11 @@ TEST(ServeConfig, BadSettingsAreNamed) {
   EXPECT_NE(error_of(model + "clip = [1.0]\n").find("clip must be [min, max]"), std::string::npos);
   EXPECT_NE(error_of(model + "mean = [0.5]\n").find("mean and std go together"), std::string::npos);
   EXPECT_NE(error_of(model + "class_names = [1, 2]\n").find("array of strings"), std::string::npos);
+  EXPECT_NE(error_of(model + "[models.explain]\nmethods = [\"ig\", \"magic\"]\n").find("explain.methods 'magic'"),
+            std::string::npos);
+  EXPECT_NE(error_of(model + "[models.explain]\nreview_method = \"eg\"\n").find("background"), std::string::npos);
+  EXPECT_NE(error_of(model + "[models.explain]\nmax_queries = 0\n").find("max_queries"), std::string::npos);
+  EXPECT_NE(error_of(model + "[models.explain]\nsteps = 3\n").find("explain.steps"), std::string::npos);
 }
 
 TEST(ServeConfig, ModelMetadataForArchivesWithoutIt) {
