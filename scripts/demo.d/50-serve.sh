@@ -35,6 +35,7 @@ TOML
 } > "$dir/serve.toml"
 key=$("$AEGIS" keys create --keys "$dir/keys.json" --role predict --models fmnist --name demo-client 2>/dev/null)
 admin=$("$AEGIS" keys create --keys "$dir/keys.json" --role admin --name demo-admin 2>/dev/null)
+explainer=$("$AEGIS" keys create --keys "$dir/keys.json" --role explain --models fmnist --name demo-analyst 2>/dev/null)
 "$AEGIS" keys list --keys "$dir/keys.json"
 start_gateway "$dir"
 head -3 "$dir/serve.log"
@@ -61,6 +62,27 @@ code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $
   "$url/v2/models/fmnist/infer"); show "infer with the client's key" "$code"
 code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $key" "$url/v1/review"); show "review queue with a predict key" "$code"
 
+# An explanation of the same image: its own role, charged what it costs.
+"$PY" - "$dir/one.json" "$dir/explain.json" <<'PYEOF'
+import json, sys
+body = json.load(open(sys.argv[1]))
+body["parameters"] = {"method": "ig", "steps": 32}
+json.dump(body, open(sys.argv[2], "w"))
+PYEOF
+code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $key" -d @"$dir/explain.json" \
+  "$url/v2/models/fmnist/explain"); show "explain with the predict key" "$code"
+code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $explainer" -d @"$dir/explain.json" \
+  "$url/v2/models/fmnist/explain")
+"$PY" - "$dir/resp.json" "$code" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+out = {o["name"]: o for o in r["outputs"]}
+a = out["attributions"]["data"]
+print(f"explain (IG, 32 steps) with the analyst's key -> HTTP {sys.argv[2]}: class {out['target']['data'][0]}, "
+      f"attribution sum {sum(a):.3f}, completeness gap {out['completeness_gap']['data'][0]:.1e}, "
+      f"charged {r['parameters']['queries']} model evaluations against the key's quota")
+PYEOF
+
 echo "Square attack (score-based, Linf 0.1, up to 1000 queries per image) on 4 test images, through the API with the client's key"
 set +e
 AEGIS_API_KEY="$key" "$AEGIS" attack --model "$url/v2/models/fmnist" --data fashion-mnist -n 4 --batch-size 4 \
@@ -74,6 +96,15 @@ else
 fi
 code=$(curl -s -o "$dir/resp.json" -w '%{http_code}' -H "Authorization: Bearer $admin" "$url/v1/review")
 echo "review queue (admin): HTTP $code, $("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$dir/resp.json") flagged requests waiting"
+"$PY" - "$dir/resp.json" <<'PYEOF'
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+if items:
+    it, ev = items[0], items[0].get("evidence", {})
+    print(f"  first item: #{it['id']} reason {it['reason']}, key {it['key_id']}, "
+          f"{len(ev.get('samples', []))} sample(s) with their {ev.get('method', '?')} map for the reviewer")
+PYEOF
+echo "  (a person reviews them at $url/v1/review in a browser, with the admin key)"
 curl -s -H "Authorization: Bearer $admin" "$url/metrics" | grep -E '^aegis_(alerts|rejections|response_actions)_total' || true
 stop_gateway
 "$AEGIS" log verify "$dir/audit.db"
