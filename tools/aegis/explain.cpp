@@ -172,6 +172,7 @@ void run(ExplainFlags& f, CLI::App* sub) {
     AEGIS_CHECK(!f.adversarial.any(), InvalidArgument, "--adversarial and --robustness apply to attribution methods");
     return run_tree(f, sub);
   }
+  check_explain_adversarial_flags(f.adversarial);
   AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
   AEGIS_CHECK(f.background >= 0, InvalidArgument, "--background must be >= 0, got " << f.background);
   torch::Tensor background;

@@ -38,6 +38,13 @@ std::vector<double> doubles(const torch::Tensor& t) {
   return std::vector<double>(d.data_ptr<double>(), d.data_ptr<double>() + d.numel());
 }
 
+/// The attack's registry parameters: --eps, and --attack-steps when given.
+nlohmann::json attack_params(const ExplainAdversarialFlags& f) {
+  nlohmann::json params = {{"eps", f.eps}};
+  if (f.steps_opt && f.steps_opt->count()) params["steps"] = f.attack_steps;
+  return params;
+}
+
 }  // namespace
 
 void add_explain_adversarial_flags(CLI::App* sub, ExplainAdversarialFlags& f) {
@@ -61,14 +68,20 @@ void add_explain_adversarial_flags(CLI::App* sub, ExplainAdversarialFlags& f) {
       ->capture_default_str();
 }
 
-void run_explain_adversarial(const ExplainAdversarialFlags& f, Classifier& model, Explainer& explainer,
-                             const Dataset& data, const Attribution& clean, bool target_predicted, uint64_t seed,
-                             int64_t batch_size, const std::string& dir, nlohmann::json& j,
-                             std::vector<std::string>& lines) {
+void check_explain_adversarial_flags(const ExplainAdversarialFlags& f) {
   AEGIS_CHECK(std::isfinite(f.eps) && f.eps > 0, InvalidArgument, "--eps must be > 0, got " << f.eps);
   AEGIS_CHECK(f.top_k >= 0, InvalidArgument, "--top-k must be >= 0 (0: 5% of the features), got " << f.top_k);
   AEGIS_CHECK(!f.steps_opt || !f.steps_opt->count() || f.attack_steps >= 1, InvalidArgument,
               "--attack-steps must be >= 1, got " << f.attack_steps);
+  if (!f.attack.empty()) make_attack(f.attack, attack_params(f));
+  if (f.robustness) parse_explanation_map_kind(f.robustness_map);
+}
+
+void run_explain_adversarial(const ExplainAdversarialFlags& f, Classifier& model, Explainer& explainer,
+                             const Dataset& data, const Attribution& clean, bool target_predicted, uint64_t seed,
+                             int64_t batch_size, const std::string& dir, nlohmann::json& j,
+                             std::vector<std::string>& lines) {
+  check_explain_adversarial_flags(f);
   const ModelMeta& meta = model.meta();
   const int64_t features = explain::feature_relevance(clean.values).size(1);
   AEGIS_CHECK(f.top_k <= features, InvalidArgument,
@@ -79,9 +92,7 @@ void run_explain_adversarial(const ExplainAdversarialFlags& f, Classifier& model
   auto name = [&](int64_t c) { return class_label(meta, data, c); };
 
   if (!f.attack.empty()) {
-    nlohmann::json params = {{"eps", f.eps}};
-    if (f.steps_opt && f.steps_opt->count()) params["steps"] = f.attack_steps;
-    auto attack = make_attack(f.attack, params);
+    auto attack = make_attack(f.attack, attack_params(f));
     AEGIS_CHECK(!attack->needs_gradients() || model.has_gradients(), Unsupported,
                 "--adversarial " << f.attack << " needs gradients and this model gives none (try square)");
     AttackResult adv = attack->run_batched(model, data.x, data.y, batch_size);

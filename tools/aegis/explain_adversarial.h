@@ -28,6 +28,10 @@ struct ExplainAdversarialFlags {
 
 void add_explain_adversarial_flags(CLI::App* sub, ExplainAdversarialFlags& f);
 
+/// Refuses bad values (eps, top k, steps, the attack's name and parameters,
+/// the map) before any work is done.
+void check_explain_adversarial_flags(const ExplainAdversarialFlags& f);
+
 /// Runs what the flags ask for on `data` (clean attributions `clean` from
 /// `explainer`), writes its NPY files and PNG grids to `dir`, adds its JSON
 /// to `j` ("adversarial", "robustness") and its summary lines to `lines`.
