@@ -28,8 +28,8 @@ void ExplanationAttackOptions::validate() const {
   AEGIS_CHECK(steps_ >= 1, InvalidArgument, "explanation attack: steps must be >= 1, got " << steps_);
   AEGIS_CHECK(std::isfinite(step_size_) && step_size_ >= 0, InvalidArgument,
               "explanation attack: step size must be >= 0 (0: 2.5 eps / steps), got " << step_size_);
-  AEGIS_CHECK(top_k_ >= 0, InvalidArgument, "explanation attack: top k must be >= 0 (0: 5% of the features), got "
-                                                << top_k_);
+  AEGIS_CHECK(top_k_ >= 0, InvalidArgument,
+              "explanation attack: top k must be >= 0 (0: 5% of the features), got " << top_k_);
   AEGIS_CHECK(std::isfinite(fd_step_) && fd_step_ >= 0, InvalidArgument,
               "explanation attack: finite-difference step must be >= 0 (0: eps), got " << fd_step_);
 }

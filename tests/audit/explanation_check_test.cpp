@@ -169,12 +169,15 @@ attack_steps = 3
 }
 
 TEST(ExplanationCheck, RefusesBadParametersAndSkipsBlackBoxModels) {
-  EXPECT_NE(testing::error_message_of([] { make_check("explanation", {{"methods", {"grad-cam"}}}); })
-                .find("unknown method 'grad-cam'"),
+  EXPECT_NE(testing::error_message_of([] {
+              make_check("explanation", {{"methods", {"grad-cam"}}});
+            }).find("unknown method 'grad-cam'"),
             std::string::npos);
   EXPECT_EQ(testing::error_kind_of([] { make_check("explanation", {{"samples", 1}}); }), ErrorKind::InvalidArgument);
   EXPECT_EQ(testing::error_kind_of([] { make_check("explanation", {{"eps", 0.0}}); }), ErrorKind::InvalidArgument);
-  EXPECT_NE(testing::error_message_of([] { make_check("explanation", {{"budget", 3}}); }).find("budget"),
+  EXPECT_NE(testing::error_message_of([] {
+              make_check("explanation", {{"budget", 3}});
+            }).find("budget"),
             std::string::npos);
   auto linear = testing::make_linear(torch::randn({2, 4}), torch::zeros({2}));
   class Opaque : public Classifier {

@@ -78,8 +78,8 @@ TEST(ExplainAdversarialCli, RobustnessReportsTheOverlapLeftAgainstNoise) {
   EXPECT_EQ(j["method_topk_overlap"].size(), 8u);
   EXPECT_TRUE(std::filesystem::exists(out + "/robustness.png"));
   EXPECT_TRUE(std::filesystem::exists(out + "/robustness_inputs.npy"));
-  auto human = run_aegis("explain" + flags(dir) + " -n 2 --method saliency --robustness --attack-steps 2 -o '" + out +
-                         "2'");
+  auto human =
+      run_aegis("explain" + flags(dir) + " -n 2 --method saliency --robustness --attack-steps 2 -o '" + out + "2'");
   ASSERT_EQ(human.exit_code, 0) << human.err;
   EXPECT_NE(human.out.find("explanation robustness (Ghorbani et al."), std::string::npos) << human.out;
 }

@@ -107,12 +107,13 @@ TEST(ExplanationAttack, RefusesBadOptionsInputsAndBlackBoxModels) {
   Dataset d = testing::make_bar_images(2, 4, 3);
   EXPECT_EQ(testing::error_kind_of([&] { attack_explanation(*model, d.x, ExplanationAttackOptions(0)); }),
             ErrorKind::InvalidArgument);
-  EXPECT_NE(testing::error_message_of(
-                [&] { attack_explanation(*model, d.x, ExplanationAttackOptions(0.1).steps(0)); })
-                .find("steps must be >= 1"),
+  EXPECT_NE(testing::error_message_of([&] {
+              attack_explanation(*model, d.x, ExplanationAttackOptions(0.1).steps(0));
+            }).find("steps must be >= 1"),
             std::string::npos);
-  EXPECT_NE(testing::error_message_of([&] { attack_explanation(*model, d.x + 2, ExplanationAttackOptions(0.1)); })
-                .find("valid range"),
+  EXPECT_NE(testing::error_message_of([&] {
+              attack_explanation(*model, d.x + 2, ExplanationAttackOptions(0.1));
+            }).find("valid range"),
             std::string::npos);
   EXPECT_EQ(testing::error_kind_of([&] { parse_explanation_map_kind("grad-cam"); }), ErrorKind::InvalidArgument);
   testing::BlackBox black(model);

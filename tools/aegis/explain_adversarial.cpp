@@ -122,15 +122,13 @@ void run_explain_adversarial(const ExplainAdversarialFlags& f, Classifier& model
     if (image) {
       std::vector<std::vector<std::string>> captions;
       for (int64_t i = 0; i < data.size(); ++i)
-        captions.push_back({"true  " + name(data.y[i].item<int64_t>()),
-                            "clean " + name(clean.target[i].item<int64_t>()),
-                            "adv   " + name(adv.adv_pred[i].item<int64_t>()),
-                            fmt::format("top-k {:.2f}", overlap[i].item<double>())});
+        captions.push_back(
+            {"true  " + name(data.y[i].item<int64_t>()), "clean " + name(clean.target[i].item<int64_t>()),
+             "adv   " + name(adv.adv_pred[i].item<int64_t>()), fmt::format("top-k {:.2f}", overlap[i].item<double>())});
       const std::string grid = dir + "/adversarial.png";
-      write_image_grid(grid,
-                       {input_rgb(data.x, meta), heat_rgb(clean.values), input_rgb(adv.x_adv, meta),
-                        heat_rgb(a.values)},
-                       0.0, 1.0, scale, captions);
+      write_image_grid(
+          grid, {input_rgb(data.x, meta), heat_rgb(clean.values), input_rgb(adv.x_adv, meta), heat_rgb(a.values)}, 0.0,
+          1.0, scale, captions);
       out["grid"] = grid;
     }
     j["adversarial"] = out;
@@ -164,15 +162,15 @@ void run_explain_adversarial(const ExplainAdversarialFlags& f, Classifier& model
     if (image) {
       std::vector<std::vector<std::string>> captions;
       for (int64_t i = 0; i < data.size(); ++i)
-        captions.push_back({"class " + name(r.label[i].item<int64_t>()) + (r.label_kept[i].item<bool>() ? "" : " (lost)"),
-                            fmt::format("top-k {:.2f}", r.topk_overlap[i].item<double>()),
-                            fmt::format("noise {:.2f}", r.random_topk_overlap[i].item<double>()),
-                            fmt::format("linf  {:.3f}", r.linf[i].item<double>())});
+        captions.push_back(
+            {"class " + name(r.label[i].item<int64_t>()) + (r.label_kept[i].item<bool>() ? "" : " (lost)"),
+             fmt::format("top-k {:.2f}", r.topk_overlap[i].item<double>()),
+             fmt::format("noise {:.2f}", r.random_topk_overlap[i].item<double>()),
+             fmt::format("linf  {:.3f}", r.linf[i].item<double>())});
       const std::string grid = dir + "/robustness.png";
-      write_image_grid(grid,
-                       {input_rgb(data.x, meta), heat_rgb(r.original_map), input_rgb(r.x_adv, meta),
-                        heat_rgb(r.attacked_map)},
-                       0.0, 1.0, scale, captions);
+      write_image_grid(
+          grid, {input_rgb(data.x, meta), heat_rgb(r.original_map), input_rgb(r.x_adv, meta), heat_rgb(r.attacked_map)},
+          0.0, 1.0, scale, captions);
       out["grid"] = grid;
     }
     j["robustness"] = out;
@@ -181,9 +179,8 @@ void run_explain_adversarial(const ExplainAdversarialFlags& f, Classifier& model
         "their place after the attack (drop {:.2f}) against {:.2f} under random noise of the same eps; class kept "
         "on {} of {}; the {} maps of the attacked inputs keep {:.2f}; wrote robustness_inputs.npy{}",
         f.robustness_map, f.eps, o.steps_, k, r.topk_overlap.mean().item<double>(), r.mean_overlap_drop(),
-        r.random_topk_overlap.mean().item<double>(), r.label_kept.sum().item<int64_t>(), data.size(),
-        explainer.name(), method_overlap.mean().item<double>(),
-        image ? ", robustness.png (input, map, attacked input, its map)" : ""));
+        r.random_topk_overlap.mean().item<double>(), r.label_kept.sum().item<int64_t>(), data.size(), explainer.name(),
+        method_overlap.mean().item<double>(), image ? ", robustness.png (input, map, attacked input, its map)" : ""));
   }
 }
 

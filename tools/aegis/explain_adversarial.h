@@ -15,12 +15,12 @@
 namespace aegis::cli {
 
 struct ExplainAdversarialFlags {
-  std::string attack;                    ///< --adversarial: a registry attack ("" = off)
-  double eps = 0.05;                     ///< --eps: both the attack's budget and the robustness attack's
-  int64_t attack_steps = 0;              ///< --attack-steps (0: the attack's default; robustness: 30)
-  bool robustness = false;               ///< --robustness
+  std::string attack;                       ///< --adversarial: a registry attack ("" = off)
+  double eps = 0.05;                        ///< --eps: both the attack's budget and the robustness attack's
+  int64_t attack_steps = 0;                 ///< --attack-steps (0: the attack's default; robustness: 30)
+  bool robustness = false;                  ///< --robustness
   std::string robustness_map = "saliency";  ///< --robustness-map
-  int64_t top_k = 0;                     ///< --top-k (0: 5% of the features)
+  int64_t top_k = 0;                        ///< --top-k (0: 5% of the features)
   CLI::Option* steps_opt = nullptr;
 
   bool any() const { return !attack.empty() || robustness; }

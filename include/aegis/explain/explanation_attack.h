@@ -50,15 +50,15 @@ std::string explanation_map_kind_name(ExplanationMapKind kind);
 struct ExplanationAttackOptions {
   explicit ExplanationAttackOptions(double eps) : eps_(eps) {}
 
-  double eps_;                   ///< L-inf radius, > 0 (in input units)
-  int64_t steps_ = 30;           ///< PGD iterations, >= 1
-  double step_size_ = 0;         ///< per step; 0: 2.5 * eps / steps
-  int64_t top_k_ = 0;            ///< features in the compared top set; 0: 5% of the features (at least 1)
+  double eps_;            ///< L-inf radius, > 0 (in input units)
+  int64_t steps_ = 30;    ///< PGD iterations, >= 1
+  double step_size_ = 0;  ///< per step; 0: 2.5 * eps / steps
+  int64_t top_k_ = 0;     ///< features in the compared top set; 0: 5% of the features (at least 1)
   ExplanationMapKind map_ = ExplanationMapKind::Saliency;  ///< the map attacked and measured
-  double fd_step_ = 0;           ///< finite-difference step h for Hessian-vector products; 0: eps
-  bool keep_label_ = true;       ///< return the best iterate that keeps the class (else the last iterate)
-  bool random_control_ = true;   ///< also measure random sign noise of the same eps
-  uint64_t seed_ = 0;            ///< the random control's noise (seeded per sample)
+  double fd_step_ = 0;          ///< finite-difference step h for Hessian-vector products; 0: eps
+  bool keep_label_ = true;      ///< return the best iterate that keeps the class (else the last iterate)
+  bool random_control_ = true;  ///< also measure random sign noise of the same eps
+  uint64_t seed_ = 0;           ///< the random control's noise (seeded per sample)
 
   ExplanationAttackOptions& eps(double v) { eps_ = v; return *this; }
   ExplanationAttackOptions& steps(int64_t v) { steps_ = v; return *this; }

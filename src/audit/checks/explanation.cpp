@@ -85,10 +85,14 @@ class ExplanationCheck : public Check {
   }
 
   nlohmann::json options_json() const override {
-    return {{"methods", methods_},      {"samples", samples_},
-            {"curve_steps", curve_steps_}, {"eps", eps_},
-            {"robustness_steps", robustness_steps_}, {"top_k", top_k_},
-            {"attack", attack_},        {"attack_steps", attack_steps_},
+    return {{"methods", methods_},
+            {"samples", samples_},
+            {"curve_steps", curve_steps_},
+            {"eps", eps_},
+            {"robustness_steps", robustness_steps_},
+            {"top_k", top_k_},
+            {"attack", attack_},
+            {"attack_steps", attack_steps_},
             {"examples", examples_}};
   }
 
@@ -97,8 +101,9 @@ class ExplanationCheck : public Check {
     const ModelMeta& meta = ctx.model.meta();
     if (!ctx.model.has_gradients()) {
       res.status = "skipped";
-      res.note = "the explanation check needs a white-box model (gradient maps, the sanity check, the robustness "
-                 "attack)";
+      res.note =
+          "the explanation check needs a white-box model (gradient maps, the sanity check, the robustness "
+          "attack)";
       return res;
     }
     const int64_t n = std::min<int64_t>(samples_, ctx.data.size());
@@ -119,8 +124,8 @@ class ExplanationCheck : public Check {
       auto explainer = make_explainer(m, {{"seed", ctx.seed}});
       Attribution a = explainer->explain(ctx.model, x);
       if (!first.values.defined()) first = a;
-      PerturbationCurves c = perturbation_curves(ctx.model, x, a,
-                                                 PerturbationCurveOptions().steps(curve_steps_).seed(ctx.seed));
+      PerturbationCurves c =
+          perturbation_curves(ctx.model, x, a, PerturbationCurveOptions().steps(curve_steps_).seed(ctx.seed));
       const double faithful = c.better_than_random_fraction();
       nlohmann::json j = {{"deletion_auc", round6(c.auc.mean().item<double>())},
                           {"random_deletion_auc", round6(c.random_auc.mean().item<double>())},
@@ -142,7 +147,8 @@ class ExplanationCheck : public Check {
     res.metrics = {{"samples", n}, {"curve_steps", curve_steps_}, {"methods", per_method}};
     if (script) {
       res.observations.push_back(
-          {"explanation-ignores-model", round6(worst_similarity),
+          {"explanation-ignores-model",
+           round6(worst_similarity),
            fmt::format("{} maps keep a rank correlation of {:.2f} with the original ones once every layer of the "
                        "model is re-randomised (on {} samples; a method that explains the model falls well below "
                        "0.5)",
@@ -152,7 +158,8 @@ class ExplanationCheck : public Check {
       res.note = "the sanity check re-randomises weights: skipped for a model that is not a TorchScript file";
     }
     res.observations.push_back(
-        {"explanation-unfaithful", round6(worst_faithful),
+        {"explanation-unfaithful",
+         round6(worst_faithful),
          fmt::format("{} maps beat a random deletion order on {:.0f}% of {} samples (deletion AUC {:.3f} against "
                      "{:.3f} for random order)",
                      worst_faithful_method, 100 * worst_faithful, n,
@@ -164,7 +171,9 @@ class ExplanationCheck : public Check {
     nlohmann::json examples = nlohmann::json::array();
     const bool image = is_image_data(ctx.data) && x.dim() == 4;
     const int scale = image && x.size(3) < 64 ? 3 : 1;
-    auto png = [&](const torch::Tensor& img) { return base64_encode(encode_png(img, meta.clip_min, meta.clip_max, scale)); };
+    auto png = [&](const torch::Tensor& img) {
+      return base64_encode(encode_png(img, meta.clip_min, meta.clip_max, scale));
+    };
     auto heat_png = [&](const torch::Tensor& v) { return base64_encode(encode_png(heat_image(v), 0.0, 1.0, scale)); };
     if (robustness_steps_ > 0) {
       ExplanationAttackOptions o(eps_);
@@ -173,10 +182,10 @@ class ExplanationCheck : public Check {
       res.metrics["robustness"] = r.to_json(false);
       res.metrics["robustness"]["eps"] = eps_;
       res.metrics["robustness"]["steps"] = robustness_steps_;
-      res.headline.push_back({"explanation_topk_overlap@eps=" + eps_str(eps_),
-                              round6(r.topk_overlap.mean().item<double>()), true});
-      res.headline.push_back({"explanation_topk_overlap_drop@eps=" + eps_str(eps_), round6(r.mean_overlap_drop()),
-                              false});
+      res.headline.push_back(
+          {"explanation_topk_overlap@eps=" + eps_str(eps_), round6(r.topk_overlap.mean().item<double>()), true});
+      res.headline.push_back(
+          {"explanation_topk_overlap_drop@eps=" + eps_str(eps_), round6(r.mean_overlap_drop()), false});
       if (image)
         for (int64_t i = 0; i < std::min<int64_t>(examples_, n); ++i)
           examples.push_back({{"kind", "explanation attack"},
@@ -214,7 +223,9 @@ class ExplanationCheck : public Check {
                             {"clean_map_png", heat_png(first.values[i])},
                             {"adv_png", png(adv.x_adv[i])},
                             {"adv_map_png", heat_png(a.values[i])}});
-      res.metrics["adversarial_examples"] = {{"attack", attack_}, {"eps", eps_}, {"samples", k},
+      res.metrics["adversarial_examples"] = {{"attack", attack_},
+                                             {"eps", eps_},
+                                             {"samples", k},
                                              {"mean_topk_overlap", round6(overlap.mean().item<double>())}};
     }
     bar.advance(1);
