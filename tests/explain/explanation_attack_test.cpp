@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "aegis/core/error.h"
+#include "aegis/core/random.h"
 #include "support/black_box.h"
 #include "support/test_support.h"
 
@@ -100,6 +101,23 @@ TEST(ExplanationAttack, MovesTheSaliencyMapFarMoreThanRandomNoiseOfTheSameEps) {
   // directions instead of the finite-difference gradient (same best-iterate choice) keeps 0.76.
   EXPECT_LT(attacked, random - 0.15) << "the attack should displace far more of the top k than noise does";
   EXPECT_GT(r.mean_overlap_drop(), r.mean_random_overlap_drop() + 0.15);
+}
+
+TEST(ExplanationAttack, OnALinearModelSaliencyCannotMoveAndGradientXInputCan) {
+  // Saliency of a linear model is its weight row, the same for every input:
+  // no perturbation can move it. Gradient x input, w * x, moves with x.
+  torch::Tensor w = torch::zeros({2, 20});
+  w[0] = torch::linspace(1.0, 2.0, 20);
+  auto model = testing::make_linear(w, torch::zeros({2}));
+  torch::Tensor x = 0.3 + 0.4 * torch::rand({6, 20}, make_generator(4, "linear-attack"));
+  ExplanationAttackResult s = attack_explanation(*model, x, ExplanationAttackOptions(0.2).steps(10).top_k(5));
+  EXPECT_TRUE(torch::allclose(s.topk_overlap, torch::ones({6}, torch::kDouble)));
+  EXPECT_TRUE(torch::allclose(s.spearman, torch::ones({6}, torch::kDouble)));
+  ExplanationAttackResult g = attack_explanation(
+      *model, x, ExplanationAttackOptions(0.2).steps(10).top_k(5).map(ExplanationMapKind::GradientXInput));
+  EXPECT_TRUE(g.label_kept.all().item<bool>());
+  EXPECT_LT(g.topk_overlap.mean().item<double>(), 0.5) << g.to_json(true).dump();
+  EXPECT_LT(g.topk_overlap.mean().item<double>(), g.random_topk_overlap.mean().item<double>());
 }
 
 TEST(ExplanationAttack, RefusesBadOptionsInputsAndBlackBoxModels) {
