@@ -22,6 +22,7 @@ std::unique_ptr<Check> make_membership_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_inversion_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_extraction_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_dp_audit_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_explanation_check(const nlohmann::json& params);
 
 const std::vector<CheckInfo>& check_catalog() {
   static const std::vector<CheckInfo> table = {
@@ -63,6 +64,10 @@ const std::vector<CheckInfo>& check_catalog() {
        "One-run audit of a DP-SGD model's privacy claim (with --training-data): retrains with canaries, lower-bounds "
        "epsilon, compares a non-private twin",
        &make_dp_audit_check},
+      {"explanation",
+       "Trust in the explanations shown to people: model-randomisation sanity check and deletion AUC against random "
+       "for the suite's methods, and how far a class-keeping perturbation moves the maps (Ghorbani et al.)",
+       &make_explanation_check},
   };
   return table;
 }

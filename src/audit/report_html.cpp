@@ -318,6 +318,22 @@ std::string render_html_report(const json& r) {
             num(e.value("linf", 0.0)));
       h << "</div></figure>";
     }
+    if (a.contains("explanations") && !a["explanations"].empty()) {
+      h << "<figure><figcaption>Explanations of clean and perturbed samples (clean input | its map | perturbed "
+           "input | its map; top-k overlap: the share of the clean map's top features still on top)"
+           "</figcaption><div class='grid'>";
+      for (const auto& e : a["explanations"])
+        h << fmt::format(
+            "<div class='ex'><img alt='clean sample {0}' src='data:image/png;base64,{1}'>"
+            "<img alt='map of clean sample {0}' src='data:image/png;base64,{2}'>"
+            "<img alt='perturbed sample {0}' src='data:image/png;base64,{3}'>"
+            "<img alt='map of perturbed sample {0}' src='data:image/png;base64,{4}'><br>{5}<br>#{0}: {6} &rarr; {7}"
+            "<br>top-k overlap {8} &middot; Linf {9}</div>",
+            e.value("index", 0), str(e, "clean_png"), str(e, "clean_map_png"), str(e, "adv_png"),
+            str(e, "adv_map_png"), html_escape(str(e, "kind")), html_escape(str(e, "label_name")),
+            html_escape(str(e, "adv_pred_name")), num(e.value("topk_overlap", 0.0)), num(e.value("linf", 0.0)));
+      h << "</div></figure>";
+    }
     h << "<details><summary>parameters and metrics</summary><pre>"
       << html_escape(json({{"params", c["params"]}, {"metrics", c["metrics"]}}).dump(1)) << "</pre></details>\n";
   }

@@ -24,6 +24,7 @@
 #include "aegis/explain/registry.h"
 #include "aegis/explain/surrogate_tree.h"
 #include "commands.h"
+#include "explain_adversarial.h"
 
 namespace aegis::cli {
 
@@ -62,6 +63,7 @@ struct ExplainFlags {
   int64_t n = 16;
   int64_t batch_size = 64;
   std::string out_dir = "explain-out";
+  ExplainAdversarialFlags adversarial;
 };
 
 /// The flags as make_explainer's parameters: only those the user gave or
@@ -166,7 +168,11 @@ void run_tree(ExplainFlags& f, CLI::App* sub) {
 
 void run(ExplainFlags& f, CLI::App* sub) {
   f.out.apply();
-  if (f.method == "tree") return run_tree(f, sub);
+  if (f.method == "tree") {
+    AEGIS_CHECK(!f.adversarial.any(), InvalidArgument, "--adversarial and --robustness apply to attribution methods");
+    return run_tree(f, sub);
+  }
+  check_explain_adversarial_flags(f.adversarial);
   AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
   AEGIS_CHECK(f.background >= 0, InvalidArgument, "--background must be >= 0, got " << f.background);
   torch::Tensor background;
@@ -299,6 +305,9 @@ void run(ExplainFlags& f, CLI::App* sub) {
     write_image_grid(grid, {input, heat_rgb, overlay}, 0.0, 1.0, data.x.size(2) <= 32 ? 3 : 1, captions);
     j["grid"] = grid;
   }
+  if (f.adversarial.any())
+    run_explain_adversarial(f.adversarial, *model, *explainer, data, a, f.target == "predicted", f.out.seed,
+                            f.batch_size, dir, j, metric_lines);
   std::ofstream(dir + "/explanation.json") << j.dump(2) << "\n";
   emit(f.out, j, [&] {
     std::cout << fmt::format("{} on {} samples ({} model evaluations, {:.2f} s)\n", a.method, data.size(), a.queries,
@@ -330,6 +339,8 @@ void add_explain_command(CLI::App& app, Context&) {
       "  aegis explain --model model.pt --method kernelshap --background 50 --mask grid --patch 7\n"
       "  aegis explain --model http://host:8080/v2/models/m --data x.npy --method lime --samples 500\n"
       "  aegis explain --model model.pt --method tree --depth 10 --fit-samples 20000 -n 2000\n"
+      "  aegis explain --model model.pt --method saliency --adversarial pgd --eps 0.1 -n 8\n"
+      "  aegis explain --model model.pt --method ig --robustness --eps 0.05 -n 16\n"
       "Methods: saliency, gradient-x-input, ig (Integrated Gradients), smoothgrad, smoothgrad-sq, vargrad\n"
       "(the noise tunnel around signed saliency; --tunnel puts any of these inside one), and the\n"
       "black-box occlusion, ablation, kernelshap, lime, which need only the model's outputs, so\n"
@@ -337,7 +348,11 @@ void add_explain_command(CLI::App& app, Context&) {
       "Attributions explain the target class's logit; the completeness gap is reported for\n"
       "methods with a baseline (ig, gradient-x-input, kernelshap), LIME's local fidelity for lime.\n"
       "tree is global: a decision tree fitted to the model's predictions on --fit-samples training\n"
-      "samples, printed as rules, with its fidelity to the model per depth on the -n held-out samples.");
+      "samples, printed as rules, with its fidelity to the model per depth on the -n held-out samples.\n"
+      "--adversarial ATTACK explains the samples' adversarial versions beside the clean ones\n"
+      "(adversarial.png: clean input, clean map, adversarial input, adversarial map; per sample the\n"
+      "top-k overlap and L2 distance of the normalised maps). --robustness attacks the explanation\n"
+      "itself (Ghorbani et al. 2019: the class stays, the map moves) and reports the top-k overlap left.");
   add_output_flags(sub, f->out);
   add_model_flags(sub, f->model);
   add_data_flags(sub, f->data, "test");
@@ -395,6 +410,7 @@ void add_explain_command(CLI::App& app, Context&) {
       ->capture_default_str();
   sub->add_option("--batch-size", f->batch_size, "Samples per explainer call")->capture_default_str();
   sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
+  add_explain_adversarial_flags(sub, f->adversarial);
   sub->callback([f, sub] { run(*f, sub); });
 }
 
