@@ -1,7 +1,10 @@
 #include "aegis/serve/api_keys.h"
 
 #include <sodium.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -105,37 +108,94 @@ std::string key_id_of(const std::string& key) {
 
 KeyStore::KeyStore(std::string path) : path_(std::move(path)) { reload(); }
 
+KeyStore::Stamp KeyStore::stamp() const {
+  struct stat st {};
+  if (path_.empty() || ::stat(path_.c_str(), &st) != 0) return Stamp{};
+  return Stamp{static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size),
+               static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+void KeyStore::load_locked() const {
+  const Stamp before = stamp();
+  std::vector<KeyRecord> records;
+  if (!path_.empty() && std::filesystem::exists(path_)) {
+    std::ifstream in(path_);
+    AEGIS_CHECK(in, Io, "cannot read keys file " << path_);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      AEGIS_FAIL(CorruptData, "keys file " << path_ << " is not JSON: " << e.what());
+    }
+    AEGIS_CHECK(j.is_object() && j.contains("keys") && j["keys"].is_array(), CorruptData,
+                "keys file " << path_ << " has no \"keys\" array");
+    for (const auto& k : j["keys"]) records.push_back(KeyRecord::from_json(k));
+  }
+  records_ = std::move(records);
+  loaded_ = before;
+  last_error_.clear();
+}
+
 void KeyStore::reload() {
   std::lock_guard<std::mutex> lock(mu_);
-  records_.clear();
-  if (path_.empty() || !std::filesystem::exists(path_)) return;
-  std::ifstream in(path_);
-  AEGIS_CHECK(in, Io, "cannot read keys file " << path_);
-  nlohmann::json j;
+  load_locked();
+}
+
+void KeyStore::refresh_locked() const {
+  if (path_.empty()) return;
+  const Stamp now = stamp();
+  if (now == loaded_) return;
   try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    AEGIS_FAIL(CorruptData, "keys file " << path_ << " is not JSON: " << e.what());
+    load_locked();
+  } catch (const std::exception& e) {
+    loaded_ = now;  // do not retry the same broken file on every request
+    last_error_ = one_line_message(e);
   }
-  AEGIS_CHECK(j.is_object() && j.contains("keys") && j["keys"].is_array(), CorruptData,
-              "keys file " << path_ << " has no \"keys\" array");
-  for (const auto& k : j["keys"]) records_.push_back(KeyRecord::from_json(k));
+}
+
+std::string KeyStore::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
 }
 
 void KeyStore::save_locked() const {
   if (path_.empty()) return;
   nlohmann::json j = {{"format", "aegis-keys-v1"}, {"keys", nlohmann::json::array()}};
   for (const auto& r : records_) j["keys"].push_back(r.to_json(true));
-  auto parent = std::filesystem::path(path_).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
   const std::string tmp = path_ + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     AEGIS_CHECK(out, Io, "cannot write keys file " << tmp);
     out << j.dump(2) << "\n";
+    AEGIS_CHECK(out.flush(), Io, "cannot write keys file " << tmp);
   }
   ::chmod(tmp.c_str(), 0600);
   std::filesystem::rename(tmp, path_);
+  loaded_ = stamp();
+}
+
+/// Read-modify-write under the in-process mutex and, for a file, an
+/// exclusive lock on `<path>.lock` shared with every other process.
+template <class F>
+void KeyStore::modify(F&& change) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int fd = -1;
+  if (!path_.empty()) {
+    auto parent = std::filesystem::path(path_).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    fd = ::open((path_ + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    AEGIS_CHECK(fd >= 0, Io, "cannot open lock file " << path_ << ".lock");
+    ::flock(fd, LOCK_EX);
+  }
+  try {
+    if (!path_.empty()) load_locked();  // what other processes wrote
+    change();
+    save_locked();
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    throw;
+  }
+  if (fd >= 0) ::close(fd);  // releases the lock
 }
 
 CreatedKey KeyStore::create(const KeyOptions& o) {
@@ -148,22 +208,24 @@ CreatedKey KeyStore::create(const KeyOptions& o) {
   c.record.models = o.models_;
   c.record.hash = sha256_hex(c.key);
   c.record.created_at = now_iso();
-  std::lock_guard<std::mutex> lock(mu_);
-  records_.push_back(c.record);
-  save_locked();
+  modify([&] { records_.push_back(c.record); });
   return c;
 }
 
 void KeyStore::revoke(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  for (auto& r : records_) {
-    if (r.id == id) {
-      r.revoked = true;
-      save_locked();
-      return;
-    }
-  }
-  AEGIS_FAIL(NotFound, "no key with id '" << id << "'");
+  modify([&] {
+    auto it = std::find_if(records_.begin(), records_.end(), [&](const KeyRecord& r) { return r.id == id; });
+    AEGIS_CHECK(it != records_.end(), NotFound, "no key with id '" << id << "'");
+    it->revoked = true;
+  });
+}
+
+void KeyStore::set_role(const std::string& id, Role role) {
+  modify([&] {
+    auto it = std::find_if(records_.begin(), records_.end(), [&](const KeyRecord& r) { return r.id == id; });
+    AEGIS_CHECK(it != records_.end(), NotFound, "no key with id '" << id << "'");
+    it->role = role;
+  });
 }
 
 std::optional<KeyRecord> KeyStore::lookup(const std::string& key) const {
@@ -173,6 +235,7 @@ std::optional<KeyRecord> KeyStore::lookup(const std::string& key) const {
   h.update(key);
   const auto digest = h.digest();
   std::lock_guard<std::mutex> lock(mu_);
+  refresh_locked();
   for (const auto& r : records_) {
     if (r.id != id) continue;
     std::array<uint8_t, 32> stored{};
@@ -190,6 +253,7 @@ std::optional<KeyRecord> KeyStore::authenticate(const std::string& key) const {
 
 std::vector<KeyRecord> KeyStore::list() const {
   std::lock_guard<std::mutex> lock(mu_);
+  refresh_locked();
   return records_;
 }
 

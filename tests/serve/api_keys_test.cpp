@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -18,6 +19,15 @@ std::string read_file(const std::string& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+ErrorKind error_kind_of_role_change(KeyStore& s, const std::string& id) {
+  try {
+    s.set_role(id, Role::Admin);
+  } catch (const Error& e) {
+    return e.kind();
+  }
+  return ErrorKind::Internal;
 }
 
 TEST(KeyStore, KeysAre256RandomBitsStoredOnlyAsHashes) {
@@ -84,6 +94,58 @@ TEST(KeyStore, CorruptFileIsReported) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::CorruptData);
   }
+}
+
+TEST(KeyStore, ChangesByAnotherProcessTakeEffectOnTheNextLookup) {
+  testing::TempDir dir;
+  const std::string file = dir.file("keys.json");
+  KeyStore gateway(file);  // what a running gateway holds
+  CreatedKey a = gateway.create(KeyOptions(Role::Predict));
+  ASSERT_TRUE(gateway.authenticate(a.key));
+  // `aegis keys` in another process: its own store on the same file.
+  {
+    KeyStore cli(file);
+    CreatedKey b = cli.create(KeyOptions(Role::Auditor).name("new"));
+    cli.revoke(a.record.id);
+    EXPECT_TRUE(gateway.authenticate(b.key));  // created: valid at once
+    cli.set_role(b.record.id, Role::Explain);
+  }
+  EXPECT_FALSE(gateway.authenticate(a.key));  // revoked: refused at once
+  ASSERT_TRUE(gateway.lookup(a.key));
+  EXPECT_TRUE(gateway.lookup(a.key)->revoked);
+  EXPECT_EQ(gateway.list().size(), 2u);
+  EXPECT_EQ(gateway.list()[1].role, Role::Explain);
+  // Writers re-read before they write: neither loses the other's keys.
+  KeyStore other(file);
+  CreatedKey c = gateway.create(KeyOptions(Role::Predict));
+  CreatedKey d = other.create(KeyOptions(Role::Predict));
+  KeyStore fresh(file);
+  EXPECT_EQ(fresh.list().size(), 4u);
+  EXPECT_TRUE(fresh.authenticate(c.key));
+  EXPECT_TRUE(fresh.authenticate(d.key));
+  EXPECT_EQ(error_kind_of_role_change(other, "000000000000"), ErrorKind::NotFound);
+}
+
+TEST(KeyStore, ABrokenFileKeepsTheLastGoodKeysAndSaysWhy) {
+  testing::TempDir dir;
+  const std::string file = dir.file("keys.json");
+  KeyStore store(file);
+  CreatedKey a = store.create(KeyOptions(Role::Predict));
+  {
+    std::ofstream out(file + ".new");
+    out << "{ not json";
+  }
+  std::filesystem::rename(file + ".new", file);
+  EXPECT_TRUE(store.authenticate(a.key));
+  EXPECT_NE(store.last_error().find("not JSON"), std::string::npos) << store.last_error();
+  // Repaired: read again, and the error is gone.
+  {
+    KeyStore writer{std::string()};
+    std::ofstream(file + ".new") << "{\"keys\": []}";
+    std::filesystem::rename(file + ".new", file);
+  }
+  EXPECT_FALSE(store.authenticate(a.key));
+  EXPECT_EQ(store.last_error(), "");
 }
 
 }  // namespace

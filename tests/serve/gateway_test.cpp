@@ -610,6 +610,43 @@ TEST(Gateway, MetricsForAuditorsAndATamperedAuditLogIsDetected) {
   EXPECT_NE(v.problem.find("edited"), std::string::npos);
 }
 
+TEST(Gateway, KeyChangesByTheCliTakeEffectWithoutARestart) {
+  testing::TempDir dir;
+  testing::make_linear(weights(3.0), torch::zeros({3}))->save(dir.file("m.pt"));
+  const std::string keys = dir.file("keys.json");
+  const std::string key = KeyStore(keys).create(KeyOptions(Role::Predict)).key;
+  ServeConfig c;
+  c.server.port = 0;
+  c.server.audit_path = dir.file("audit.db");
+  c.server.keys_path = keys;
+  ModelConfig m;
+  m.name = "m";
+  m.path = dir.file("m.pt");
+  m.monitor = false;
+  c.models.push_back(m);
+  Gateway gw(c);
+  GatewayServer server(gw);
+  httplib::Client client("127.0.0.1", server.bind("127.0.0.1", 0));
+  server.start();
+  const std::string one = Harness::body({{0.9f, 0.1f, 0.2f, 0.3f}});
+  auto infer = [&](const std::string& k) {
+    return client.Post("/v2/models/m/infer", Harness::auth(k), one, "application/json");
+  };
+  ASSERT_EQ(infer(key)->status, 200);
+  // What `aegis keys create / set-role / revoke` do, in their own store.
+  const std::string later = KeyStore(keys).create(KeyOptions(Role::Predict)).key;
+  EXPECT_EQ(infer(later)->status, 200);
+  KeyStore(keys).set_role(key_id_of(later), Role::Auditor);
+  auto r = infer(later);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(reason(r), "role_not_allowed");
+  KeyStore(keys).revoke(key_id_of(key));
+  r = infer(key);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(reason(r), "revoked_key");
+  server.stop();
+}
+
 /// The output named `name` of an OIP-style response body.
 json output_named(const json& body, const std::string& name) {
   for (const auto& o : body["outputs"])

@@ -63,13 +63,24 @@ void add_keys_command(CLI::App& app, Context&) {
                                  fmt::format("{}", fmt::join(r.models, ",")), r.name, r.revoked ? "  (revoked)" : "");
     });
   });
-  auto* revoke = keys->add_subcommand("revoke", "Revoke a key by id (a running gateway needs a restart to reload)");
+  auto* revoke = keys->add_subcommand("revoke", "Revoke a key by id (a running gateway refuses it from its next request)");
   common(revoke);
   revoke->add_option("id", f->id, "Key id")->required();
   revoke->callback([f] {
     serve::KeyStore store(f->file);
     store.revoke(f->id);
     emit(f->out, {{"revoked", f->id}}, [&] { std::cout << "revoked " << f->id << "\n"; });
+  });
+  auto* set_role = keys->add_subcommand("set-role", "Give a key another role (a running gateway applies it from its next request)");
+  common(set_role);
+  set_role->add_option("id", f->id, "Key id")->required();
+  set_role->add_option("role", f->role, "predict, explain, admin or auditor")
+      ->required()
+      ->check(CLI::IsMember({"predict", "explain", "admin", "auditor"}));
+  set_role->callback([f] {
+    serve::KeyStore store(f->file);
+    store.set_role(f->id, serve::parse_role(f->role));
+    emit(f->out, {{"id", f->id}, {"role", f->role}}, [&] { std::cout << f->id << " is now " << f->role << "\n"; });
   });
 }
 

@@ -67,7 +67,14 @@ struct CreatedKey {
   KeyRecord record;
 };
 
-/// The keys file (JSON, written atomically, mode 0600). Thread-safe.
+/// The keys file (JSON, written atomically, mode 0600). Thread-safe, and
+/// safe across processes: every lookup first checks whether the file changed
+/// (its inode, size and modification time; one stat) and re-reads it, so a
+/// key created, revoked or given another role by `aegis keys` takes effect on
+/// a running gateway's next request. Writers hold an exclusive lock on
+/// `<path>.lock` and re-read the file before changing it, so two processes
+/// never lose each other's changes. A file that cannot be read on such a
+/// check leaves the last good keys in force and is reported by last_error().
 /// An empty path keeps the keys in memory only.
 class KeyStore {
  public:
@@ -76,6 +83,8 @@ class KeyStore {
   CreatedKey create(const KeyOptions& options);
   /// Marks the key revoked (kept for the audit trail). Throws NotFound.
   void revoke(const std::string& id);
+  /// Gives the key another role. Throws NotFound.
+  void set_role(const std::string& id, Role role);
   /// The record of a valid, unrevoked key; nullopt for a malformed, unknown
   /// or revoked key. The hash comparison is constant-time.
   std::optional<KeyRecord> authenticate(const std::string& key) const;
@@ -83,16 +92,30 @@ class KeyStore {
   /// say "revoked" rather than "unknown").
   std::optional<KeyRecord> lookup(const std::string& key) const;
   std::vector<KeyRecord> list() const;
-  /// Re-reads the file (the CLI may have changed it).
+  /// Re-reads the file now. Throws Io / CorruptData.
   void reload();
   const std::string& path() const { return path_; }
+  /// Why the last automatic re-read failed ("" when it did not).
+  std::string last_error() const;
 
  private:
+  struct Stamp {
+    uint64_t inode = 0, size = 0;
+    int64_t mtime_ns = -1;
+    bool operator==(const Stamp&) const = default;
+  };
+  Stamp stamp() const;
+  void load_locked() const;     // throws
+  void refresh_locked() const;  // re-reads when the file changed; keeps the old keys on failure
   void save_locked() const;
+  template <class F>
+  void modify(F&& change);
 
   std::string path_;
   mutable std::mutex mu_;
-  std::vector<KeyRecord> records_;
+  mutable std::vector<KeyRecord> records_;
+  mutable Stamp loaded_;
+  mutable std::string last_error_;
 };
 
 /// The public id inside a key string, or "" when it is not one.
