@@ -146,11 +146,19 @@ nlohmann::json ModelConfig::to_json() const {
           {"meta", meta_overrides_json(meta)}};
 }
 
+std::string ServerConfig::resolved_state_path() const {
+  if (state_path == "memory") return "";
+  if (!state_path.empty()) return state_path;
+  if (audit_path.empty()) return "";
+  return (std::filesystem::path(audit_path).parent_path() / "gateway-state.db").string();
+}
+
 nlohmann::json ServerConfig::to_json() const {
   return {{"host", host},
           {"port", port},
           {"keys", keys_path},
           {"audit_log", audit_path},
+          {"state", resolved_state_path().empty() ? "memory" : resolved_state_path()},
           {"max_body_bytes", max_body_bytes},
           {"read_timeout_s", read_timeout_s},
           {"threads", threads},
@@ -383,7 +391,7 @@ ServeConfig parse_serve_config(const std::string& text, const std::string& base)
     const std::string w = "server.";
     check_keys(*s,
                {"host", "port", "keys", "audit_log", "max_body_bytes", "read_timeout_s", "write_timeout_s", "threads",
-                "metrics_public", "max_elements", "verify_key"},
+                "metrics_public", "max_elements", "verify_key", "state"},
                w);
     c.server.verify_key = resolve(get<std::string>(*s, "verify_key", "", w), base);
     if (!c.server.verify_key.empty()) c.server.verify_model = signature_verifier(c.server.verify_key);
@@ -391,6 +399,8 @@ ServeConfig parse_serve_config(const std::string& text, const std::string& base)
     c.server.port = get<int>(*s, "port", c.server.port, w);
     c.server.keys_path = resolve(get<std::string>(*s, "keys", c.server.keys_path, w), base);
     c.server.audit_path = resolve(get<std::string>(*s, "audit_log", c.server.audit_path, w), base);
+    const std::string state = get<std::string>(*s, "state", "", w);
+    c.server.state_path = state == "memory" || state.empty() ? state : resolve(state, base);
     c.server.max_body_bytes = get<int64_t>(*s, "max_body_bytes", c.server.max_body_bytes, w);
     c.server.read_timeout_s = get<int>(*s, "read_timeout_s", c.server.read_timeout_s, w);
     c.server.write_timeout_s = get<int>(*s, "write_timeout_s", c.server.write_timeout_s, w);

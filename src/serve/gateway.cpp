@@ -85,7 +85,10 @@ Gateway::Gateway(ServeConfig config, GatewayOptions options) : config_(std::move
   rates_ = options.rates ? options.rates : std::make_shared<InProcessRateLimitStore>();
   keys_ = options.keys ? options.keys : std::make_shared<KeyStore>(config_.server.keys_path);
   if (!config_.server.audit_path.empty()) audit_ = std::make_unique<AuditLog>(config_.server.audit_path);
-  responses_ = std::make_unique<ResponseEngine>(audit_.get(), &metrics_);
+  std::shared_ptr<ResponseState> state;
+  if (const std::string sp = config_.server.resolved_state_path(); !sp.empty())
+    state = std::make_shared<SqliteResponseState>(sp);
+  responses_ = std::make_unique<ResponseEngine>(audit_.get(), &metrics_, std::move(state));
   for (const auto& mc : config_.models) {
     auto rt = std::make_unique<ModelRuntime>();
     rt->slot = std::make_unique<ModelSlot>(mc, config_.server.verify_model, &metrics_);

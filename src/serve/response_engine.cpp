@@ -32,10 +32,10 @@ std::vector<std::string> ResponseEngine::record(ModelSlot& slot, const std::stri
       if (rate <= r.max_alert_rate) continue;
       w.clear();  // a fresh window before the rule can fire again
       fired.emplace_back(&r, rate);
-      if (r.action == ResponseAction::Quarantine) quarantined_.insert(key);
+      if (r.action == ResponseAction::Quarantine) state_->set_quarantined(key, true);
       if (r.action == ResponseAction::Throttle) {
-        auto [it, _] = throttle_.emplace(key + "|" + cfg.name, 1.0);
-        it->second *= r.throttle_factor;
+        const std::string km = key + "|" + cfg.name;
+        state_->set_throttle(km, state_->throttle(km) * r.throttle_factor);
       }
     }
   }
@@ -48,15 +48,13 @@ std::vector<std::string> ResponseEngine::record(ModelSlot& slot, const std::stri
   return taken;
 }
 
-bool ResponseEngine::quarantined(const std::string& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return quarantined_.count(key) > 0;
-}
+bool ResponseEngine::quarantined(const std::string& key) const { return state_->quarantined(key); }
 
 void ResponseEngine::release(const std::string& key, const std::string& admin) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    AEGIS_CHECK(quarantined_.erase(key) == 1, NotFound, "key '" << key << "' is not quarantined");
+    AEGIS_CHECK(state_->quarantined(key), NotFound, "key '" << key << "' is not quarantined");
+    state_->set_quarantined(key, false);
     for (auto it = windows_.begin(); it != windows_.end();)
       it = it->first.rfind(key + "|", 0) == 0 ? windows_.erase(it) : std::next(it);
   }
@@ -64,24 +62,17 @@ void ResponseEngine::release(const std::string& key, const std::string& admin) {
 }
 
 double ResponseEngine::throttle_factor(const std::string& key, const std::string& model) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = throttle_.find(key + "|" + model);
-  return it == throttle_.end() ? 1.0 : it->second;
+  return state_->throttle(key + "|" + model);
 }
 
 int64_t ResponseEngine::add_review(nlohmann::json item) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const int64_t id = next_review_++;
-  item["id"] = id;
   item["status"] = "pending";
-  reviews_[id] = std::move(item);
-  return id;
+  return state_->add_review(std::move(item));
 }
 
 nlohmann::json ResponseEngine::reviews(bool pending_only) const {
-  std::lock_guard<std::mutex> lock(mu_);
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& [id, item] : reviews_)
+  for (const auto& [id, item] : state_->reviews())
     if (!pending_only || item["status"] == "pending") out.push_back(item);
   return out;
 }
@@ -91,13 +82,15 @@ void ResponseEngine::resolve_review(int64_t id, const std::string& decision, con
               "review decision must be \"confirm\" or \"dismiss\"");
   nlohmann::json item;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = reviews_.find(id);
-    AEGIS_CHECK(it != reviews_.end(), NotFound, "no review item " << id);
+    std::lock_guard<std::mutex> lock(mu_);  // one resolution at a time
+    const auto all = state_->reviews();
+    auto it = all.find(id);
+    AEGIS_CHECK(it != all.end(), NotFound, "no review item " << id);
     AEGIS_CHECK(it->second["status"] == "pending", InvalidArgument, "review item " << id << " is already resolved");
-    it->second["status"] = decision == "confirm" ? "confirmed" : "dismissed";
-    it->second["resolved_by"] = admin;
     item = it->second;
+    item["status"] = decision == "confirm" ? "confirmed" : "dismissed";
+    item["resolved_by"] = admin;
+    state_->put_review(id, item);
   }
   log_action("review-" + decision, item.value("key_id", ""), item.value("model", ""), "review " + std::to_string(id),
              {{"review_id", id}, {"admin", admin}});

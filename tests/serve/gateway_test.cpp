@@ -647,6 +647,51 @@ TEST(Gateway, KeyChangesByTheCliTakeEffectWithoutARestart) {
   server.stop();
 }
 
+TEST(Gateway, QuarantinesAndTheReviewQueueSurviveARestart) {
+  Harness h;
+  auto config = [&] {
+    return h.config([](ModelConfig& m) {
+      m.monitor = true;
+      m.monitor_options = MonitorOptions().k(3).history(50).knn_threshold(0.05).prada(false);
+      m.rules.push_back(ResponseRule{"monitor", 4, 0.2, ResponseAction::Quarantine, 0.1});
+    });
+  };
+  h.start(config());
+  int status = 200;
+  for (int sent = 0; status == 200 && sent < 20; ++sent)
+    status = h.infer(h.predict, Harness::body({{0.5f + 0.001f * sent, 0.5f, 0.5f, 0.5f}}))->status;
+  ASSERT_EQ(status, 403);
+  ASSERT_EQ(json::parse(h.client->Get("/v1/review", Harness::auth(h.admin))->body)["items"].size(), 1u);
+  // Restart: a new process would build a new Gateway from the same config.
+  h.server->stop();
+  h.server.reset();
+  h.gateway.reset();
+  h.start(config());
+  auto r = h.infer(h.predict, Harness::body({{0.1f, 0.9f, 0.3f, 0.2f}}));
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(reason(r), "quarantined");
+  json items = json::parse(h.client->Get("/v1/review", Harness::auth(h.admin))->body)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["evidence"]["samples"].size(), 1u);
+  const std::string id = std::to_string(items[0]["id"].get<int64_t>());
+  EXPECT_EQ(h.client->Post(("/v1/review/" + id).c_str(), Harness::auth(h.admin), R"({"decision":"dismiss"})",
+                           "application/json")
+                ->status,
+            200);
+  const std::string key = key_id_of(h.predict);
+  EXPECT_EQ(
+      h.client->Post(("/v1/keys/" + key + "/release").c_str(), Harness::auth(h.admin), "", "application/json")->status,
+      200);
+  EXPECT_EQ(h.infer(h.predict, Harness::body({{0.1f, 0.9f, 0.3f, 0.2f}}))->status, 200);
+  // And the decisions stay made after another restart.
+  h.server->stop();
+  h.server.reset();
+  h.gateway.reset();
+  h.start(config());
+  EXPECT_TRUE(json::parse(h.client->Get("/v1/review", Harness::auth(h.admin))->body)["items"].empty());
+  EXPECT_EQ(h.infer(h.predict, Harness::body({{0.9f, 0.1f, 0.3f, 0.2f}}))->status, 200);
+}
+
 /// The output named `name` of an OIP-style response body.
 json output_named(const json& body, const std::string& name) {
   for (const auto& o : body["outputs"])

@@ -119,6 +119,12 @@ struct ServerConfig {
   int port = 8080;  ///< 0 = any free port
   std::string keys_path = "keys.json";
   std::string audit_path = "audit.db";  ///< "" = no audit log (tests only)
+  /// Quarantines, throttles and the review queue (response_state.h): an
+  /// SQLite file; "" = gateway-state.db beside the audit log (in memory when
+  /// there is no audit log); "memory" = in memory, lost on restart.
+  std::string state_path;
+  /// The state file to open, or "" for in memory.
+  std::string resolved_state_path() const;
   int64_t max_body_bytes = 8 << 20;
   int read_timeout_s = 10;  ///< slow clients are cut off
   int write_timeout_s = 10;

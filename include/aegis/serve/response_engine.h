@@ -23,12 +23,19 @@
 #include "aegis/serve/audit_log.h"
 #include "aegis/serve/metrics.h"
 #include "aegis/serve/model_slot.h"
+#include "aegis/serve/response_state.h"
 
 namespace aegis::serve {
 
 class ResponseEngine {
  public:
-  ResponseEngine(AuditLog* audit, Metrics* metrics) : audit_(audit), metrics_(metrics) {}
+  /// `state` keeps quarantines, throttles and the review queue (default: in
+  /// memory; the gateway gives it an SqliteResponseState so they survive a
+  /// restart). The alert windows are kept in memory.
+  ResponseEngine(AuditLog* audit, Metrics* metrics, std::shared_ptr<ResponseState> state = nullptr)
+      : audit_(audit),
+        metrics_(metrics),
+        state_(state ? std::move(state) : std::make_shared<InMemoryResponseState>()) {}
 
   /// Records one request of `key` to `slot`'s model and applies its rules;
   /// returns the actions taken ("quarantine", "throttle", "fallback").
@@ -56,10 +63,7 @@ class ResponseEngine {
   Metrics* metrics_;
   mutable std::mutex mu_;
   std::map<std::string, std::deque<bool>> windows_;  // key|model|rule -> recent alert flags
-  std::set<std::string> quarantined_;
-  std::map<std::string, double> throttle_;  // key|model -> factor
-  std::map<int64_t, nlohmann::json> reviews_;
-  int64_t next_review_ = 1;
+  std::shared_ptr<ResponseState> state_;             // quarantines, throttles (key|model -> factor), reviews
 };
 
 }  // namespace aegis::serve
