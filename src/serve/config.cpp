@@ -163,7 +163,9 @@ nlohmann::json ServerConfig::to_json() const {
           {"read_timeout_s", read_timeout_s},
           {"threads", threads},
           {"metrics_public", metrics_public},
-          {"verify_key", verify_key}};
+          {"verify_key", verify_key},
+          {"tls", !tls_cert.empty()},
+          {"tls_cert", tls_cert}};
 }
 
 ModelVerifier signature_verifier(std::string public_key_path) {
@@ -184,6 +186,10 @@ void ServeConfig::validate() const {
   AEGIS_CHECK(server.max_body_bytes >= 1024, InvalidArgument, "max_body_bytes must be >= 1024");
   AEGIS_CHECK(server.read_timeout_s >= 1 && server.write_timeout_s >= 1, InvalidArgument, "timeouts must be >= 1 s");
   AEGIS_CHECK(server.threads >= 1 && server.threads <= 1024, InvalidArgument, "threads must be in [1, 1024]");
+  AEGIS_CHECK(server.tls_cert.empty() == server.tls_key.empty(), InvalidArgument,
+              "TLS needs both tls_cert and tls_key");
+  for (const std::string* f : {&server.tls_cert, &server.tls_key})
+    AEGIS_CHECK(f->empty() || std::filesystem::exists(*f), NotFound, "TLS file " << *f << " does not exist");
   std::set<std::string> names;
   for (const auto& m : models) {
     m.validate();
@@ -391,7 +397,7 @@ ServeConfig parse_serve_config(const std::string& text, const std::string& base)
     const std::string w = "server.";
     check_keys(*s,
                {"host", "port", "keys", "audit_log", "max_body_bytes", "read_timeout_s", "write_timeout_s", "threads",
-                "metrics_public", "max_elements", "verify_key", "state"},
+                "metrics_public", "max_elements", "verify_key", "state", "tls_cert", "tls_key"},
                w);
     c.server.verify_key = resolve(get<std::string>(*s, "verify_key", "", w), base);
     if (!c.server.verify_key.empty()) c.server.verify_model = signature_verifier(c.server.verify_key);
@@ -401,6 +407,8 @@ ServeConfig parse_serve_config(const std::string& text, const std::string& base)
     c.server.audit_path = resolve(get<std::string>(*s, "audit_log", c.server.audit_path, w), base);
     const std::string state = get<std::string>(*s, "state", "", w);
     c.server.state_path = state == "memory" || state.empty() ? state : resolve(state, base);
+    c.server.tls_cert = resolve(get<std::string>(*s, "tls_cert", "", w), base);
+    c.server.tls_key = resolve(get<std::string>(*s, "tls_key", "", w), base);
     c.server.max_body_bytes = get<int64_t>(*s, "max_body_bytes", c.server.max_body_bytes, w);
     c.server.read_timeout_s = get<int>(*s, "read_timeout_s", c.server.read_timeout_s, w);
     c.server.write_timeout_s = get<int>(*s, "write_timeout_s", c.server.write_timeout_s, w);

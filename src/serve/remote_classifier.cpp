@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <mutex>
 
 #include "aegis/core/error.h"
@@ -56,6 +57,15 @@ std::shared_ptr<RemoteClassifier> RemoteClassifier::connect(const RemoteOptions&
   impl->client.set_write_timeout(o.timeout_s_, 0);
   impl->client.set_keep_alive(true);
   impl->client.set_tcp_nodelay(true);
+  if (o.url_.rfind("https://", 0) == 0) {
+    impl->client.enable_server_certificate_verification(true);
+    if (!o.ca_file_.empty()) {
+      AEGIS_CHECK(std::filesystem::exists(o.ca_file_), NotFound, "CA file " << o.ca_file_ << " does not exist");
+      impl->client.set_ca_cert_path(o.ca_file_.c_str());
+    }
+  } else {
+    AEGIS_CHECK(o.ca_file_.empty(), InvalidArgument, "a CA file is for https:// URLs, got " << o.url_);
+  }
   if (!o.api_key_.empty()) impl->headers.emplace("Authorization", "Bearer " + o.api_key_);
   auto res = impl->client.Get("/v2/models/" + o.model_, impl->headers);
   if (!res || res->status != 200) throw_http(res, "model metadata of '" + o.model_ + "'");

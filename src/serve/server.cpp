@@ -10,11 +10,26 @@ namespace aegis::serve {
 
 struct GatewayServer::Impl {
   Gateway& gateway;
-  httplib::Server server;
-  explicit Impl(Gateway& g) : gateway(g) {}
+  std::unique_ptr<httplib::Server> owned;
+  httplib::Server& server;
+  explicit Impl(Gateway& g, std::unique_ptr<httplib::Server> s) : gateway(g), owned(std::move(s)), server(*owned) {}
 };
 
-GatewayServer::GatewayServer(Gateway& gateway) : impl_(std::make_unique<Impl>(gateway)) {
+namespace {
+
+std::unique_ptr<httplib::Server> make_server(const ServerConfig& sc) {
+  if (sc.tls_cert.empty()) return std::make_unique<httplib::Server>();
+  auto s = std::make_unique<httplib::SSLServer>(sc.tls_cert.c_str(), sc.tls_key.c_str());
+  AEGIS_CHECK(s->is_valid(), InvalidArgument,
+              "cannot use TLS certificate " << sc.tls_cert << " with key " << sc.tls_key
+                                            << " (PEM files, the key matching the certificate)");
+  return s;
+}
+
+}  // namespace
+
+GatewayServer::GatewayServer(Gateway& gateway)
+    : impl_(std::make_unique<Impl>(gateway, make_server(gateway.config().server))) {
   const ServerConfig& sc = gateway.config().server;
   auto& s = impl_->server;
   s.set_payload_max_length(static_cast<size_t>(sc.max_body_bytes));

@@ -692,6 +692,55 @@ TEST(Gateway, QuarantinesAndTheReviewQueueSurviveARestart) {
   EXPECT_EQ(h.infer(h.predict, Harness::body({{0.9f, 0.1f, 0.3f, 0.2f}}))->status, 200);
 }
 
+/// A self-signed certificate for 127.0.0.1 made with the openssl tool: its
+/// certificate (also its own CA) and key paths, or empty when openssl is missing.
+std::pair<std::string, std::string> self_signed(const testing::TempDir& dir, const std::string& name) {
+  const std::string cert = dir.file(name + ".crt"), key = dir.file(name + ".key");
+  auto r = testing::run_command("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                                "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                                key + " -out " + cert + " 2>&1");
+  if (r.exit_code != 0) return {"", ""};
+  return {cert, key};
+}
+
+TEST(Gateway, ServesTlsAndTheRemoteClassifierVerifiesTheCertificate) {
+  Harness h;
+  auto [cert, key] = self_signed(h.dir, "server");
+  auto [other_ca, other_key] = self_signed(h.dir, "other");
+  if (cert.empty() || other_ca.empty()) GTEST_SKIP() << "the openssl tool is not installed";
+  ServeConfig c = h.config();
+  c.server.tls_cert = cert;
+  c.server.tls_key = key;
+  h.gateway = std::make_unique<Gateway>(c, GatewayOptions{h.clock, nullptr, h.keys});
+  h.server = std::make_unique<GatewayServer>(*h.gateway);
+  const int port = h.server->bind("127.0.0.1", 0);
+  h.server->start();
+  const std::string url = "https://127.0.0.1:" + std::to_string(port);
+  // The served model over TLS, verified against its CA, answers as the model does.
+  auto remote = RemoteClassifier::connect(RemoteOptions(url, "m").api_key(h.predict).ca_file(cert));
+  torch::Tensor x = torch::tensor({{0.9f, 0.1f, 0.2f, 0.3f}, {0.1f, 0.2f, 0.8f, 0.0f}});
+  EXPECT_TRUE(torch::equal(remote->predict(x), testing::make_linear(weights(3.0), torch::zeros({3}))->predict(x)));
+  // A certificate from another CA is refused; so is one the system does not trust.
+  EXPECT_EQ(testing::error_kind_of([&] { RemoteClassifier::connect(RemoteOptions(url, "m").api_key(h.predict).ca_file(other_ca)); }),
+            ErrorKind::Io);
+  EXPECT_EQ(testing::error_kind_of([&] { RemoteClassifier::connect(RemoteOptions(url, "m").api_key(h.predict)); }),
+            ErrorKind::Io);
+  // Plain HTTP to the TLS port gets nothing.
+  httplib::Client plain("127.0.0.1", port);
+  plain.set_read_timeout(1, 0);
+  plain.set_connection_timeout(1, 0);
+  auto r = plain.Get("/v2/health/live");
+  EXPECT_TRUE(!r || r->status != 200);
+  h.server->stop();
+  // Half a TLS configuration, or a key that does not match, is refused at start.
+  c.server.tls_key.clear();
+  EXPECT_EQ(testing::error_kind_of([&] { Gateway g(c, GatewayOptions{h.clock, nullptr, h.keys}); }),
+            ErrorKind::InvalidArgument);
+  c.server.tls_key = other_key;
+  Gateway mismatched(c, GatewayOptions{h.clock, nullptr, h.keys});
+  EXPECT_EQ(testing::error_kind_of([&] { GatewayServer s(mismatched); }), ErrorKind::InvalidArgument);
+}
+
 /// The output named `name` of an OIP-style response body.
 json output_named(const json& body, const std::string& name) {
   for (const auto& o : body["outputs"])

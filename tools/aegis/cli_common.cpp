@@ -77,17 +77,15 @@ nlohmann::json ModelFlags::describe() const {
 }
 
 ClassifierPtr ModelFlags::load_classifier(const Dataset* data) const {
-  const std::string scheme = "http://";
   if (!is_remote()) return load(data);
-  AEGIS_CHECK(path.rfind(scheme, 0) == 0, Unsupported, "served models are reached over http:// only, got " << path);
   const std::string marker = "/v2/models/";
   const auto at = path.find(marker);
   AEGIS_CHECK(at != std::string::npos && at + marker.size() < path.size(), InvalidArgument,
-              "a served model is named by its URL http://HOST:PORT/v2/models/NAME, got " << path);
+              "a served model is named by its URL http[s]://HOST:PORT/v2/models/NAME, got " << path);
   std::string name = path.substr(at + marker.size());
   if (!name.empty() && name.back() == '/') name.pop_back();
   AEGIS_CHECK(!name.empty() && name.find('/') == std::string::npos, InvalidArgument,
-              "a served model is named by its URL http://HOST:PORT/v2/models/NAME, got " << path);
+              "a served model is named by its URL http[s]://HOST:PORT/v2/models/NAME, got " << path);
   std::string key;
   if (!api_key_file.empty()) {
     std::ifstream in(api_key_file);
@@ -97,7 +95,8 @@ ClassifierPtr ModelFlags::load_classifier(const Dataset* data) const {
     key = env;
   }
   AEGIS_CHECK(!key.empty(), InvalidArgument, "a served model needs an API key: --api-key-file FILE or $AEGIS_API_KEY");
-  return serve::RemoteClassifier::connect(serve::RemoteOptions(path.substr(0, at), name).api_key(key));
+  return serve::RemoteClassifier::connect(
+      serve::RemoteOptions(path.substr(0, at), name).api_key(key).ca_file(ca_file));
 }
 
 void add_model_flags(CLI::App* sub, ModelFlags& f, bool required) {
@@ -114,7 +113,9 @@ void add_model_flags(CLI::App* sub, ModelFlags& f, bool required) {
   sub->add_option("--key-file", f.key_file,
                   "Key file of an encrypted model (aegis encrypt); or set AEGIS_KEY_FILE / AEGIS_KEY");
   sub->add_option("--api-key-file", f.api_key_file,
-                  "API key of a served model (--model http://HOST:PORT/v2/models/NAME); or set AEGIS_API_KEY");
+                  "API key of a served model (--model http[s]://HOST:PORT/v2/models/NAME); or set AEGIS_API_KEY");
+  sub->add_option("--ca-file", f.ca_file,
+                  "CA certificate (PEM) that signed an https gateway's certificate (default: the system's CAs)");
 }
 
 CLI::App* subcommand_group(CLI::App& app, const std::string& name, const std::string& description) {

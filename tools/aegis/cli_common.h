@@ -51,6 +51,7 @@ struct ModelFlags {
   std::vector<std::string> class_names;
   std::string key_file;      // for models encrypted with `aegis encrypt`
   std::string api_key_file;  // for a served model: file holding the API key
+  std::string ca_file;       // for a served model over https: the CA that signed its certificate
   /// The model file. With `data`, a model without aegis metadata takes the
   /// data's sample shape (a one-line note says so) instead of failing.
   std::shared_ptr<ScriptClassifier> load(const Dataset* data = nullptr) const;

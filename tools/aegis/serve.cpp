@@ -40,6 +40,7 @@ struct ServeFlags {
   bool port_given = false, host_given = false;
   std::string knn_calibrate;
   std::string verify_key;
+  std::string tls_cert, tls_key;
   int64_t knn_samples = 2000;
   double knn_fpr = 0.01;
 };
@@ -53,6 +54,8 @@ serve::ServeConfig build_config(const ServeFlags& f) {
       c.server.verify_key = f.verify_key;
       c.server.verify_model = serve::signature_verifier(f.verify_key);
     }
+    if (!f.tls_cert.empty()) c.server.tls_cert = f.tls_cert;
+    if (!f.tls_key.empty()) c.server.tls_key = f.tls_key;
     return c;
   }
   serve::ServeConfig c;
@@ -60,6 +63,8 @@ serve::ServeConfig build_config(const ServeFlags& f) {
   c.server.port = f.port;
   c.server.keys_path = f.keys;
   c.server.audit_path = f.audit;
+  c.server.tls_cert = f.tls_cert;
+  c.server.tls_key = f.tls_key;
   if (!f.verify_key.empty()) {
     c.server.verify_key = f.verify_key;
     c.server.verify_model = serve::signature_verifier(f.verify_key);
@@ -114,7 +119,7 @@ void run(ServeFlags& f, Context&) {
   }
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : config.models) models.push_back(gateway.model(m.name).to_json());
-  nlohmann::json j = {{"url", "http://" + config.server.host + ":" + std::to_string(port)},
+  nlohmann::json j = {{"url", (config.server.tls_cert.empty() ? "http://" : "https://") + config.server.host + ":" + std::to_string(port)},
                       {"port", port},
                       {"models", models},
                       {"keys", config.server.keys_path},
@@ -158,6 +163,8 @@ void add_serve_command(CLI::App& app, Context& ctx) {
   sub->add_option("--port-file", f->port_file, "Write the bound port to this file once listening");
   sub->add_option("--keys", f->keys, "API keys file")->capture_default_str();
   sub->add_option("--audit", f->audit, "Audit log (SQLite)")->capture_default_str();
+  sub->add_option("--tls-cert", f->tls_cert, "TLS certificate chain (PEM): serve https (with --tls-key)");
+  sub->add_option("--tls-key", f->tls_key, "TLS private key (PEM) of --tls-cert");
   sub->add_option("--detector", f->detector, "Runtime detector JSON, or 'auto' for MODEL.detector.json");
   sub->add_option("--detection-policy", f->policy, "off, log, flag or reject")
       ->check(CLI::IsMember({"off", "log", "flag", "reject"}))

@@ -129,6 +129,10 @@ struct ServerConfig {
   int read_timeout_s = 10;  ///< slow clients are cut off
   int write_timeout_s = 10;
   int threads = 8;
+  /// TLS on the listener (PEM certificate chain and private key; both or
+  /// neither). Without them the gateway speaks plain HTTP: keep it on
+  /// loopback or behind a TLS-terminating proxy.
+  std::string tls_cert, tls_key;
   bool metrics_public = false;  ///< /metrics without a key
   ParseLimits parse_limits;
   ModelVerifier verify_model;  ///< runs before every model load and swap

@@ -21,11 +21,18 @@ namespace aegis::serve {
 
 struct RemoteOptions {
   RemoteOptions(std::string url, std::string model) : url_(std::move(url)), model_(std::move(model)) {}
-  std::string url_;    ///< "http://host:port"
+  std::string url_;    ///< "http://host:port" or "https://host:port"
   std::string model_;  ///< model name on the server
   std::string api_key_;
   int64_t batch_size_ = 64;  ///< samples per HTTP request
   int timeout_s_ = 30;
+  /// https: PEM file of the CA that signed the server's certificate (default:
+  /// the system's CAs). The certificate and the host name are always verified.
+  std::string ca_file_;
+  RemoteOptions& ca_file(std::string v) {
+    ca_file_ = std::move(v);
+    return *this;
+  }
   RemoteOptions& api_key(std::string v) {
     api_key_ = std::move(v);
     return *this;
