@@ -91,8 +91,7 @@ void CounterfactualOptions::validate() const {
   AEGIS_CHECK(initial_const_ > 0 && std::isfinite(initial_const_), InvalidArgument,
               "counterfactual: initial_const must be > 0, got " << initial_const_);
   AEGIS_CHECK(lr_ > 0 && std::isfinite(lr_), InvalidArgument, "counterfactual: lr must be > 0, got " << lr_);
-  AEGIS_CHECK(beta_ >= 0 && std::isfinite(beta_), InvalidArgument,
-              "counterfactual: beta must be >= 0, got " << beta_);
+  AEGIS_CHECK(beta_ >= 0 && std::isfinite(beta_), InvalidArgument, "counterfactual: beta must be >= 0, got " << beta_);
   AEGIS_CHECK(kappa_ >= 0 && std::isfinite(kappa_), InvalidArgument,
               "counterfactual: kappa must be >= 0, got " << kappa_);
 }

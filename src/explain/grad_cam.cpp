@@ -26,11 +26,11 @@ int64_t pick_layer(const std::vector<torch::Tensor>& maps, const std::optional<i
   }
   const int64_t i = *layer < 0 ? n + *layer : *layer;
   AEGIS_CHECK(i >= 0 && i < n, InvalidArgument,
-              "gradcam: layer " << *layer << " does not exist: the model has " << n << " feature maps (0.."
-                                << n - 1 << ", or -1..-" << n << " from the end)");
-  AEGIS_CHECK(maps[size_t(i)].dim() == 4, Unsupported,
+              "gradcam: layer " << *layer << " does not exist: the model has " << n << " feature maps (0.." << n - 1
+                                << ", or -1..-" << n << " from the end)");
+  AEGIS_CHECK(maps[size_t(i)].dim() == 4, InvalidArgument,
               "gradcam needs a spatial feature map [batch, C, h, w]; feature map " << i << " has shape "
-                                                                                << maps[size_t(i)].sizes());
+                                                                                   << maps[size_t(i)].sizes());
   return i;
 }
 
@@ -66,9 +66,10 @@ Attribution GradCam::attribute(Classifier& model, const torch::Tensor& x, const 
   {
     // The maps explain the model only if its forward is the head over them.
     torch::Tensor reference = model.logits(x);
-    AEGIS_CHECK(logits.sizes() == reference.sizes() &&
-                    torch::allclose(logits.detach(), reference, 1e-4, 1e-4 * (1 + reference.abs().max().item<double>())),
-                Unsupported, kConvention << "; this model's forward(x) differs from head(feature_maps(x)[-1])");
+    AEGIS_CHECK(
+        logits.sizes() == reference.sizes() &&
+            torch::allclose(logits.detach(), reference, 1e-4, 1e-4 * (1 + reference.abs().max().item<double>())),
+        Unsupported, kConvention << "; this model's forward(x) differs from head(feature_maps(x)[-1])");
   }
   AEGIS_CHECK(a.requires_grad(), Unsupported,
               "gradcam: feature map " << layer << " does not depend on the input, so it explains nothing");
@@ -78,14 +79,13 @@ Attribution GradCam::attribute(Classifier& model, const torch::Tensor& x, const 
   AEGIS_CHECK(g.defined(), Unsupported,
               "gradcam: feature map " << layer << " does not feed the model's head, so its gradient is undefined");
   torch::NoGradGuard no_grad;
-  torch::Tensor weights = g.mean({2, 3}, true);               // [B, C, 1, 1]
-  torch::Tensor cam = (weights * a.detach()).sum(1, true);    // [B, 1, h, w]
+  torch::Tensor weights = g.mean({2, 3}, true);             // [B, C, 1, 1]
+  torch::Tensor cam = (weights * a.detach()).sum(1, true);  // [B, 1, h, w]
   if (o_.relu_) cam = cam.clamp_min(0);
-  cam = torch::nn::functional::interpolate(
-      cam, torch::nn::functional::InterpolateFuncOptions()
-               .size(std::vector<int64_t>{x.size(2), x.size(3)})
-               .mode(torch::kBilinear)
-               .align_corners(false));
+  cam = torch::nn::functional::interpolate(cam, torch::nn::functional::InterpolateFuncOptions()
+                                                    .size(std::vector<int64_t>{x.size(2), x.size(3)})
+                                                    .mode(torch::kBilinear)
+                                                    .align_corners(false));
   if (o_.relu_) cam = cam.clamp_min(0);  // bilinear weights are >= 0; this only guards -0 and rounding
   Attribution r;
   r.values = cam.expand_as(x).contiguous().to(torch::kFloat);

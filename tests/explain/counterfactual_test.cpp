@@ -5,12 +5,13 @@
 // net finds it); both stay in the valid range, succeed, and leave the model
 // as it was.
 
+#include "aegis/explain/counterfactual.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/script_classifier.h"
-#include "aegis/explain/counterfactual.h"
 #include "aegis/explain/registry.h"
 #include "support/test_support.h"
 

@@ -3,13 +3,14 @@
 // ReLU(sum_k W[c, k] / (h w) A_k); batches equal single samples; the ReLU
 // keeps it non-negative; models it cannot explain are refused by name.
 
+#include "aegis/explain/grad_cam.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "aegis/core/architectures.h"
 #include "aegis/core/error.h"
 #include "aegis/core/script_classifier.h"
-#include "aegis/explain/grad_cam.h"
 #include "aegis/explain/registry.h"
 #include "support/test_support.h"
 
@@ -78,7 +79,7 @@ TEST(GradCam, OnGlobalAveragePoolingEqualsHeadWeightsOverAreaTimesMaps) {
   torch::Tensor x = images(6, 1);
   torch::Tensor target = torch::tensor({0, 1, 2, 0, 1, 2}, torch::kLong);
   torch::Tensor maps = torch::relu(torch::conv2d(x, p.conv_w, p.conv_b, 1, 1));  // [6, 4, 8, 8]
-  torch::Tensor w = p.lin_w.index_select(0, target) / 64.0;                    // [6, 4]
+  torch::Tensor w = p.lin_w.index_select(0, target) / 64.0;                      // [6, 4]
   torch::Tensor signed_cam = (w.view({6, 4, 1, 1}) * maps).sum(1, true);         // [6, 1, 8, 8]
 
   Attribution a = GradCam().explain(*p.model, x, target);
@@ -129,7 +130,9 @@ TEST(GradCam, RefusesModelsItCannotExplainByName) {
   // No feature maps at all.
   auto linear = testing::make_linear(torch::randn({3, 4}), torch::zeros({3}));
   EXPECT_EQ(error_kind_of([&] { GradCam().explain(*linear, torch::rand({2, 4})); }), ErrorKind::Unsupported);
-  EXPECT_NE(error_message_of([&] { GradCam().explain(*linear, torch::rand({2, 4})); }).find("feature_maps"),
+  EXPECT_NE(error_message_of([&] {
+              GradCam().explain(*linear, torch::rand({2, 4}));
+            }).find("feature_maps"),
             std::string::npos);
   // Feature maps but no head(): the logits are no function of the maps.
   PooledConv headless = pooled_conv(false);

@@ -4,12 +4,13 @@
 // activation maximisation raises the class's logit above its start, stays
 // in the valid range, and heads towards the class's own pattern.
 
+#include "aegis/explain/prototypes.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "aegis/core/error.h"
 #include "aegis/core/script_classifier.h"
-#include "aegis/explain/prototypes.h"
 #include "support/test_support.h"
 
 namespace aegis {
