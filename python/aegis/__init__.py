@@ -146,9 +146,11 @@ def explain(method: str, model, x: torch.Tensor, *, target: Optional[torch.Tenso
     """Attributions of ``model``'s decisions on ``x`` (raw inputs in the model's
     range) to the input features, for the class ``target`` per sample (by
     default the predicted one). ``method`` is saliency, gradient-x-input, ig,
-    smoothgrad, smoothgrad-sq, vargrad, or the black-box occlusion,
-    ablation, kernelshap (``background``: a set of inputs [R, ...] instead of
-    the baseline) and lime; keyword arguments are its parameters (``steps``,
+    gradcam (``layer``, ``relu``), smoothgrad, smoothgrad-sq, vargrad, the
+    black-box occlusion, ablation, kernelshap (``background``: a set of inputs
+    [R, ...] instead of the baseline) and lime, or counterfactual (``to``,
+    ``norm``: the values are the change that moves each sample to another
+    class); keyword arguments are its parameters (``steps``,
     ``rule``, ``baseline``, ``tunnel``, ``samples``, ``mask``, ``patch``...;
     see docs/explain.md), unknown ones refused by name."""
     meta = _split_meta(params)

@@ -189,6 +189,28 @@ def test_explain_integrated_gradients_is_complete_and_matches_the_cli(tmp_path, 
     assert sg.gap is None and torch.equal(sg.values, aegis.explain("smoothgrad", trained, x[:2], samples=4, seed=1).values)
 
 
+def test_counterfactuals_move_to_the_runner_up_and_gradcam_needs_feature_maps():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(16, 3).eval()
+    x = torch.rand(4, 16) * 0.4 + 0.3
+    logits = net(x).detach()
+    e = aegis.explain("counterfactual", net, x, kappa=0.05)
+    assert e.method == "counterfactual" and e.gap is None
+    assert torch.equal(e.target, logits.argmax(1))
+    runner_up = logits.scatter(1, e.target.view(-1, 1), float("-inf")).argmax(1)
+    moved = x + e.values
+    assert moved.min() >= 0 and moved.max() <= 1
+    assert torch.equal(net(moved).argmax(1), runner_up)
+    # The sparse one changes fewer features for the same move.
+    l1 = aegis.explain("counterfactual", net, x, norm="l1", kappa=0.05)
+    assert torch.equal(net(x + l1.values).argmax(1), runner_up)
+    assert (l1.values.abs() > 1e-3).sum() < (e.values.abs() > 1e-3).sum()
+    with pytest.raises(aegis.InvalidArgumentError, match="'to' is a class index"):
+        aegis.explain("counterfactual", net, x, to="best")
+    with pytest.raises(aegis.UnsupportedError, match="feature_maps"):
+        aegis.explain("gradcam", net, x)
+
+
 def test_black_box_explainers_on_a_torch_linear_module_give_the_closed_forms():
     torch.manual_seed(0)
     net = torch.nn.Linear(16, 3).eval()

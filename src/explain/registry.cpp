@@ -5,7 +5,9 @@
 #include "aegis/core/error.h"
 #include "aegis/explain/gradient_x_input.h"
 #include "aegis/explain/expected_gradients.h"
+#include "aegis/explain/counterfactual.h"
 #include "aegis/explain/feature_ablation.h"
+#include "aegis/explain/grad_cam.h"
 #include "aegis/explain/integrated_gradients.h"
 #include "aegis/explain/kernel_shap.h"
 #include "aegis/explain/lime.h"
@@ -73,8 +75,8 @@ FeatureMaskOptions mask_options(Params& p, const std::string& fallback) {
 }  // namespace
 
 std::vector<std::string> explainer_names() {
-  return {"saliency",  "gradient-x-input", "ig",       "eg",         "smoothgrad", "smoothgrad-sq",
-          "vargrad",   "occlusion",        "ablation", "kernelshap", "lime"};
+  return {"saliency", "gradient-x-input", "ig",        "eg",       "gradcam",    "smoothgrad", "smoothgrad-sq",
+          "vargrad",  "occlusion",        "ablation",  "kernelshap", "lime",    "counterfactual"};
 }
 
 std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohmann::json& params,
@@ -90,6 +92,15 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
     e = std::make_shared<Saliency>(SaliencyOptions().absolute(p.get<bool>("absolute", true)));
   } else if (method == "gradient-x-input") {
     e = std::make_shared<GradientXInput>();
+  } else if (method == "gradcam" || method == "grad-cam") {
+    GradCamOptions o;
+    const nlohmann::json layer = p.get<nlohmann::json>("layer", nullptr);
+    if (!layer.is_null()) {
+      AEGIS_CHECK(layer.is_number_integer(), InvalidArgument,
+                  "gradcam: parameter 'layer' is a feature map index (negative from the end), got " << layer.dump());
+      o.layer(layer.get<int64_t>());
+    }
+    e = std::make_shared<GradCam>(o.relu(p.get<bool>("relu", true)));
   } else if (method == "ig" || method == "integrated-gradients") {
     e = std::make_shared<IntegratedGradients>(
         IntegratedGradientsOptions()
@@ -143,6 +154,28 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
     }
     p.refuse_unused();
     return e;
+  } else if (method == "counterfactual") {
+    AEGIS_CHECK(tunnel == "none", InvalidArgument, "a noise tunnel is for attributions, not counterfactuals");
+    CounterfactualOptions o;
+    const nlohmann::json to = p.get<nlohmann::json>("to", "runner-up");
+    if (to.is_string() && to.get<std::string>() == "runner-up") {
+      o.to(-1);
+    } else {
+      AEGIS_CHECK(to.is_number_integer() && to.get<int64_t>() >= 0, InvalidArgument,
+                  "counterfactual: parameter 'to' is a class index or \"runner-up\", got " << to.dump());
+      o.to(to.get<int64_t>());
+    }
+    o.norm(parse_norm(p.get<std::string>("norm", "l2")))
+        .steps(p.get<int64_t>("steps", o.steps_))
+        .binary_search_steps(p.get<int64_t>("binary_search_steps", o.binary_search_steps_))
+        .initial_const(p.get<double>("initial_const", o.initial_const_))
+        .lr(p.get<double>("lr", o.lr_))
+        .beta(p.get<double>("beta", o.beta_))
+        .kappa(p.get<double>("kappa", o.kappa_))
+        .seed(seed);
+    e = std::make_shared<Counterfactual>(o);
+    p.refuse_unused();
+    return e;
   } else if (method == "smoothgrad" || method == "smoothgrad-sq" || method == "vargrad") {
     AEGIS_CHECK(tunnel == "none", InvalidArgument, method << " is already a noise tunnel");
     e = std::make_shared<NoiseTunnel>(std::make_shared<Saliency>(SaliencyOptions().absolute(false)),
@@ -150,10 +183,13 @@ std::shared_ptr<Explainer> make_explainer(const std::string& method, const nlohm
     p.refuse_unused();
     return e;
   } else {
+    AEGIS_CHECK(method != "prototypes" && method != "tree", InvalidArgument,
+                method << " is a global explanation of the model, not an explainer of samples: see "
+                       << (method == "tree" ? "explain/surrogate_tree.h" : "explain/prototypes.h"));
     AEGIS_FAIL(InvalidArgument, "unknown method '" << method
-                                                   << "' (saliency, gradient-x-input, ig, eg, smoothgrad, "
-                                                      "smoothgrad-sq, "
-                                                      "vargrad, occlusion, ablation, kernelshap, lime)");
+                                                   << "' (saliency, gradient-x-input, ig, eg, gradcam, smoothgrad, "
+                                                      "smoothgrad-sq, vargrad, occlusion, ablation, kernelshap, lime, "
+                                                      "counterfactual)");
   }
   if (tunnel != "none") e = std::make_shared<NoiseTunnel>(e, tunnel_options(p, parse_noise_tunnel_kind(tunnel), seed));
   p.refuse_unused();

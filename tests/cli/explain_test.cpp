@@ -147,5 +147,103 @@ TEST(ExplainCli, TreeFitsTheModelOnTheRestOfASingleFileAndWritesItsRules) {
   EXPECT_NE(none_left.err.find("none left to fit"), std::string::npos) << none_left.err;
 }
 
+TEST(ExplainCli, GradCamAndCounterfactualsWriteTheSameFilesAndTheCounterfactuals) {
+  testing::TempDir dir;
+  const std::string common = model_and_data_flags(dir, 8, 10) + " -n 4";
+  auto cam = run_aegis("explain" + common + " --method gradcam -o '" + dir.file("cam") + "' --json");
+  ASSERT_EQ(cam.exit_code, 0) << cam.err;
+  json c = json::parse(cam.out);
+  EXPECT_EQ(c["method"], "gradcam");
+  torch::Tensor maps = load_npy(dir.file("cam/attributions.npy"), dir.file("cam/target.npy")).x;
+  EXPECT_EQ(maps.sizes(), (std::vector<int64_t>{4, 1, 28, 28}));
+  EXPECT_GE(maps.min().item<float>(), 0.0f);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("cam/grid.png")));
+  auto layer0 = run_aegis("explain" + common + " --method gradcam --layer 0 --signed -o '" + dir.file("cam0") +
+                          "' --json");
+  ASSERT_EQ(layer0.exit_code, 0) << layer0.err;
+  EXPECT_EQ(json::parse(layer0.out)["options"]["layer"], 0);
+  EXPECT_EQ(json::parse(layer0.out)["options"]["relu"], false);
+
+  auto cf = run_aegis("explain" + common + " --method counterfactual -o '" + dir.file("cf") + "' --json");
+  ASSERT_EQ(cf.exit_code, 0) << cf.err;
+  json j = json::parse(cf.out);
+  EXPECT_EQ(j["method"], "counterfactual");
+  EXPECT_EQ(j["options"]["norm"], "l2");
+  ASSERT_EQ(j["samples"].size(), 4u);
+  torch::Tensor x = load_npy(dir.file("x.npy"), dir.file("y.npy")).x.narrow(0, 0, 4);
+  torch::Tensor delta = load_npy(dir.file("cf/attributions.npy"), dir.file("cf/target.npy")).x;
+  torch::Tensor counterfactual = load_npy(dir.file("cf/counterfactual.npy"), dir.file("cf/to.npy")).x;
+  EXPECT_TRUE(torch::allclose(counterfactual - x, delta, 1e-5, 1e-6));
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_NE(j["samples"][i]["to"], j["samples"][i]["target"]) << "the runner-up is another class";
+    if (j["samples"][i]["success"].get<bool>()) {
+      EXPECT_EQ(j["samples"][i]["to"], j["samples"][i]["counterfactual_predicted"]);
+      EXPECT_GT(j["samples"][i]["l2"].get<double>(), 0.0);
+    }
+  }
+  EXPECT_GE(j["success_rate"].get<double>(), 0.75) << j.dump();
+  DecodedImage grid = decode_image_file(dir.file("cf/grid.png"));
+  EXPECT_GT(grid.width, 4 * 28) << "input, counterfactual, change and its size side by side";
+
+  auto l1 = run_aegis("explain" + common + " --method counterfactual --norm l1 --to 2 --steps 50 -o '" +
+                      dir.file("l1") + "' --json");
+  ASSERT_EQ(l1.exit_code, 0) << l1.err;
+  json k = json::parse(l1.out);
+  EXPECT_EQ(k["options"]["norm"], "l1");
+  EXPECT_EQ(k["samples"][1]["to"], 2);
+
+  for (auto [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {" --method counterfactual --to best", "--to is runner-up or a class index"},
+           {" --method counterfactual --to 7", "outside the model's 4 classes"},
+           {" --method counterfactual --norm linf", "norm must be l2"},
+           {" --method counterfactual --metrics deletion", "--metrics measures attributions"},
+           {" --method ig --to 2", "takes no parameter 'to'"},
+           {" --method gradcam --layer 2", "spatial feature map"},
+           {" --method gradcam --layer 9", "does not exist"}}) {
+    auto bad = run_aegis("explain" + common + args + " -o '" + dir.file("bad") + "'");
+    EXPECT_EQ(bad.exit_code, 2) << args << "\n" << bad.err;
+    EXPECT_NE(bad.err.find(message), std::string::npos) << args << "\n" << bad.err;
+  }
+}
+
+TEST(ExplainCli, PrototypesWriteOneImagePerClass) {
+  testing::TempDir dir;
+  const std::string common = model_and_data_flags(dir, 40, 11);
+  auto r = run_aegis("explain" + common + " --method prototypes --top 3 -o '" + dir.file("p") + "' --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["method"], "prototypes");
+  EXPECT_EQ(j["kind"], "mean");
+  ASSERT_EQ(j["classes"].size(), 4u);
+  EXPECT_EQ(j["classes"][0]["samples_averaged"], 3);
+  torch::Tensor images = load_npy(dir.file("p/prototypes.npy"), dir.file("p/classes.npy")).x;
+  EXPECT_EQ(images.sizes(), (std::vector<int64_t>{4, 1, 28, 28}));
+  DecodedImage png = decode_image_file(dir.file("p/prototypes.png"));
+  EXPECT_GE(png.width, 4 * 28 * 3) << "four classes side by side, enlarged";
+  EXPECT_TRUE(std::filesystem::exists(dir.file("p/prototypes.json")));
+
+  auto m = run_aegis("explain" + common + " --method prototypes --prototype maximise --steps 20 -o '" +
+                     dir.file("m") + "' --json");
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  json mj = json::parse(m.out);
+  EXPECT_EQ(mj["kind"], "maximise");
+  for (const auto& c : mj["classes"])
+    EXPECT_GT(c["score"].get<double>(), c["start_score"].get<double>()) << mj.dump();
+
+  for (auto [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {" --method prototypes --prototype median", "unknown prototype kind 'median'"},
+           {" --method prototypes --top 0", "top k must be >= 1"},
+           {" --method prototypes --prototype maximise --top 3", "--top applies to --prototype mean"},
+           {" --method prototypes --layer 1", "--layer does not apply"},
+           {" --method prototypes -n 2", "has no samples"}}) {
+    auto bad = run_aegis("explain" + common + args + " -o '" + dir.file("bad") + "'");
+    EXPECT_EQ(bad.exit_code, 2) << args << "\n" << bad.err;
+    EXPECT_NE(bad.err.find(message), std::string::npos) << args << "\n" << bad.err;
+  }
+  auto help = run_aegis("explain --help");
+  for (const char* flag : {"--layer", "--to", "--norm", "--prototype", "--top", "gradcam", "counterfactual"})
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+}
+
 }  // namespace
 }  // namespace aegis

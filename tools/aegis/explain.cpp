@@ -3,7 +3,10 @@
 // through a noise tunnel, and the black-box occlusion, ablation, KernelSHAP
 // and LIME, which also run on a model behind a gateway), written as NPY, a
 // PNG grid (input, heat map, overlay, with the true and predicted class) and
-// a JSON with per-sample scores, completeness gaps and LIME's fidelity.
+// a JSON with per-sample scores, completeness gaps and LIME's fidelity;
+// Grad-CAM on the model's feature maps; counterfactuals (the smallest change
+// to another class, next to the input in the grid); and the global
+// explanations: the surrogate tree and per-class prototypes.
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -20,7 +23,9 @@
 #include "aegis/core/progress.h"
 #include "aegis/core/random.h"
 #include "aegis/explain/attribution_metrics.h"
+#include "aegis/explain/counterfactual.h"
 #include "aegis/explain/metrics.h"
+#include "aegis/explain/prototypes.h"
 #include "aegis/explain/registry.h"
 #include "aegis/explain/surrogate_tree.h"
 #include "commands.h"
@@ -60,6 +65,11 @@ struct ExplainFlags {
   int64_t depth = 10;
   int64_t fit_samples = 10000;
   int64_t min_leaf = 5;
+  int64_t layer = 0;
+  std::string to = "runner-up";
+  std::string norm = "l2";
+  std::string prototype = "mean";
+  int64_t top = 10;
   int64_t n = 16;
   int64_t batch_size = 64;
   std::string out_dir = "explain-out";
@@ -73,8 +83,25 @@ nlohmann::json explainer_params(const ExplainFlags& f, CLI::App* sub) {
   auto given = [&](const char* flag) { return sub->get_option(flag)->count() > 0; };
   if (f.method == "saliency")
     p["absolute"] = !f.signed_saliency;
+  else if (f.method == "gradcam" && given("--signed"))
+    p["relu"] = !f.signed_saliency;
   else if (given("--signed"))
     p["absolute"] = !f.signed_saliency;
+  if (given("--layer")) p["layer"] = f.layer;
+  if (f.method == "counterfactual" || given("--to")) {
+    int64_t c = -1;
+    if (f.to != "runner-up") {
+      try {
+        size_t used = 0;
+        c = std::stoll(f.to, &used);
+        if (used != f.to.size()) c = -1;
+      } catch (const std::exception&) {
+      }
+      AEGIS_CHECK(c >= 0, InvalidArgument, "--to is runner-up or a class index, got '" << f.to << "'");
+    }
+    p["to"] = c < 0 ? nlohmann::json("runner-up") : nlohmann::json(c);
+  }
+  if (given("--norm")) p["norm"] = f.norm;
   if (f.method == "ig" || given("--steps")) p["steps"] = f.steps;
   if (given("--rule")) p["rule"] = f.rule;
   if (given("--baseline")) p["baseline"] = f.baseline;
@@ -166,12 +193,129 @@ void run_tree(ExplainFlags& f, CLI::App* sub) {
   });
 }
 
+/// --method prototypes: one image per class, the mean of its most confident
+/// samples in --data (-n of them, default 1000) or maximised by MI-Face.
+void run_prototypes(ExplainFlags& f, CLI::App* sub) {
+  AEGIS_CHECK(f.metrics.empty(), InvalidArgument, "--metrics applies to attribution methods, not to prototypes");
+  auto given = [&](const char* flag) { return sub->get_option(flag)->count() > 0; };
+  for (const char* flag : {"--tunnel", "--rule", "--baseline", "--window", "--mask", "--background", "--layer", "--to",
+                           "--norm", "--depth"})
+    AEGIS_CHECK(!given(flag), InvalidArgument, flag << " does not apply to --method prototypes");
+  PrototypeOptions o;
+  o.kind(parse_prototype_kind(f.prototype)).top_k(f.top).batch_size(f.batch_size);
+  AEGIS_CHECK(o.kind_ == PrototypeKind::Mean || !given("--top"), InvalidArgument,
+              "--top applies to --prototype mean (the most confident samples averaged)");
+  AEGIS_CHECK(o.kind_ == PrototypeKind::Maximise || !given("--steps"), InvalidArgument,
+              "--steps applies to --prototype maximise (MI-Face steps)");
+  if (o.kind_ == PrototypeKind::Maximise) {
+    InversionOptions inv = o.inversion_;
+    inv.seed(f.out.seed);
+    if (given("--steps")) inv.steps(f.steps);
+    o.inversion(inv);
+  }
+  o.validate();
+  // Maximise reads the data only for the model's shape and class names.
+  f.data.limit = sub->count("-n") ? f.n : o.kind_ == PrototypeKind::Mean ? 1000 : 16;
+  Dataset data = load_dataset(f.data.spec("test"));
+  AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to take prototypes from");
+  auto model = f.model.load_classifier(&data);
+  const ModelMeta& meta = model->meta();
+  AEGIS_CHECK(o.kind_ == PrototypeKind::Mean || model->has_gradients(), Unsupported,
+              "--prototype maximise follows the model's gradients; a served model gives none (use mean)");
+  ClassPrototypes r = class_prototypes(*model, &data, o);
+
+  namespace fs = std::filesystem;
+  fs::create_directories(f.out_dir);
+  const std::string dir = fs::path(f.out_dir).string();
+  save_npy(r.images, dir + "/prototypes.npy");
+  save_npy(r.classes, dir + "/classes.npy");
+  nlohmann::json j = r.to_json();
+  j["method"] = "prototypes";
+  j["options"] = o.to_json();
+  j["model"] = f.model.path;
+  j["data"] = data.source;
+  if (o.kind_ == PrototypeKind::Mean) j["samples"] = data.size();
+  for (size_t i = 0; i < j["classes"].size(); ++i)
+    j["classes"][i]["name"] = class_label(meta, data, j["classes"][i]["class"].get<int64_t>());
+  std::string png;
+  if (r.images.dim() == 4) {
+    png = dir + "/prototypes.png";
+    write_tiled_png(png, r.images,
+                    ImageGridOptions()
+                        .columns(r.images.size(0))
+                        .scale(r.images.size(2) <= 32 ? 3 : 1)
+                        .range(meta.clip_min, meta.clip_max));
+    j["grid"] = png;
+  }
+  std::ofstream(dir + "/prototypes.json") << j.dump(2) << "\n";
+  emit(f.out, j, [&] {
+    if (o.kind_ == PrototypeKind::Mean)
+      std::cout << fmt::format(
+          "class prototypes (mean of the {} most confident samples of each class) from {} samples of {} ({} model "
+          "evaluations, {:.2f} s)\n",
+          o.top_k_, data.size(), data.source, r.queries, r.seconds);
+    else
+      std::cout << fmt::format("class prototypes (activation maximisation, MI-Face, {} steps) ({} model evaluations, "
+                               "{:.2f} s)\n",
+                               o.inversion_.steps_, r.queries, r.seconds);
+    for (int64_t i = 0; i < r.classes.size(0); ++i) {
+      const int64_t c = r.classes[i].item<int64_t>();
+      std::string line = fmt::format("  {:>3} {:<14} logit {:>8.3f}  p {:.3f}", c, class_label(meta, data, c),
+                                     r.score[i].item<double>(), r.probability[i].item<double>());
+      if (r.counts.defined())
+        line += fmt::format("  ({} samples, mean confidence {:.3f})", r.counts[i].item<int64_t>(),
+                            r.mean_confidence[i].item<double>());
+      if (r.start_score.defined()) line += fmt::format("  (start logit {:.3f})", r.start_score[i].item<double>());
+      std::cout << line << "\n";
+    }
+    std::cout << "wrote " << dir << "/prototypes.npy, classes.npy, prototypes.json";
+    if (!png.empty()) std::cout << ", prototypes.png (one image per class)";
+    std::cout << "\n";
+  });
+}
+
+/// Counterfactuals batch by batch, joined like Explainer::explain_batched.
+CounterfactualResult find_counterfactuals(Counterfactual& cf, Classifier& model, const torch::Tensor& x,
+                                          const torch::Tensor& from, int64_t batch_size) {
+  AEGIS_CHECK(batch_size >= 1, InvalidArgument, "batch size must be >= 1, got " << batch_size);
+  Progress bar("counterfactuals", x.size(0));
+  std::vector<CounterfactualResult> parts;
+  for (int64_t i = 0; i < x.size(0); i += batch_size) {
+    const int64_t b = std::min(batch_size, x.size(0) - i);
+    parts.push_back(cf.find(model, x.narrow(0, i, b), from.narrow(0, i, b)));
+    bar.advance(b);
+  }
+  bar.finish();
+  auto cat = [&](auto get) {
+    std::vector<torch::Tensor> v;
+    for (auto& p : parts) v.push_back(get(p));
+    return torch::cat(v);
+  };
+  CounterfactualResult r = parts[0];
+  r.attribution.values = cat([](CounterfactualResult& p) { return p.attribution.values; });
+  r.attribution.target = cat([](CounterfactualResult& p) { return p.attribution.target; });
+  r.attribution.score = cat([](CounterfactualResult& p) { return p.attribution.score; });
+  r.counterfactual = cat([](CounterfactualResult& p) { return p.counterfactual; });
+  r.to = cat([](CounterfactualResult& p) { return p.to; });
+  r.predicted = cat([](CounterfactualResult& p) { return p.predicted; });
+  r.success = cat([](CounterfactualResult& p) { return p.success; });
+  r.l1 = cat([](CounterfactualResult& p) { return p.l1; });
+  r.l2 = cat([](CounterfactualResult& p) { return p.l2; });
+  r.attribution.queries = 0;
+  r.attribution.seconds = 0;
+  for (auto& p : parts) {
+    r.attribution.queries += p.attribution.queries;
+    r.attribution.seconds += p.attribution.seconds;
+  }
+  return r;
+}
+
 void run(ExplainFlags& f, CLI::App* sub) {
   f.out.apply();
-  if (f.method == "tree") {
+  if (f.method == "tree" || f.method == "prototypes" || f.method == "counterfactual")
     AEGIS_CHECK(!f.adversarial.any(), InvalidArgument, "--adversarial and --robustness apply to attribution methods");
-    return run_tree(f, sub);
-  }
+  if (f.method == "tree") return run_tree(f, sub);
+  if (f.method == "prototypes") return run_prototypes(f, sub);
   check_explain_adversarial_flags(f.adversarial);
   AEGIS_CHECK(f.n >= 1, InvalidArgument, "-n must be >= 1, got " << f.n);
   AEGIS_CHECK(f.background >= 0, InvalidArgument, "--background must be >= 0, got " << f.background);
@@ -224,7 +368,12 @@ void run(ExplainFlags& f, CLI::App* sub) {
   AEGIS_CHECK(!sanity || script_model, Unsupported,
               "the sanity check re-randomises the model's weights: it needs a model file, not a served model");
 
-  Attribution a = explainer->explain_batched(*model, data.x, target, f.batch_size);
+  auto counterfactual = std::dynamic_pointer_cast<Counterfactual>(explainer);
+  AEGIS_CHECK(!counterfactual || f.metrics.empty(), InvalidArgument,
+              "--metrics measures attributions; a counterfactual reports its success and size instead");
+  CounterfactualResult cf;
+  if (counterfactual) cf = find_counterfactuals(*counterfactual, *model, data.x, target, f.batch_size);
+  Attribution a = counterfactual ? cf.attribution : explainer->explain_batched(*model, data.x, target, f.batch_size);
   nlohmann::json metrics = nlohmann::json::object();
   std::vector<std::string> metric_lines;
   for (const auto& m : f.metrics) {
@@ -277,7 +426,11 @@ void run(ExplainFlags& f, CLI::App* sub) {
   const std::string dir = fs::path(f.out_dir).string();
   save_npy(a.values, dir + "/attributions.npy");
   save_npy(a.target, dir + "/target.npy");
-  nlohmann::json j = a.to_json();
+  if (counterfactual) {
+    save_npy(cf.counterfactual, dir + "/counterfactual.npy");
+    save_npy(cf.to, dir + "/to.npy");
+  }
+  nlohmann::json j = counterfactual ? cf.to_json() : a.to_json();
   j["model"] = f.model.path;
   j["data"] = f.data.data;
   j["samples_explained"] = data.size();
@@ -298,11 +451,26 @@ void run(ExplainFlags& f, CLI::App* sub) {
     torch::Tensor input = x01.size(1) == 3 ? x01 : gray;
     auto name = [&](int64_t c) { return class_label(meta, data, c); };
     std::vector<std::vector<std::string>> captions;
-    for (int64_t i = 0; i < data.size(); ++i)
+    for (int64_t i = 0; i < data.size(); ++i) {
       captions.push_back({"true   " + name(data.y[i].item<int64_t>()), "pred   " + name(pred[i].item<int64_t>()),
                           "target " + name(a.target[i].item<int64_t>())});
+      if (counterfactual)
+        captions.back().push_back(fmt::format("to {} {} L2 {:.2f}", name(cf.to[i].item<int64_t>()),
+                                              cf.success[i].item<bool>() ? "ok" : "FAILED", cf.l2[i].item<double>()));
+    }
     grid = dir + "/grid.png";
-    write_image_grid(grid, {input, heat_rgb, overlay}, 0.0, 1.0, data.x.size(2) <= 32 ? 3 : 1, captions);
+    if (counterfactual) {
+      // Input, counterfactual, the change (grey = none, amplified per sample), its size per pixel.
+      torch::Tensor cf01 = ((cf.counterfactual - lo) / (hi - lo)).clamp(0, 1);
+      torch::Tensor change = amplify_perturbation(a.values);
+      if (x01.size(1) != 3) {
+        cf01 = cf01.mean(1, true).expand({-1, 3, -1, -1});
+        change = change.mean(1, true).expand({-1, 3, -1, -1});
+      }
+      write_image_grid(grid, {input, cf01, change, heat_rgb}, 0.0, 1.0, data.x.size(2) <= 32 ? 3 : 1, captions);
+    } else {
+      write_image_grid(grid, {input, heat_rgb, overlay}, 0.0, 1.0, data.x.size(2) <= 32 ? 3 : 1, captions);
+    }
     j["grid"] = grid;
   }
   if (f.adversarial.any())
@@ -312,6 +480,16 @@ void run(ExplainFlags& f, CLI::App* sub) {
   emit(f.out, j, [&] {
     std::cout << fmt::format("{} on {} samples ({} model evaluations, {:.2f} s)\n", a.method, data.size(), a.queries,
                              a.seconds);
+    if (counterfactual) {
+      const int64_t ok = cf.success.sum().item<int64_t>();
+      std::cout << fmt::format("counterfactuals ({} change, to {}): {} of {} reached their class", f.norm, f.to, ok,
+                               data.size());
+      if (ok > 0)
+        std::cout << fmt::format("; median size of the change: L1 {:.3f}, L2 {:.3f}",
+                                 cf.l1.masked_select(cf.success).median().item<double>(),
+                                 cf.l2.masked_select(cf.success).median().item<double>());
+      std::cout << "\n";
+    }
     if (a.gap.defined())
       std::cout << fmt::format(
           "completeness: |sum of attributions - (f(x) - f(baseline))| at most {:.3g}, median {:.3g}\n",
@@ -321,7 +499,10 @@ void run(ExplainFlags& f, CLI::App* sub) {
                                a.fidelity.min().item<double>(), a.fidelity.median().item<double>());
     for (const auto& line : metric_lines) std::cout << line << "\n";
     std::cout << "wrote " << dir << "/attributions.npy, target.npy, explanation.json";
-    if (!grid.empty()) std::cout << ", grid.png (input, heat map, overlay)";
+    if (counterfactual) std::cout << ", counterfactual.npy, to.npy";
+    if (!grid.empty())
+      std::cout << (counterfactual ? ", grid.png (input, counterfactual, change, its size)"
+                                   : ", grid.png (input, heat map, overlay)");
     std::cout << "\n";
   });
 }
@@ -341,6 +522,9 @@ void add_explain_command(CLI::App& app, Context&) {
       "  aegis explain --model model.pt --method tree --depth 10 --fit-samples 20000 -n 2000\n"
       "  aegis explain --model model.pt --method saliency --adversarial pgd --eps 0.1 -n 8\n"
       "  aegis explain --model model.pt --method ig --robustness --eps 0.05 -n 16\n"
+      "  aegis explain --model model.pt --method gradcam --layer 0\n"
+      "  aegis explain --model model.pt --method counterfactual --to runner-up --norm l1 -n 8\n"
+      "  aegis explain --model model.pt --method prototypes --prototype mean --top 20 -n 2000\n"
       "Methods: saliency, gradient-x-input, ig (Integrated Gradients), smoothgrad, smoothgrad-sq, vargrad\n"
       "(the noise tunnel around signed saliency; --tunnel puts any of these inside one), and the\n"
       "black-box occlusion, ablation, kernelshap, lime, which need only the model's outputs, so\n"
@@ -349,6 +533,13 @@ void add_explain_command(CLI::App& app, Context&) {
       "methods with a baseline (ig, gradient-x-input, kernelshap), LIME's local fidelity for lime.\n"
       "tree is global: a decision tree fitted to the model's predictions on --fit-samples training\n"
       "samples, printed as rules, with its fidelity to the model per depth on the -n held-out samples.\n"
+      "gradcam weighs a feature map of the model (--layer; default the deepest spatial one) by the\n"
+      "mean gradient of the target logit: a coarse map of where the evidence sits (--signed: no ReLU).\n"
+      "counterfactual finds the smallest change that moves each sample from --target to --to (C&W\n"
+      "for --norm l2, elastic net for a sparse l1 change) and writes the counterfactuals, the change\n"
+      "(as attributions.npy) and a grid of input, counterfactual and change.\n"
+      "prototypes is global: one image per class, the mean of its --top most confident samples among\n"
+      "the -n of --data (default 1000), or --prototype maximise (MI-Face activation maximisation).\n"
       "--adversarial ATTACK explains the samples' adversarial versions beside the clean ones\n"
       "(adversarial.png: clean input, clean map, adversarial input, adversarial map; per sample the\n"
       "top-k overlap and L2 distance of the normalised maps). --robustness attacks the explanation\n"
@@ -358,13 +549,16 @@ void add_explain_command(CLI::App& app, Context&) {
   add_data_flags(sub, f->data, "test");
   sub->add_option("--method", f->method,
                   "saliency, gradient-x-input, ig, eg (expected gradients: --background N), smoothgrad, "
-                  "smoothgrad-sq, vargrad, occlusion, ablation, "
-                  "kernelshap, lime; tree (a global surrogate decision tree)")
+                  "smoothgrad-sq, vargrad, gradcam, occlusion, ablation, "
+                  "kernelshap, lime, counterfactual; tree (a global surrogate decision tree), prototypes (per class)")
       ->capture_default_str();
   sub->add_option("--tunnel", f->tunnel, "none, smoothgrad, smoothgrad-sq or vargrad around the method")
       ->capture_default_str();
   sub->add_option("--target", f->target, "Class to explain: predicted, true, or a class index")->capture_default_str();
-  sub->add_option("--steps", f->steps, "ig: quadrature points")->capture_default_str();
+  sub->add_option("--steps", f->steps,
+                  "ig: quadrature points; counterfactual: optimiser steps per search round (200); prototypes "
+                  "maximise: MI-Face steps (300)")
+      ->capture_default_str();
   sub->add_option("--rule", f->rule, "ig: gauss-legendre, riemann-left, riemann-right, riemann-middle, trapezoid")
       ->capture_default_str();
   sub->add_option("--baseline", f->baseline, "ig and the black-box methods: zero, constant, blur, uniform")
@@ -377,7 +571,19 @@ void add_explain_command(CLI::App& app, Context&) {
                   "lime: perturbed samples (1000)");
   sub->add_option("--stdev", f->stdev, "Noise tunnel: noise std as a fraction of the input range")
       ->capture_default_str();
-  sub->add_flag("--signed", f->signed_saliency, "saliency: keep the gradient's sign");
+  sub->add_flag("--signed", f->signed_saliency, "saliency: keep the gradient's sign; gradcam: no ReLU on the map");
+  sub->add_option("--layer", f->layer,
+                  "gradcam: the feature map, an index into the model's feature_maps() (negative from the end; "
+                  "default the deepest spatial map)");
+  sub->add_option("--to", f->to, "counterfactual: the class to move to, runner-up or a class index")
+      ->capture_default_str();
+  sub->add_option("--norm", f->norm, "counterfactual: l2 (Carlini-Wagner) or l1 (elastic net: sparse changes)")
+      ->capture_default_str();
+  sub->add_option("--prototype", f->prototype,
+                  "prototypes: mean (of the most confident samples of each class) or maximise (MI-Face)")
+      ->capture_default_str();
+  sub->add_option("--top", f->top, "prototypes mean: the most confident samples averaged per class")
+      ->capture_default_str();
   sub->add_option("--window", f->window, "occlusion: window side in pixels (features)")->capture_default_str();
   sub->add_option("--stride", f->stride, "occlusion: window stride")->capture_default_str();
   sub->add_option("--mask", f->mask,
@@ -406,7 +612,9 @@ void add_explain_command(CLI::App& app, Context&) {
   sub->add_option("--fit-samples", f->fit_samples, "tree: training samples labelled by the model to fit on")
       ->capture_default_str();
   sub->add_option("--min-leaf", f->min_leaf, "tree: fewest samples in a leaf")->capture_default_str();
-  sub->add_option("-n", f->n, "Samples to explain (the first n; tree: held-out samples, default 1000)")
+  sub->add_option("-n", f->n,
+                  "Samples to explain (the first n; tree: held-out samples, prototypes: samples to choose from, "
+                  "default 1000)")
       ->capture_default_str();
   sub->add_option("--batch-size", f->batch_size, "Samples per explainer call")->capture_default_str();
   sub->add_option("-o,--out", f->out_dir, "Output directory")->capture_default_str();
