@@ -1,5 +1,7 @@
 #include "aegis/serve/infer_request.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 
@@ -150,6 +152,14 @@ InferRequest parse_infer_request(std::string_view body, const ParseLimits& limit
     }
   }
   return r;
+}
+
+nlohmann::json InferRequest::select_outputs(const nlohmann::json& all) const {
+  if (outputs.empty()) return all;
+  nlohmann::json kept = nlohmann::json::array();
+  for (const auto& o : all)
+    if (std::find(outputs.begin(), outputs.end(), o["name"]) != outputs.end()) kept.push_back(o);
+  return kept;
 }
 
 }  // namespace aegis::serve

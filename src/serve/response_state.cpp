@@ -118,13 +118,13 @@ SqliteResponseState::~SqliteResponseState() {
   if (db_) sqlite3_close(db_);
 }
 
-void SqliteResponseState::write(const std::string& sql, const std::string& a, const std::string& b) {
+void SqliteResponseState::write(const std::string& sql, std::initializer_list<std::string> args) {
   std::lock_guard<std::mutex> lock(write_mu_);
   sqlite3_stmt* s = nullptr;
   AEGIS_CHECK(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) == SQLITE_OK, Io,
               "gateway state: " << sqlite3_errmsg(db_));
-  sqlite3_bind_text(s, 1, a.c_str(), -1, SQLITE_TRANSIENT);
-  if (sql.find("?2") != std::string::npos) sqlite3_bind_text(s, 2, b.c_str(), -1, SQLITE_TRANSIENT);
+  int i = 0;
+  for (const std::string& a : args) sqlite3_bind_text(s, ++i, a.c_str(), -1, SQLITE_TRANSIENT);
   const int rc = sqlite3_step(s);
   sqlite3_finalize(s);
   AEGIS_CHECK(rc == SQLITE_DONE, Io, "gateway state: " << sqlite3_errmsg(db_));
@@ -132,13 +132,13 @@ void SqliteResponseState::write(const std::string& sql, const std::string& a, co
 
 // Written to the file first: a change the file did not take is not made.
 void SqliteResponseState::set_quarantined(const std::string& key, bool on) {
-  write(on ? "INSERT OR IGNORE INTO quarantine (key_id) VALUES (?1)" : "DELETE FROM quarantine WHERE key_id = ?1", key);
+  write(on ? "INSERT OR IGNORE INTO quarantine (key_id) VALUES (?1)" : "DELETE FROM quarantine WHERE key_id = ?1", {key});
   InMemoryResponseState::set_quarantined(key, on);
 }
 
 void SqliteResponseState::set_throttle(const std::string& key_model, double factor) {
-  write("INSERT OR REPLACE INTO throttle (key_model, factor) VALUES (?1, CAST(?2 AS REAL))", key_model,
-        nlohmann::json(factor).dump());
+  write("INSERT OR REPLACE INTO throttle (key_model, factor) VALUES (?1, CAST(?2 AS REAL))",
+        {key_model, nlohmann::json(factor).dump()});
   InMemoryResponseState::set_throttle(key_model, factor);
 }
 
@@ -154,7 +154,8 @@ int64_t SqliteResponseState::add_review(nlohmann::json item) {
 }
 
 void SqliteResponseState::put_review(int64_t id, const nlohmann::json& item) {
-  write("INSERT OR REPLACE INTO review (id, item) VALUES (CAST(?1 AS INTEGER), ?2)", std::to_string(id), item.dump());
+  write("INSERT OR REPLACE INTO review (id, item) VALUES (CAST(?1 AS INTEGER), ?2)",
+        {std::to_string(id), item.dump()});
   InMemoryResponseState::put_review(id, item);
 }
 

@@ -19,6 +19,7 @@
 #include "aegis/core/image_io.h"
 #include "aegis/core/json_schema.h"
 #include "aegis/core/sha256.h"
+#include "support/browser.h"
 #include "support/test_support.h"
 
 namespace aegis {
@@ -309,12 +310,6 @@ TEST(Audit, HtmlIsSelfContainedAndSorted) {
   EXPECT_EQ(html_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
 }
 
-std::string find_chromium() {
-  for (const char* c : {"/usr/bin/chromium", "/usr/bin/chromium-browser"})
-    if (fs::exists(c)) return c;
-  return "";
-}
-
 /// Pixels within `tol` of an RGB colour.
 int64_t count_colour(const DecodedImage& img, int r, int g, int b, int tol = 12) {
   int64_t n = 0;
@@ -326,7 +321,7 @@ int64_t count_colour(const DecodedImage& img, int r, int g, int b, int tol = 12)
 }
 
 TEST(Audit, HtmlRendersInHeadlessChromium) {
-  std::string chromium = find_chromium();
+  std::string chromium = testing::find_chromium();
   if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (scripts/setup installs it)";
   Fixture f;
   AuditReport r = run_audit(*f.model, f.data, parse_suite(kTinySuite), f.options("a"));

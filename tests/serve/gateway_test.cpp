@@ -229,14 +229,8 @@ TEST(Gateway, MonitorCatchesAProbeStreamAndTheRuleQuarantinesTheKey) {
   EXPECT_EQ(h.infer(h.predict, Harness::body({{0.9f, 0.0f, 0.2f, 0.7f}}))->status, 200);
   h.server->stop();
   // The quarantine and the release are in the (intact) audit log.
-  sqlite3* db = nullptr;
-  sqlite3_open(h.dir.file("audit.db").c_str(), &db);
-  sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(db, "SELECT decision FROM audit WHERE kind='response'", -1, &s, nullptr);
   std::vector<std::string> actions;
-  while (sqlite3_step(s) == SQLITE_ROW) actions.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
-  sqlite3_finalize(s);
-  sqlite3_close(db);
+  for (const auto& row : audit_rows(h.dir.file("audit.db"), "kind='response'")) actions.push_back(row["decision"]);
   EXPECT_EQ(actions, (std::vector<std::string>{"quarantine", "release"}));
   EXPECT_TRUE(verify_audit_log(h.dir.file("audit.db")).ok);
 }

@@ -20,18 +20,13 @@
 
 #include "aegis/serve/review_page.h"
 #include "gateway_harness.h"
+#include "support/browser.h"
 
 namespace aegis::serve {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace testing_gateway;
-
-std::string find_chromium() {
-  for (const char* c : {"/usr/bin/chromium", "/usr/bin/chromium-browser"})
-    if (fs::exists(c)) return c;
-  return "";
-}
 
 /// Chromium over --remote-debugging-pipe: commands go to its fd 3 and
 /// answers come from its fd 4, each a JSON message ended by a NUL byte.
@@ -164,7 +159,7 @@ TEST(ReviewPage, IsStaticPublicAndLocksItselfDown) {
 }
 
 TEST(ReviewPage, AReviewerConfirmsAFlaggedRequestInHeadlessChromium) {
-  const std::string chromium = find_chromium();
+  const std::string chromium = testing::find_chromium();
   if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (scripts/setup installs it)";
   Harness h;
   image_model()->save(h.dir.file("image.pt"));

@@ -59,6 +59,9 @@ struct InferRequest {
   nlohmann::json parameters = nlohmann::json::object();
   /// Names in `outputs` (empty = all).
   std::vector<std::string> outputs;
+  /// The entries of an OIP `outputs` array the request asked for (all when
+  /// it names none), in the array's order.
+  nlohmann::json select_outputs(const nlohmann::json& all) const;
 };
 
 /// Parses and decodes. Throws Error(InvalidArgument) naming what is wrong.

@@ -11,6 +11,7 @@
 ///   ResponseEngine engine(&audit, &metrics, state);   // reloads what was there
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,7 +72,7 @@ class SqliteResponseState : public InMemoryResponseState {
   void put_review(int64_t id, const nlohmann::json& item) override;
 
  private:
-  void write(const std::string& sql, const std::string& a, const std::string& b = {});
+  void write(const std::string& sql, std::initializer_list<std::string> args);
   sqlite3* db_ = nullptr;
   std::mutex write_mu_;
 };

@@ -91,13 +91,7 @@ FilterStatus ExplainFilter::on_request(RequestContext& ctx) {
   nlohmann::json outputs = {output("attributions", "FP32", a.values), output("target", "INT64", a.target)};
   if (a.gap.defined()) outputs.push_back(output("completeness_gap", "FP64", a.gap.to(torch::kDouble)));
   if (a.fidelity.defined()) outputs.push_back(output("local_fidelity", "FP64", a.fidelity.to(torch::kDouble)));
-  if (!ctx.request.outputs.empty()) {
-    nlohmann::json kept = nlohmann::json::array();
-    for (const auto& o : outputs)
-      if (std::find(ctx.request.outputs.begin(), ctx.request.outputs.end(), o["name"]) != ctx.request.outputs.end())
-        kept.push_back(o);
-    outputs = kept;
-  }
+  outputs = ctx.request.select_outputs(outputs);
   nlohmann::json params = {{"method", a.method}, {"options", a.options}, {"queries", a.queries}};
   if (ctx.flagged) params["flagged"] = true;
   nlohmann::json body = {

@@ -19,14 +19,7 @@ FilterStatus OutputFilter::on_request(RequestContext& ctx) {
     std::lock_guard<std::mutex> lock(ctx.runtime->rng_mu);
     out = harden_output(ctx.probs, cfg.output, ctx.runtime->rng);
   }
-  nlohmann::json outputs = out.to_json_outputs();
-  if (!ctx.request.outputs.empty()) {
-    nlohmann::json kept = nlohmann::json::array();
-    for (const auto& o : outputs)
-      for (const auto& want : ctx.request.outputs)
-        if (o["name"] == want) kept.push_back(o);
-    outputs = kept;
-  }
+  const nlohmann::json outputs = ctx.request.select_outputs(out.to_json_outputs());
   nlohmann::json body = {{"model_name", cfg.name}, {"model_version", ctx.model->version}, {"outputs", outputs}};
   if (!ctx.request.id.empty()) body["id"] = ctx.request.id;
   nlohmann::json params = {{"output", cfg.output.to_json()}};
