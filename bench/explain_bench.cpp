@@ -7,10 +7,12 @@
 //   - KernelSHAP and LIME in model evaluations per second against raw forward
 //     images per second at their chunk size; the aim is 0.9 or better.
 //
-//   build/bench/explain_bench --benchmark_counters_tabular=true
+//   build/bench/explain_bench --benchmark_counters_tabular=true \
+//     --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
-// Each yardstick is timed right after each run of the method, so the ratio
-// holds when the machine's speed drifts (it does here, by 20% and more).
+// Each yardstick is timed beside each run of the method (alternately before
+// and after it), so the ratio holds when the machine's speed drifts (it does
+// here, by 20% and more); read the medians of the repetitions.
 // Counters: ms (one explanation of the batch), floor_ms (the raw passes),
 // vs_floor; evals/s, forward_images/s, vs_forward.
 
@@ -68,12 +70,23 @@ void Gradient(benchmark::State& state, const std::string& method, const nlohmann
   double ms = 0, floor = 0;
   int64_t runs = 0;
   for (auto _ : state) {
-    auto t = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(e->explain(*s.model, s.x, s.target));
-    auto t1 = std::chrono::steady_clock::now();
-    raw_passes(s);  // the yardstick, timed beside each run: the machine's speed drifts
-    ms += std::chrono::duration<double, std::milli>(t1 - t).count();
-    floor += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+    // The yardstick is timed beside each run (the machine's speed drifts),
+    // before it on even runs and after it on odd ones, so neither side
+    // always gets the warm caches.
+    const auto time = [](auto&& f) {
+      const auto t = std::chrono::steady_clock::now();
+      f();
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+    };
+    const auto method = [&] { benchmark::DoNotOptimize(e->explain(*s.model, s.x, s.target)); };
+    const auto yardstick = [&] { raw_passes(s); };
+    if (runs % 2 == 0) {
+      floor += time(yardstick);
+      ms += time(method);
+    } else {
+      ms += time(method);
+      floor += time(yardstick);
+    }
     ++runs;
   }
   state.counters["ms"] = ms / double(runs);

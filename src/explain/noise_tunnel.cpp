@@ -65,7 +65,9 @@ Attribution NoiseTunnel::attribute(Classifier& model, const torch::Tensor& x, co
     per_sample.push_back(torch::randn(draw_shape, gen, torch::kFloat) * float(sd));
   }
   const torch::Tensor noise = torch::stack(per_sample, 1);  // [samples, n, ...]
-  torch::Tensor sum = torch::zeros(x.sizes(), torch::kDouble), sum_sq = torch::zeros(x.sizes(), torch::kDouble);
+  torch::Tensor sum = torch::zeros(x.sizes(), torch::kDouble);
+  torch::Tensor sum_sq =
+      o_.kind_ == NoiseTunnelKind::SmoothGrad ? torch::Tensor() : torch::zeros(x.sizes(), torch::kDouble);
   const int64_t draws_per_call = std::max<int64_t>(1, o_.max_batch_ / n);
   for (int64_t d0 = 0; d0 < o_.samples_; d0 += draws_per_call) {
     const int64_t db = std::min(draws_per_call, o_.samples_ - d0);
@@ -73,7 +75,7 @@ Attribution NoiseTunnel::attribute(Classifier& model, const torch::Tensor& x, co
     torch::Tensor v = inner_->attribute(model, noisy.flatten(0, 1), target.repeat({db})).values;
     v = v.to(torch::kDouble).view(noisy.sizes());
     sum += v.sum(0);
-    sum_sq += (v * v).sum(0);
+    if (o_.kind_ != NoiseTunnelKind::SmoothGrad) sum_sq += (v * v).sum(0);
   }
   const double s = double(o_.samples_);
   Attribution a;
