@@ -192,6 +192,12 @@ class Evaluation:
         return self.data.get("sanity_checks", self.data.get("sanity", []))
 
     @property
+    def preflight(self) -> list:
+        """The checks run before any attack: dicts with ``name``,
+        ``verdict`` (pass, warn, refuse) and ``detail``."""
+        return self.data.get("preflight", [])
+
+    @property
     def warnings(self) -> list:
         return self.data.get("warnings", [])
 
@@ -206,11 +212,15 @@ class Evaluation:
 
 def evaluate(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf", budget: str = "standard",
              sanity: bool = True, sanity_samples: int = 200, batch_size: int = 256, seed: int = 0,
-             attacks: Optional[list] = None, eot: int = 1, per_sample: bool = False, **meta) -> Evaluation:
+             attacks: Optional[list] = None, eot: int = 1, per_sample: bool = False, force: bool = False,
+             **meta) -> Evaluation:
     """Robust accuracy by the AutoAttack protocol (APGD-CE, targeted
     APGD-DLR, Square, each on what is left) with the sanity checks that flag
     gradient masking, as ``aegis evaluate``. ``attacks`` replaces the
-    ensemble: names or dicts like ``{"attack": "apgd", "steps": 50}``."""
+    ensemble: names or dicts like ``{"attack": "apgd", "steps": 50}``.
+    Preflight checks run first; a refusal (data outside the model's range,
+    an eps covering the input box, no gradients for gradient-only attacks)
+    raises InvalidArgumentError unless ``force``."""
     unknown = set(meta) - set(_META_KEYS)
     if unknown:
         raise InvalidArgumentError(f"evaluate: unknown keyword(s) {sorted(unknown)}")
@@ -218,7 +228,7 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str =
     m = as_model(model, x, **meta)
     options = {"eps": float(eps), "norm": norm, "budget": budget, "sanity": bool(sanity),
                "sanity_samples": int(sanity_samples), "batch_size": int(batch_size), "seed": int(seed),
-               "attacks": attacks, "eot": int(eot), "per_sample": bool(per_sample)}
+               "attacks": attacks, "eot": int(eot), "per_sample": bool(per_sample), "force": bool(force)}
     with m.session() as core:
         return Evaluation(json.loads(_aegis.evaluate(core, x, y, json.dumps(options))))
 

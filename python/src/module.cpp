@@ -80,7 +80,8 @@ std::string evaluate(Model& model, const torch::Tensor& x, const torch::Tensor& 
       .seed(j.value("seed", uint64_t(0)))
       .sanity_checks(j.value("sanity", true))
       .eot_samples(j.value("eot", int64_t(1)))
-      .sanity_samples(j.value("sanity_samples", int64_t(200)));
+      .sanity_samples(j.value("sanity_samples", int64_t(200)))
+      .force(j.value("force", false));
   if (j.contains("attacks") && !j["attacks"].is_null()) {
     std::vector<std::pair<std::string, nlohmann::json>> v;
     for (const auto& e : j["attacks"]) {

@@ -228,3 +228,27 @@ def test_black_box_explainers_on_a_torch_linear_module_give_the_closed_forms():
     assert torch.allclose(occ.values, w * x, atol=1e-5)
     with pytest.raises(aegis.InvalidArgumentError, match="background set is for kernelshap"):
         aegis.explain("ig", net, x, background=bg)
+
+
+class _Rounded(torch.nn.Module):
+    """A gradient-killing layer: the input rounded to quarter steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.lin(torch.round(x * 4.0) / 4.0)
+
+
+def test_preflight_refuses_a_gradient_free_model_unless_forced():
+    torch.manual_seed(0)
+    net = _Rounded().eval()
+    x = torch.rand(16, 6)
+    y = net(x).argmax(1)
+    with pytest.raises(aegis.InvalidArgumentError, match="preflight refused.*gradients-nonzero"):
+        aegis.evaluate(net, x, y, eps=0.1, budget="quick", sanity=False, attacks=["pgd"])
+    ev = aegis.evaluate(net, x, y, eps=0.1, budget="quick", sanity=False, attacks=["pgd"], force=True)
+    verdicts = {c["name"]: c["verdict"] for c in ev.preflight}
+    assert verdicts["gradients-nonzero"] == "refuse" and verdicts["logits-not-probabilities"] == "pass"
+    assert any("gradients-nonzero" in w for w in ev.warnings)

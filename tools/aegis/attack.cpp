@@ -18,6 +18,7 @@
 #include "aegis/core/image_io.h"
 #include "aegis/core/sha256.h"
 #include "commands.h"
+#include "aegis/attacks/evasion/preflight.h"
 #include "privacy_attack.h"
 
 namespace aegis::cli {
@@ -43,6 +44,7 @@ struct AttackFlags {
   int64_t n = 0;
   int64_t batch_size = 256;
   int64_t grid = 16;
+  bool force = false;
   CLI::Option* n_opt = nullptr;
   PrivacyFlags privacy;  ///< the privacy attacks' own options
 };
@@ -89,6 +91,16 @@ void run_evasion(AttackFlags& f) {
   Dataset data = load_dataset(f.data.spec("test"));
   auto model = f.model.load_classifier(&data);
   AEGIS_CHECK(data.size() > 0, InvalidArgument, "no samples to attack");
+  // Preflight: the attack's own eps and norm where it has them (minimum-norm
+  // attacks have none); refusals stop the run unless --force.
+  const nlohmann::json opts = attack->options_json();
+  const double eps = opts.contains("eps") && opts["eps"].is_number() ? opts["eps"].get<double>() : 0.0;
+  const Norm norm = opts.contains("norm") && opts["norm"].is_string() ? parse_norm(opts["norm"]) : Norm::Linf;
+  Preflight pre = run_preflight(*model, data.x, data.y,
+                                PreflightOptions(norm, eps)
+                                    .gradient_only(attack->needs_gradients())
+                                    .eot_samples(opts.value("eot_samples", int64_t{1})));
+  if (!f.force) pre.enforce();
 
   AttackResult r = attack->run_batched(*model, data.x, data.y, f.batch_size);
   torch::Tensor clean_pred = model->predict(data.x);
@@ -126,6 +138,8 @@ void run_evasion(AttackFlags& f) {
       {"clean_accuracy", clean_acc},
       {"adversarial_accuracy", adv_acc},
       {"result", r.to_json()},
+      {"preflight", pre.to_json()},
+      {"warnings", pre.warnings()},
       {"out", {{"dir", dir}, {"files", files}}}};
   write_json_file(dir + "/result.json", j);
   emit(f.out, j, [&] {
@@ -137,6 +151,9 @@ void run_evasion(AttackFlags& f) {
                                norms["l2"]["median"].get<double>(), norms["linf"]["median"].get<double>());
     std::cout << fmt::format("{} queries, {:.1f}s; wrote {}/ ({})\n", r.queries, r.seconds, dir,
                              fmt::join(files, ", "));
+    for (const auto& c : pre.checks)
+      if (c.verdict != PreflightVerdict::Pass)
+        std::cout << "WARNING: preflight " << c.name << ": " << c.detail << "\n";
   });
 }
 
@@ -209,6 +226,9 @@ void add_attack_command(CLI::App& app, Context&) {
   sub->add_option("--batch-size", f->batch_size, "Samples attacked at once")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub->add_flag("--force", f->force,
+                "Evasion: run even when a preflight check refuses (data outside the model's range, eps that covers "
+                "the input box, no input gradient for a gradient attack); the refusal becomes a warning");
   sub->add_option("--grid", f->grid, "Samples shown in grid.png (0 = none)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "aegis/attacks/evasion/robust_evaluation.h"
+#include "aegis/attacks/evasion/robustbench.h"
 #include "aegis/core/error.h"
 #include "aegis/core/sha256.h"
 #include "commands.h"
+#include "preflight_report.h"
 
 namespace aegis::cli {
 
@@ -31,7 +35,9 @@ struct EvaluateFlags {
   int64_t sanity_samples = 200;
   int64_t eot = 1;
   bool per_sample = false;
+  bool force = false;
   std::string result_out;
+  std::string robustbench_out;
 };
 
 /// --attacks '[{"attack": "apgd", "steps": 50}, {"attack": "square"}]' (or "name" strings).
@@ -74,6 +80,7 @@ void print_table(const RobustEvaluation& r, const std::string& source) {
                              s.robust_accuracy_after, s.queries, s.seconds);
   std::cout << fmt::format("\nrobust accuracy {:.4f} (clean {:.4f}) in {:.1f}s\n", r.robust_accuracy, r.clean_accuracy,
                            r.seconds);
+  print_preflight(r.preflight);
   if (!r.sanity.empty()) {
     std::cout << "\nsanity checks\n";
     for (const auto& c : r.sanity)
@@ -94,7 +101,8 @@ void run(EvaluateFlags& f) {
       .seed(f.out.seed)
       .sanity_checks(!f.no_sanity)
       .eot_samples(f.eot)
-      .sanity_samples(f.sanity_samples);
+      .sanity_samples(f.sanity_samples)
+      .force(f.force);
   if (!f.attacks.empty()) o.attacks(parse_attacks(f.attacks));
   RobustEvaluation r = evaluate_robustness(*model, data, o);
   nlohmann::json j = {
@@ -102,9 +110,26 @@ void run(EvaluateFlags& f) {
       {"data", {{"source", data.source}, {"samples", data.size()}, {"fingerprint", data.fingerprint()}}},
       {"evaluation", r.to_json(f.per_sample)}};
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
+  if (!f.robustbench_out.empty()) {
+    // The model file's stem names the entry; the data's source, less its
+    // split ("fashion-mnist:test"), is the dataset.
+    const std::string stem = std::filesystem::path(f.model.path).stem().string();
+    const std::string source = data.source.substr(0, data.source.find(':'));
+    nlohmann::ordered_json rb = robustbench_model_info(
+        r, model->meta(), RobustBenchInfo().name(stem).dataset(std::filesystem::path(source).stem().string()));
+    std::filesystem::path out(f.robustbench_out);
+    if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+    std::ofstream os(out);
+    AEGIS_CHECK(os << rb.dump(4) << "\n", Io, "cannot write " << f.robustbench_out);
+    j["robustbench"] = {{"path", f.robustbench_out}, {"unreliable", rb.value("unreliable", false)}};
+  }
   emit(f.out, j, [&] {
     print_table(r, data.source);
     if (!f.result_out.empty()) std::cout << "\nresult saved to " << f.result_out << "\n";
+    if (!f.robustbench_out.empty())
+      std::cout << "RobustBench model info saved to " << f.robustbench_out
+                << (j["robustbench"]["unreliable"].get<bool>() ? " (marked unreliable: see its footnote)" : "")
+                << "; fill in link, authors and venue before submitting it\n";
   });
 }
 
@@ -143,8 +168,14 @@ void add_evaluate_command(CLI::App& app, Context&) {
   sub->add_option("--eot", f->eot, "Expectation over transformation: gradient samples per step for randomised models")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub->add_flag("--force", f->force,
+                "Run even when a preflight check refuses (data outside the model's range, eps that covers the "
+                "input box, no gradients for a gradient-only ensemble); the refusal becomes a warning");
   sub->add_flag("--per-sample", f->per_sample, "Include per-sample verdicts (which attack broke each) in the JSON");
   sub->add_option("--result", f->result_out, "Also write the result as JSON to this file");
+  sub->add_option("--robustbench-json", f->robustbench_out,
+                  "Also write RobustBench's model-info JSON (clean and AutoAttack accuracy, eps, forward passes); "
+                  "marked unreliable with a footnote where the run departs from the leaderboard's protocol");
   sub->callback([f] { run(*f); });
 }
 

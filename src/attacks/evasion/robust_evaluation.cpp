@@ -147,6 +147,7 @@ nlohmann::json RobustEvaluation::to_json(bool per_sample) const {
                            {"robust_accuracy_after", s.robust_accuracy_after},
                            {"queries", s.queries},
                            {"seconds", s.seconds}});
+  j["preflight"] = preflight.to_json();
   j["sanity_checks"] = nlohmann::json::array();
   for (const auto& c : sanity)
     j["sanity_checks"].push_back({{"name", c.name}, {"passed", c.passed}, {"detail", c.detail}});
@@ -185,6 +186,20 @@ RobustEvaluation evaluate_robustness(Classifier& model, const Dataset& data, con
   AEGIS_CHECK(!attacks.empty(), Unsupported, "evaluation: no attack applies to this model and threat model");
 
   torch::Tensor x = data.x.to(torch::kFloat), y = data.y;
+  // Before any attack: the mistakes that make a model look robust when it is
+  // not (probabilities for logits, no gradients, a random or batch-dependent
+  // forward, data off the model's scale, an eps that makes no sense).
+  {
+    bool gradient_only = true;
+    uint64_t seed = o.seed_;
+    for (const auto& [name, params] : attacks) gradient_only &= build_stage(name, params, o, seed++)->needs_gradients();
+    r.preflight = run_preflight(
+        model, x, y, PreflightOptions(o.norm_, o.eps_).gradient_only(gradient_only).eot_samples(o.eot_samples_));
+    if (!o.force_) r.preflight.enforce();
+    for (const auto& w : r.preflight.warnings())
+      r.warnings.push_back("preflight " + w + "; the robust accuracy is suspect");
+  }
+
   const int64_t n = x.size(0);
   torch::Tensor pred = torch::empty({n}, torch::kLong);
   for (int64_t s = 0; s < n; s += 512) {
@@ -198,19 +213,6 @@ RobustEvaluation evaluate_robustness(Classifier& model, const Dataset& data, con
   for (int64_t i = 0; i < n; ++i)
     if (!r.clean_correct[i].item<bool>()) r.broken_by[size_t(i)] = "clean";
   r.clean_accuracy = r.clean_correct.to(torch::kDouble).mean().item<double>();
-
-  // A randomised model makes single-sample gradients and verdicts noisy.
-  {
-    torch::Tensor probe = x.narrow(0, 0, std::min<int64_t>(n, 8));
-    torch::Tensor a = model.logits(probe), b = model.logits(probe);
-    const bool same = torch::allclose(a, b, 1e-5, 1e-6);
-    SanityCheck c{
-        "deterministic-model", same || o.eot_samples_ > 1,
-        same ? "two passes over the same inputs give the same logits"
-             : fmt::format("the model's outputs vary between passes; EOT samples per gradient: {}", o.eot_samples_)};
-    if (!same && o.eot_samples_ == 1) c.detail += " (randomised model attacked without EOT: use eot_samples > 1)";
-    r.sanity.push_back(c);
-  }
 
   uint64_t stage_seed = o.seed_;
   for (const auto& [name, params] : attacks) {
@@ -359,8 +361,6 @@ RobustEvaluation evaluate_robustness(Classifier& model, const Dataset& data, con
       why = "more steps and restarts broke fewer samples: the model or its gradients are noisy (try EOT)";
     else if (c.name == "black-box-not-stronger")
       why = "a black-box attack broke many samples the white-box attacks could not: gradients are masked";
-    else if (c.name == "deterministic-model")
-      why = "the model is randomised and was attacked without EOT";
     else
       why = "sanity check failed";
     r.warnings.push_back(c.name + ": " + why + " (" + c.detail + "); the robust accuracy is suspect");

@@ -52,8 +52,8 @@ class RobustAccuracyCheck : public Check {
                          norm_name(norm_), eps_str(eps_)),
              Thresholds().higher_is_worse(true).critical(0.8).high(0.5).medium(0.2).low(0.05), "AML.T0043.000", "ML01",
              fmt::format("aegis train --defense pgd-at --norm {} --eps {}", norm_name(norm_), eps_str(eps_))},
-            {"evaluation-suspect", "The robust accuracy may be overstated (sanity checks failed)",
-             "number of failed sanity checks of the evaluation", Thresholds().higher_is_worse(true).high(1),
+            {"evaluation-suspect", "The robust accuracy may be overstated (preflight or sanity checks failed)",
+             "number of preflight checks that warned or refused and sanity checks that failed", Thresholds().higher_is_worse(true).high(1),
              "AML.T0043", "ML01",
              "aegis evaluate --budget standard (then attack the defence adaptively: BPDA/EOT for "
              "non-differentiable or randomised parts)"}};
@@ -76,7 +76,8 @@ class RobustAccuracyCheck : public Check {
                                                   .batch_size(ctx.batch_size)
                                                   .seed(ctx.seed)
                                                   .sanity_checks(sanity_checks_)
-                                                  .sanity_samples(sanity_samples_));
+                                                  .sanity_samples(sanity_samples_)
+                                                  .force(true));  // a refusal is a finding, not an error
     const double clean = ev.clean_accuracy, robust = ev.robust_accuracy;
     nlohmann::json stages = nlohmann::json::array();
     for (const auto& s : ev.stages)
@@ -92,9 +93,12 @@ class RobustAccuracyCheck : public Check {
       failed += s.passed ? 0 : 1;
       sanity.push_back({{"name", s.name}, {"passed", s.passed}, {"detail", s.detail}});
     }
+    // Preflight warnings and refusals count as failed checks of the evaluation.
+    for (const auto& c : ev.preflight.checks) failed += c.verdict == PreflightVerdict::Pass ? 0 : 1;
     res.metrics = {{"protocol", ev.protocol}, {"norm", norm_name(norm_)},        {"eps", eps_},
                    {"samples", ev.samples},   {"clean_accuracy", round6(clean)}, {"robust_accuracy", round6(robust)},
                    {"stages", stages},        {"sanity_checks", sanity},         {"warnings", ev.warnings},
+                   {"preflight", ev.preflight.to_json()},
                    {"notes", ev.notes}};
     res.headline.push_back({"clean_accuracy", round6(clean), true});
     res.headline.push_back({"robust_accuracy@" + eps_str(eps_), round6(robust), true});

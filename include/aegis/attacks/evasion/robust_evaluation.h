@@ -19,6 +19,7 @@
 #include <torch/types.h>
 
 #include "aegis/attacks/attack.h"
+#include "aegis/attacks/evasion/preflight.h"
 #include "aegis/core/dataset.h"
 
 namespace aegis {
@@ -41,6 +42,10 @@ struct RobustEvaluationOptions {
   int64_t eot_samples_ = 1;
   /// Clean-correct samples the sanity checks re-attack (first ones); default 200.
   int64_t sanity_samples_ = 200;
+  /// Run even when a preflight check refuses (run_preflight: data outside the
+  /// model's range, eps that covers the box, no gradient for gradient-only
+  /// ensembles); the refusal is then one more warning. Default off: throws.
+  bool force_ = false;
 
   RobustEvaluationOptions& attacks(std::vector<std::pair<std::string, nlohmann::json>> v) { attacks_ = std::move(v); return *this; }
   RobustEvaluationOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
@@ -49,6 +54,7 @@ struct RobustEvaluationOptions {
   RobustEvaluationOptions& sanity_checks(bool v) { sanity_checks_ = v; return *this; }
   RobustEvaluationOptions& eot_samples(int64_t v) { eot_samples_ = v; return *this; }
   RobustEvaluationOptions& sanity_samples(int64_t v) { sanity_samples_ = v; return *this; }
+  RobustEvaluationOptions& force(bool v) { force_ = v; return *this; }
 };
 
 /// One attack of the ensemble.
@@ -81,8 +87,9 @@ struct RobustEvaluation {
   std::vector<std::string> broken_by;  ///< [N]: "" robust, "clean" misclassified already, else the attack
   torch::Tensor x_adv;           ///< [N, ...] the adversarial example found (x where none)
   std::vector<EvaluationStage> stages;
+  Preflight preflight;           ///< the checks run before any attack
   std::vector<SanityCheck> sanity;
-  std::vector<std::string> warnings;   ///< failed sanity checks, in words
+  std::vector<std::string> warnings;   ///< preflight warnings and failed sanity checks, in words
   double seconds = 0;
   std::string protocol;          ///< "autoattack-standard", "autoattack-quick" or "custom"
   std::vector<std::string> notes;  ///< how this run departs from the protocol (skipped stages, ...)
