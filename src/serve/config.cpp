@@ -142,6 +142,7 @@ nlohmann::json ModelConfig::to_json() const {
           {"monitor", monitor ? monitor_options.to_json() : nlohmann::json(false)},
           {"rules", rules_j},
           {"explain", explain.to_json()},
+          {"policy", policy.to_json()},
           {"verify_key", verify_key},
           {"meta", meta_overrides_json(meta)}};
 }
@@ -303,7 +304,7 @@ ModelConfig parse_model(const toml::table& t, const std::string& base) {
   check_keys(
       t,
       {"name", "path", "fallback", "max_batch", "detector", "detection_policy", "noise_seed", "batching", "rate",
-       "output", "monitor", "rules", "explain", "verify_key", "input_shape", "classes", "clip", "mean", "std", "class_names"},
+       "output", "monitor", "rules", "explain", "policy", "verify_key", "input_shape", "classes", "clip", "mean", "std", "class_names"},
       w);
   parse_meta_overrides(t, w, m.meta);
   m.verify_key = resolve(get<std::string>(t, "verify_key", "", w), base);
@@ -361,6 +362,46 @@ ModelConfig parse_model(const toml::table& t, const std::string& base) {
     x.max_queries = get<int64_t>(*e, "max_queries", x.max_queries, ew);
     x.review_method = get<std::string>(*e, "review_method", x.review_method, ew);
     x.review_samples = get<int64_t>(*e, "review_samples", x.review_samples, ew);
+  }
+  if (auto* p = sub(t, "policy", w)) {
+    const std::string pw = w + "policy.";
+    check_keys(*p, {"min_confidence", "confidence_action", "vote", "invariance", "class_rate"}, pw);
+    auto& o = m.policy;
+    o.min_confidence = get<double>(*p, "min_confidence", o.min_confidence, pw);
+    o.confidence_action = parse_policy_action(get<std::string>(*p, "confidence_action", "abstain", pw));
+    if (auto* v = sub(*p, "vote", pw)) {
+      const std::string vw = pw + "vote.";
+      check_keys(*v, {"samples", "sigma", "agreement", "action"}, vw);
+      o.vote_samples = get<int64_t>(*v, "samples", 8, vw);
+      o.vote_sigma = get<double>(*v, "sigma", o.vote_sigma, vw);
+      o.vote_agreement = get<double>(*v, "agreement", o.vote_agreement, vw);
+      o.vote_action = parse_policy_action(get<std::string>(*v, "action", "abstain", vw));
+    }
+    if (auto* i = sub(*p, "invariance", pw)) {
+      const std::string iw = pw + "invariance.";
+      check_keys(*i, {"transforms", "shift", "brightness", "action"}, iw);
+      o.invariance = get_array<std::string>(*i, "transforms", iw).value_or(std::vector<std::string>{"shift", "brightness"});
+      o.shift = get<int64_t>(*i, "shift", o.shift, iw);
+      o.brightness = get<double>(*i, "brightness", o.brightness, iw);
+      o.invariance_action = parse_policy_action(get<std::string>(*i, "action", "flag", iw));
+    }
+    if (const toml::node* cn = p->get("class_rate")) {
+      AEGIS_CHECK(cn->is_array_of_tables(), InvalidArgument,
+                  pw << "class_rate must be an array of tables ([[models.policy.class_rate]])");
+      for (const auto& e : *cn->as_array()) {
+        const auto& ct = *e.as_table();
+        const std::string cw = pw + "class_rate.";
+        check_keys(ct, {"class", "max_rate", "window", "action"}, cw);
+        AEGIS_CHECK(ct.get("class"), InvalidArgument, cw << "class is required");
+        ClassRateRule r;
+        r.cls = get<int64_t>(ct, "class", 0, cw);
+        r.max_rate = get<double>(ct, "max_rate", r.max_rate, cw);
+        r.window = get<int64_t>(ct, "window", r.window, cw);
+        r.action = parse_policy_action(get<std::string>(ct, "action", "flag", cw));
+        o.class_rates.push_back(r);
+      }
+    }
+    o.validate(pw);
   }
   if (const toml::node* rn = t.get("rules")) {
     AEGIS_CHECK(rn->is_array_of_tables(), InvalidArgument, w << "rules must be an array of tables ([[models.rules]])");

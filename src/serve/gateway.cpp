@@ -9,6 +9,7 @@
 #include "aegis/serve/filters/detection_filter.h"
 #include "aegis/serve/filters/explain_filter.h"
 #include "aegis/serve/filters/inference_filter.h"
+#include "aegis/serve/filters/output_policy_filter.h"
 #include "aegis/serve/filters/rate_limit_filter.h"
 #include "aegis/serve/filters/validation_filter.h"
 #include "aegis/serve/review_page.h"
@@ -93,6 +94,9 @@ Gateway::Gateway(ServeConfig config, GatewayOptions options) : config_(std::move
     auto rt = std::make_unique<ModelRuntime>();
     rt->slot = std::make_unique<ModelSlot>(mc, config_.server.verify_model, &metrics_);
     if (mc.monitor) rt->monitor = std::make_unique<QueryMonitor>(mc.monitor_options);
+    if (mc.policy.enabled())
+      rt->policy = std::make_unique<OutputPolicy>(mc.policy, rt->slot->current()->classifier->meta(),
+                                                  mc.noise_seed ? mc.noise_seed + 1 : random_seed());
     rt->rng.seed(mc.noise_seed ? mc.noise_seed : random_seed());
     if (audit_) audit_->append(AuditEntry{"admin", "", mc.name, "load", 0, "", rt->slot->to_json()});
     models_[mc.name] = std::move(rt);
@@ -118,6 +122,7 @@ Gateway::Gateway(ServeConfig config, GatewayOptions options) : config_(std::move
                   detection,
                   monitor,
                   add(std::make_unique<InferenceFilter>()),
+                  add(std::make_unique<OutputPolicyFilter>(s)),
                   add(std::make_unique<OutputFilter>())};
   // Explanations: their own role, charged what they cost, watched like predictions.
   explain_chain_ = {audit,

@@ -125,9 +125,13 @@ torch::Tensor RemoteClassifier::query(const torch::Tensor& x) {
     }
     if (logits.defined()) return logits;
     AEGIS_CHECK(labels.defined(), CorruptData, "the response has neither scores nor labels");
-    AEGIS_CHECK((labels >= 0).all().item<bool>() && (labels < k).all().item<bool>(), CorruptData,
+    // -1 is an abstained answer (the gateway's output policies): no class,
+    // read as equal scores for every class, as its zeroed scores are.
+    AEGIS_CHECK((labels >= -1).all().item<bool>() && (labels < k).all().item<bool>(), CorruptData,
                 "the response has a label out of range");
-    return torch::full({b, k}, -30.0f).scatter_(1, labels.unsqueeze(1), 0.0f);
+    torch::Tensor answered = labels >= 0;
+    torch::Tensor out = torch::full({b, k}, -30.0f).scatter_(1, labels.clamp_min(0).unsqueeze(1), 0.0f);
+    return torch::where(answered.unsqueeze(1), out, torch::zeros_like(out));
   } catch (const nlohmann::json::exception& e) {
     AEGIS_FAIL(CorruptData, "malformed inference response: " << e.what());
   }

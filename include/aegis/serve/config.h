@@ -18,6 +18,7 @@
 #include "aegis/core/script_classifier.h"
 #include "aegis/serve/infer_request.h"
 #include "aegis/serve/output_hardening.h"
+#include "aegis/serve/output_policy.h"
 #include "aegis/serve/query_monitor.h"
 #include "aegis/serve/rate_limit.h"
 
@@ -102,6 +103,7 @@ struct ModelConfig {
   MonitorOptions monitor_options;
   std::vector<ResponseRule> rules;
   ExplainConfig explain;
+  OutputPolicyOptions policy;  ///< runtime verification of each answer ([models.policy])
   uint64_t noise_seed = 0;  ///< 0 = seeded from libsodium's random bytes
   ModelVerifier verify;     ///< per-model hook; ServerConfig::verify_model also runs
   std::string verify_key;   ///< public key the model's signature must verify with ("" = none; installs `verify`)

@@ -31,6 +31,7 @@
 #include "aegis/serve/infer_request.h"
 #include "aegis/serve/metrics.h"
 #include "aegis/serve/model_slot.h"
+#include "aegis/serve/output_policy.h"
 #include "aegis/serve/query_monitor.h"
 #include "aegis/serve/rate_limit.h"
 #include "aegis/serve/response_engine.h"
@@ -73,6 +74,7 @@ struct GatewayServices {
 struct ModelRuntime {
   std::unique_ptr<ModelSlot> slot;
   std::unique_ptr<QueryMonitor> monitor;  ///< null when monitoring is off
+  std::unique_ptr<OutputPolicy> policy;   ///< null when no output policy is set
   std::mutex rng_mu;
   std::mt19937_64 rng;  ///< output noise
   const ModelConfig& config() const { return slot->config(); }
@@ -101,6 +103,8 @@ struct RequestContext {
   bool detector_alert = false;
   bool monitor_alert = false;
   bool flagged = false;
+  bool reviewed = false;               ///< a review item was added for this request
+  torch::Tensor abstain;               ///< [b] bool: samples answered "uncertain" (undefined = none)
   nlohmann::json details = nlohmann::json::object();  ///< goes to the audit log
 
   // The answer.
@@ -113,6 +117,10 @@ struct RequestContext {
   FilterStatus reject(int status, const std::string& code, const std::string& message);
   std::string key_id() const { return key ? key->id : ""; }
 };
+
+/// Puts a flagged request in the review queue (with the evidence the explain
+/// config asks for) and notes its id in the audit details; once per request.
+void queue_for_review(RequestContext& ctx, const GatewayServices& services);
 
 class Filter {
  public:

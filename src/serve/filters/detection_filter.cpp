@@ -52,16 +52,7 @@ FilterStatus MonitorFilter::on_request(RequestContext& ctx) {
       if (services_.metrics) services_.metrics->count_alert(cfg.name, "monitor-" + v.source);
     }
   }
-  if (ctx.flagged && services_.responses) {
-    int64_t id = services_.responses->add_review({{"key_id", ctx.key_id()},
-                                                  {"model", cfg.name},
-                                                  {"request_id", ctx.request.id},
-                                                  {"endpoint", ctx.explainer ? "explain" : "infer"},
-                                                  {"reason", ctx.reason},
-                                                  {"details", ctx.details},
-                                                  {"evidence", review_evidence(ctx)}});
-    ctx.details["review_id"] = id;
-  }
+  if (ctx.flagged) queue_for_review(ctx, services_);
   if (services_.responses) {
     auto actions = services_.responses->record(*ctx.runtime->slot, ctx.key_id(), ctx.detector_alert, ctx.monitor_alert);
     if (!actions.empty()) ctx.details["actions"] = actions;

@@ -19,11 +19,24 @@ FilterStatus OutputFilter::on_request(RequestContext& ctx) {
     std::lock_guard<std::mutex> lock(ctx.runtime->rng_mu);
     out = harden_output(ctx.probs, cfg.output, ctx.runtime->rng);
   }
+  std::vector<int64_t> abstained;
+  if (ctx.abstain.defined()) {
+    // An abstained sample is answered "uncertain": no class, no scores.
+    torch::Tensor a = ctx.abstain.nonzero().flatten();
+    abstained.assign(a.data_ptr<int64_t>(), a.data_ptr<int64_t>() + a.numel());
+    out.labels.index_fill_(0, a, -1);
+    if (out.scores.defined()) out.scores.index_fill_(0, a, 0);
+    if (out.classes.defined()) out.classes.index_fill_(0, a, -1);
+  }
   const nlohmann::json outputs = ctx.request.select_outputs(out.to_json_outputs());
   nlohmann::json body = {{"model_name", cfg.name}, {"model_version", ctx.model->version}, {"outputs", outputs}};
   if (!ctx.request.id.empty()) body["id"] = ctx.request.id;
   nlohmann::json params = {{"output", cfg.output.to_json()}};
   if (ctx.flagged) params["flagged"] = true;
+  if (!abstained.empty()) {
+    params["abstained"] = abstained;
+    ctx.details["abstained"] = abstained;
+  }
   body["parameters"] = params;
   ctx.response.status = 200;
   ctx.response.body = body.dump();
