@@ -95,8 +95,8 @@ void ModelConfig::validate() const {
   AEGIS_CHECK(explain.max_queries >= 1 && explain.review_samples >= 0, InvalidArgument,
               "model '" << name << "': explain needs max_queries >= 1 and review_samples >= 0");
   for (const auto& r : rules) {
-    AEGIS_CHECK(r.source == "any" || r.source == "detector" || r.source == "monitor", InvalidArgument,
-                "model '" << name << "': rule source must be any, detector or monitor");
+    AEGIS_CHECK(r.source == "any" || r.source == "detector" || r.source == "monitor" || r.source == "policy", InvalidArgument,
+                "model '" << name << "': rule source must be any, detector, monitor or policy");
     AEGIS_CHECK(r.window >= 1 && r.max_alert_rate >= 0 && r.max_alert_rate < 1, InvalidArgument,
                 "model '" << name << "': a rule needs window >= 1 and max_alert_rate in [0, 1)");
     AEGIS_CHECK(r.action != ResponseAction::Fallback || !fallback_path.empty(), InvalidArgument,

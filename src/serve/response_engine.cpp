@@ -11,7 +11,7 @@ void ResponseEngine::log_action(const std::string& action, const std::string& ke
 }
 
 std::vector<std::string> ResponseEngine::record(ModelSlot& slot, const std::string& key, bool detector_alert,
-                                                bool monitor_alert) {
+                                                bool monitor_alert, bool policy_alert) {
   std::vector<std::string> taken;
   const ModelConfig& cfg = slot.config();
   std::vector<std::pair<const ResponseRule*, double>> fired;
@@ -21,7 +21,8 @@ std::vector<std::string> ResponseEngine::record(ModelSlot& slot, const std::stri
       const ResponseRule& r = cfg.rules[i];
       bool alert = r.source == "detector"  ? detector_alert
                    : r.source == "monitor" ? monitor_alert
-                                           : detector_alert || monitor_alert;
+                   : r.source == "policy"  ? policy_alert
+                                           : detector_alert || monitor_alert || policy_alert;
       auto& w = windows_[key + "|" + cfg.name + "|" + std::to_string(i)];
       w.push_back(alert);
       if (static_cast<int64_t>(w.size()) > r.window) w.pop_front();

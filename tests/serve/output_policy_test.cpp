@@ -305,6 +305,34 @@ TEST(OutputPolicyGateway, ARemoteClassifierReadsAnAbstentionAsNoClass) {
   }
 }
 
+TEST(OutputPolicyGateway, PolicyAlertsFeedTheResponseRules) {
+  Harness h;
+  OutputPolicyOptions o;
+  o.invariance = {"shift"};
+  pixel_model()->save(h.dir.file("pixel.pt"));
+  h.start(h.config([&](ModelConfig& m) {
+    m.path = h.dir.file("pixel.pt");
+    m.fallback_path.clear();
+    m.policy = o;
+    ResponseRule r;
+    r.source = "policy";
+    r.window = 2;
+    r.max_alert_rate = 0.5;
+    r.action = ResponseAction::Quarantine;
+    m.rules.push_back(r);
+  }));
+  // Quiet answers do not count; two flipping answers in a window of two quarantine the key.
+  EXPECT_EQ(h.infer(h.predict, image_body({0.0f}))->status, 200);
+  EXPECT_EQ(h.infer(h.predict, image_body({1.0f}))->status, 200);
+  EXPECT_EQ(h.infer(h.predict, image_body({0.0f}))->status, 200);
+  EXPECT_EQ(h.infer(h.predict, image_body({1.0f}))->status, 200);
+  EXPECT_EQ(h.infer(h.predict, image_body({1.0f}))->status, 200);  // the rule fires on this one
+  EXPECT_EQ(h.infer(h.predict, image_body({0.0f}))->status, 403);
+  auto actions = audit_rows(h.dir.file("audit.db"), "kind = 'response'");
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0]["decision"], "quarantine");
+}
+
 TEST(OutputPolicyGateway, ClassRateRejectWithholdsTheAnswer) {
   Harness h;
   OutputPolicyOptions o;

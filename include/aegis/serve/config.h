@@ -63,7 +63,7 @@ const char* response_action_name(ResponseAction a);
 /// "When the alert rate of a key's last `window` requests exceeds
 /// `max_alert_rate`, do `action`."
 struct ResponseRule {
-  std::string source = "any";  ///< "detector", "monitor" or "any"
+  std::string source = "any";  ///< "detector", "monitor", "policy" (output policies) or "any"
   int64_t window = 20;
   double max_alert_rate = 0.5;
   ResponseAction action = ResponseAction::Quarantine;

@@ -39,7 +39,9 @@ class ResponseEngine {
 
   /// Records one request of `key` to `slot`'s model and applies its rules;
   /// returns the actions taken ("quarantine", "throttle", "fallback").
-  std::vector<std::string> record(ModelSlot& slot, const std::string& key, bool detector_alert, bool monitor_alert);
+  /// `policy_alert`: an output policy tripped on the answer (output_policy.h).
+  std::vector<std::string> record(ModelSlot& slot, const std::string& key, bool detector_alert, bool monitor_alert,
+                                  bool policy_alert = false);
 
   bool quarantined(const std::string& key) const;
   /// Admin release; throws NotFound when the key is not quarantined.

@@ -53,7 +53,10 @@ FilterStatus MonitorFilter::on_request(RequestContext& ctx) {
     }
   }
   if (ctx.flagged) queue_for_review(ctx, services_);
-  if (services_.responses) {
+  // With output policies, the policy filter records this request once the
+  // answer is checked, so the response rules see its policy alert too.
+  const bool policy_records = ctx.runtime->policy && !ctx.explainer;
+  if (services_.responses && !policy_records) {
     auto actions = services_.responses->record(*ctx.runtime->slot, ctx.key_id(), ctx.detector_alert, ctx.monitor_alert);
     if (!actions.empty()) ctx.details["actions"] = actions;
   }

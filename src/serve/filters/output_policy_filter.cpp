@@ -12,6 +12,12 @@ FilterStatus OutputPolicyFilter::on_request(RequestContext& ctx) {
   PolicyVerdict v =
       policy->check(ctx.x, ctx.probs, ctx.key_id(), [&](const torch::Tensor& q) { return model->batcher->submit(q); });
   ctx.details["policy"] = v.details;
+  if (services_.responses) {
+    // The response rules' record of this request (the monitor filter leaves it here).
+    auto actions = services_.responses->record(*ctx.runtime->slot, ctx.key_id(), ctx.detector_alert, ctx.monitor_alert,
+                                               !v.reasons.empty());
+    if (!actions.empty()) ctx.details["actions"] = actions;
+  }
   if (v.reasons.empty()) return FilterStatus::Continue;
   ctx.details["policy"]["tripped"] = v.reasons;
   if (services_.metrics)
