@@ -189,10 +189,12 @@ RobustEvaluation evaluate_robustness(Classifier& model, const Dataset& data, con
   // Before any attack: the mistakes that make a model look robust when it is
   // not (probabilities for logits, no gradients, a random or batch-dependent
   // forward, data off the model's scale, an eps that makes no sense).
+  std::vector<std::unique_ptr<Attack>> stages;  // built once: preflight asks them, the loop below runs them
+  for (size_t i = 0; i < attacks.size(); ++i)
+    stages.push_back(build_stage(attacks[i].first, attacks[i].second, o, o.seed_ + i));
   {
     bool gradient_only = true;
-    uint64_t seed = o.seed_;
-    for (const auto& [name, params] : attacks) gradient_only &= build_stage(name, params, o, seed++)->needs_gradients();
+    for (const auto& a : stages) gradient_only &= a->needs_gradients();
     r.preflight = run_preflight(
         model, x, y, PreflightOptions(o.norm_, o.eps_).gradient_only(gradient_only).eot_samples(o.eot_samples_));
     if (!o.force_) r.preflight.enforce();
@@ -214,9 +216,9 @@ RobustEvaluation evaluate_robustness(Classifier& model, const Dataset& data, con
     if (!r.clean_correct[i].item<bool>()) r.broken_by[size_t(i)] = "clean";
   r.clean_accuracy = r.clean_correct.to(torch::kDouble).mean().item<double>();
 
-  uint64_t stage_seed = o.seed_;
-  for (const auto& [name, params] : attacks) {
-    auto attack = build_stage(name, params, o, stage_seed++);
+  for (size_t k = 0; k < stages.size(); ++k) {
+    const std::string& name = attacks[k].first;
+    Attack* attack = stages[k].get();
     AEGIS_CHECK(!attack->needs_gradients() || model.has_gradients(), Unsupported,
                 "evaluation: " << name << " needs gradients and this model has none");
     EvaluationStage st;
