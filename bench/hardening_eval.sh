@@ -89,7 +89,7 @@ fi
 if want detectors; then
   for det in feature-squeezing mahalanobis; do
     "$AEGIS" detect-eval --model "$OUT/standard.pt" --data fashion-mnist --limit "$N" --calibration-samples 300 \
-      --detector "$det" --eps 0.1 --attacks fgsm,pgd,cw --save "$OUT/standard.$det.json" \
+      --detector "$det" --eps 0.1 --attacks fgsm,pgd,cw --adaptive --save "$OUT/standard.$det.json" \
       --result "$OUT/$det.detect.json" --quiet | tee "$OUT/$det.detect.txt"
   done
 fi

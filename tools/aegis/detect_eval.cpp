@@ -37,6 +37,12 @@ struct DetectEvalFlags {
   double fpr = 0.05;
   std::string save;
   std::string result_out;
+  bool adaptive = false;
+  int64_t adaptive_steps = 100;
+  int64_t adaptive_restarts = 1;
+  std::string adaptive_method = "combined";
+  int64_t adaptive_eot = 1;
+  std::string adaptive_step = "sign";
 };
 
 bool have_attack(const std::string& name) {
@@ -105,8 +111,15 @@ void run(DetectEvalFlags& f) {
     if (a == "pgd") p = {{"eps", f.eps}, {"steps", 20}};
     attacks.emplace_back(a, p);
   }
-  DetectionEvaluation e =
-      evaluate_detector(*det, *model, calib.x, eval, attacks, DetectionEvaluationOptions().target_fpr(f.fpr));
+  DetectionEvaluationOptions options = DetectionEvaluationOptions().target_fpr(f.fpr);
+  if (f.adaptive)
+    options.adaptive(AdaptiveDetectorAttackOptions(f.eps)
+                         .steps(f.adaptive_steps)
+                         .restarts(f.adaptive_restarts)
+                         .method(f.adaptive_method)
+                         .eot_samples(f.adaptive_eot)
+                         .linf_step(f.adaptive_step));
+  DetectionEvaluation e = evaluate_detector(*det, *model, calib.x, eval, attacks, options);
   if (!f.save.empty()) save_detector(*det, f.save);
   nlohmann::json j = {{"model", f.model.path}, {"evaluation", e.to_json()}, {"skipped_attacks", skipped}};
   if (!fit_info.is_null()) j["fit_data"] = fit_info;
@@ -121,10 +134,26 @@ void run(DetectEvalFlags& f) {
       std::cout << fmt::format("layers {} weighted {:.3f}{}\n", fit_info["layers"].dump(),
                                fmt::join(fit_info["weights"].get<std::vector<double>>(), ", "),
                                fit_info.contains("tuning") ? " (tuned on FGSM examples)" : " (equal)");
-    std::cout << fmt::format("{:<8} {:>9} {:>11} {:>8} {:>8}\n", "attack", "attacked", "successful", "ROC AUC", "TPR");
+    std::cout << fmt::format("{:<9} {:>9} {:>11} {:>7} {:>8} {:>8} {:>12} {:>15}\n", "attack", "attacked", "successful",
+                             "evaded", "ROC AUC", "TPR", "robust acc", "with detector");
     for (const auto& a : e.attacks)
-      std::cout << fmt::format("{:<8} {:>9} {:>11} {:>8.4f} {:>8.4f}\n", a.attack, a.attacked, a.successful, a.auc,
-                               a.tpr);
+      std::cout << fmt::format("{:<9} {:>9} {:>11} {:>7} {:>8.4f} {:>8.4f} {:>12.4f} {:>15.4f}\n", a.attack, a.attacked,
+                               a.successful, a.evaded, a.auc, a.tpr, a.model_robust_accuracy, a.robust_accuracy);
+    std::cout << fmt::format(
+        "robust accuracy of {} samples (clean {:.4f}), worst case over the attacks: model alone {:.4f}, model + "
+        "detector {:.4f}",
+        e.clean_samples, e.clean_accuracy, e.robust_accuracy_model, e.robust_accuracy_detector);
+    if (f.adaptive)
+      std::cout << fmt::format(", model + detector against the adaptive attack too {:.4f}", e.robust_accuracy_adaptive);
+    std::cout << "\n";
+    for (const auto& a : e.attacks)
+      for (const auto& w : a.warnings) std::cout << "warning (" << a.attack << "): " << w << "\n";
+    if (f.adaptive && e.robust_accuracy_detector - e.robust_accuracy_model > 0.01) {
+      const double kept = (e.robust_accuracy_adaptive - e.robust_accuracy_model) /
+                          (e.robust_accuracy_detector - e.robust_accuracy_model);
+      std::cout << fmt::format("the detector keeps {:.0f}% of the protection it adds against non-adaptive attacks\n",
+                               100 * std::max(0.0, kept));
+    }
     for (const auto& s : skipped) std::cout << "skipped " << s << ": not in this build's attack registry\n";
     if (!f.save.empty()) std::cout << "detector saved to " << f.save << "\n";
   });
@@ -174,6 +203,27 @@ void add_detect_eval_command(CLI::App& app, Context&) {
   sub->add_option("--fpr", f->fpr, "Target false-positive rate of the threshold")
       ->capture_default_str()
       ->check(CLI::Range(1e-6, 0.999));
+  sub->add_flag("--adaptive", f->adaptive,
+                "Also attack the model and detector together (an attacker who knows the detector and its threshold): "
+                "the robust accuracy of the pair against it is the figure to trust");
+  sub->add_option("--adaptive-steps", f->adaptive_steps, "adaptive attack: steps per restart")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--adaptive-restarts", f->adaptive_restarts, "adaptive attack: restarts")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--adaptive-method", f->adaptive_method,
+                  "adaptive attack: combined (both violated constraints per step), orthogonal or selective "
+                  "(Bryniarski et al. 2022)")
+      ->check(CLI::IsMember({"combined", "orthogonal", "selective"}))
+      ->capture_default_str();
+  sub->add_option("--adaptive-eot", f->adaptive_eot, "adaptive attack: gradient draws per step (randomised detectors)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--adaptive-step", f->adaptive_step,
+                  "adaptive attack: sign (PGD's steps) or scaled (the gradient at a sign step's L2 length)")
+      ->check(CLI::IsMember({"sign", "scaled"}))
+      ->capture_default_str();
   sub->add_option("--save", f->save, "Save the calibrated detector as JSON (e.g. model.pt.detector.json)");
   sub->add_option("--result", f->result_out, "Also write the result as JSON to this file");
   sub->callback([f] { run(*f); });

@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "aegis/attacks/registry.h"
 #include "aegis/core/error.h"
@@ -23,16 +26,37 @@ double roc_auc(const torch::Tensor& neg, const torch::Tensor& pos) {
   return wins / (double(n.size(0)) * double(p.size(0)));
 }
 
+namespace {
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+}  // namespace
+
 nlohmann::json AttackDetection::to_json() const {
-  return {{"attack", attack},         {"options", options}, {"attacked", attacked},
-          {"successful", successful}, {"auc", auc},         {"tpr", tpr}};
+  return {{"attack", attack},
+          {"options", options},
+          {"adaptive", adaptive},
+          {"attacked", attacked},
+          {"successful", successful},
+          {"evaded", evaded},
+          {"auc", finite_or_null(auc)},
+          {"tpr", finite_or_null(tpr)},
+          {"model_robust_accuracy", model_robust_accuracy},
+          {"robust_accuracy", robust_accuracy},
+          {"warnings", warnings}};
 }
 
 nlohmann::json DetectionEvaluation::to_json() const {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& x : attacks) a.push_back(x.to_json());
-  return {{"detector", detector},   {"threshold", threshold},         {"target_fpr", target_fpr},
-          {"clean_fpr", clean_fpr}, {"clean_samples", clean_samples}, {"attacks", a},
+  return {{"detector", detector},
+          {"threshold", threshold},
+          {"target_fpr", target_fpr},
+          {"clean_fpr", clean_fpr},
+          {"clean_samples", clean_samples},
+          {"clean_accuracy", clean_accuracy},
+          {"attacks", a},
+          {"robust_accuracy_model", robust_accuracy_model},
+          {"robust_accuracy_detector", robust_accuracy_detector},
+          {"robust_accuracy_adaptive", finite_or_null(robust_accuracy_adaptive)},
           {"seconds", seconds}};
 }
 
@@ -63,27 +87,71 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
 
   torch::Tensor correct = (model.predict(data.x) == data.y).nonzero().flatten();
   torch::Tensor xc = data.x.index_select(0, correct), yc = data.y.index_select(0, correct);
+  const int64_t n = xc.size(0);
+  const double total = double(data.size());
+  e.clean_accuracy = double(n) / total;
+  // Per correctly classified sample: broken by some attack (model alone; with the detector).
+  torch::Tensor broken_model = torch::zeros({n}, torch::kBool), broken_pair = torch::zeros({n}, torch::kBool);
+
+  // One attack's adversarial examples (x_adv, fooled) for every sample of xc.
+  auto record = [&](AttackDetection& a, const torch::Tensor& x_adv, const torch::Tensor& fooled) {
+    a.attacked = n;
+    torch::Tensor s = fooled.nonzero().flatten();
+    a.successful = s.numel();
+    torch::Tensor flagged = torch::zeros({n}, torch::kBool);
+    a.auc = a.tpr = std::numeric_limits<double>::quiet_NaN();
+    if (s.numel() > 0) {
+      torch::Tensor adv_scores = batched_scores(detector, x_adv.index_select(0, s), o.batch_size_);
+      a.auc = roc_auc(clean_scores, adv_scores);
+      torch::Tensor f = adv_scores > e.threshold;
+      a.tpr = f.to(torch::kDouble).mean().item<double>();
+      flagged.index_put_({s}, f);
+    }
+    torch::Tensor evaded = fooled & ~flagged;
+    a.evaded = evaded.sum().item<int64_t>();
+    a.model_robust_accuracy = double(n - a.successful) / total;
+    a.robust_accuracy = double(n - a.evaded) / total;
+    broken_pair |= evaded;
+    if (!a.adaptive) broken_model |= fooled;
+  };
+
   for (const auto& [name, params] : attacks) {
     auto attack = make_attack(name, params);
     AttackDetection a;
     a.attack = name;
     a.options = attack->options_json();
-    a.attacked = xc.size(0);
-    std::vector<torch::Tensor> adv;
-    for (int64_t i = 0; i < xc.size(0); i += o.batch_size_) {
-      int64_t j = std::min(i + o.batch_size_, xc.size(0));
+    torch::Tensor x_adv = xc.clone(), fooled = torch::zeros({n}, torch::kBool);
+    for (int64_t i = 0; i < n; i += o.batch_size_) {
+      int64_t j = std::min(i + o.batch_size_, n);
       AttackResult r = attack->run(model, xc.slice(0, i, j), yc.slice(0, i, j));
-      torch::Tensor s = r.success.nonzero().flatten();
-      if (s.numel() > 0) adv.push_back(r.x_adv.index_select(0, s));
+      x_adv.slice(0, i, j).copy_(r.x_adv);
+      fooled.slice(0, i, j).copy_(r.success);
     }
-    if (!adv.empty()) {
-      torch::Tensor xa = torch::cat(adv);
-      a.successful = xa.size(0);
-      torch::Tensor adv_scores = batched_scores(detector, xa, o.batch_size_);
-      a.auc = roc_auc(clean_scores, adv_scores);
-      a.tpr = (adv_scores > e.threshold).to(torch::kDouble).mean().item<double>();
-    }
+    record(a, x_adv, fooled);
     e.attacks.push_back(a);
+  }
+  e.robust_accuracy_model = double(n - broken_model.sum().item<int64_t>()) / total;
+  e.robust_accuracy_detector = double(n - broken_pair.sum().item<int64_t>()) / total;
+
+  if (o.adaptive_) {
+    AttackDetection a;
+    a.attack = "adaptive";
+    a.adaptive = true;
+    a.options = o.adaptive_->to_json();
+    a.options["surrogate"] = detector.surrogate();
+    torch::Tensor x_adv = xc.clone(), fooled = torch::zeros({n}, torch::kBool);
+    for (int64_t i = 0; i < n; i += o.batch_size_) {
+      int64_t j = std::min(i + o.batch_size_, n);
+      AdaptiveDetectorAttackResult r =
+          adaptive_detector_attack(model, detector, xc.slice(0, i, j), yc.slice(0, i, j), *o.adaptive_);
+      x_adv.slice(0, i, j).copy_(r.x_adv);
+      fooled.slice(0, i, j).copy_(r.fooled);
+      for (const auto& w : r.warnings)
+        if (std::find(a.warnings.begin(), a.warnings.end(), w) == a.warnings.end()) a.warnings.push_back(w);
+    }
+    record(a, x_adv, fooled);
+    e.attacks.push_back(a);
+    e.robust_accuracy_adaptive = double(n - broken_pair.sum().item<int64_t>()) / total;
   }
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return e;

@@ -17,6 +17,11 @@ void Detector::calibrate(const torch::Tensor& clean_x, double fpr) {
   calibrated_fpr_ = fpr;
 }
 
+torch::Tensor Detector::score_graph(const torch::Tensor&) {
+  AEGIS_FAIL(Unsupported, "the " << name() << " detector has no differentiable surrogate, so it cannot be attacked "
+                                     "adaptively by gradient; evaluate it with a black-box attack instead");
+}
+
 nlohmann::json Detector::to_json() const {
   return {{"format", "aegis-detector/1"},
           {"type", name()},

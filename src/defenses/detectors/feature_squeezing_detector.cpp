@@ -31,6 +31,24 @@ torch::Tensor FeatureSqueezingDetector::score(const torch::Tensor& x) {
   return best;
 }
 
+torch::Tensor FeatureSqueezingDetector::score_graph(const torch::Tensor& x) {
+  const double lo = model_->meta().clip_min, hi = model_->meta().clip_max;
+  torch::Tensor p = torch::softmax(model_->forward(x), 1);
+  // x + (squeeze(x) - x).detach(): the squeezed value forward, the identity backward.
+  auto squeezed = [&](const torch::Tensor& sq) { return x + (sq - x).detach(); };
+  torch::Tensor best = torch::zeros({x.size(0)});
+  torch::Tensor xd = x.detach();
+  if (o_.bits_ > 0) {
+    torch::Tensor q = torch::softmax(model_->forward(squeezed(reduce_bit_depth(xd, o_.bits_, lo, hi))), 1);
+    best = torch::max(best, (p - q).abs().sum(1));
+  }
+  if (o_.median_ > 1) {
+    torch::Tensor q = torch::softmax(model_->forward(squeezed(median_filter(xd, o_.median_))), 1);
+    best = torch::max(best, (p - q).abs().sum(1));
+  }
+  return best;
+}
+
 std::unique_ptr<Detector> FeatureSqueezingDetector::from_state(const nlohmann::json& s, ClassifierPtr model) {
   FeatureSqueezingDetectorOptions o;
   try {

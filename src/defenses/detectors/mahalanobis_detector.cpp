@@ -150,17 +150,23 @@ torch::Tensor MahalanobisDetector::layer_scores(const torch::Tensor& x) {
   return layer_scores_graph(x);
 }
 
+torch::Tensor MahalanobisDetector::preprocess(const torch::Tensor& x) {
+  // Move the input towards the nearest class (lower score) before scoring:
+  // clean inputs get much closer than adversarial ones (Lee et al.).
+  torch::Tensor xg = x.detach().clone().requires_grad_(true);
+  torch::Tensor total = layer_scores_graph(xg).matmul(weights_).sum();
+  torch::Tensor grad = torch::autograd::grad({total}, {xg})[0];
+  return (x.detach() - noise_ * grad.sign()).clamp(model_->meta().clip_min, model_->meta().clip_max).detach();
+}
+
 torch::Tensor MahalanobisDetector::score(const torch::Tensor& x) {
-  torch::Tensor input = x;
-  if (noise_ > 0) {
-    // Move the input towards the nearest class (lower score) before scoring:
-    // clean inputs get much closer than adversarial ones (Lee et al.).
-    torch::Tensor xg = x.detach().clone().requires_grad_(true);
-    torch::Tensor total = layer_scores_graph(xg).matmul(weights_).sum();
-    torch::Tensor grad = torch::autograd::grad({total}, {xg})[0];
-    input = (x - noise_ * grad.sign()).clamp(model_->meta().clip_min, model_->meta().clip_max).detach();
-  }
+  torch::Tensor input = noise_ > 0 ? preprocess(x) : x;
   torch::NoGradGuard g;
+  return layer_scores_graph(input).matmul(weights_).to(torch::kFloat);
+}
+
+torch::Tensor MahalanobisDetector::score_graph(const torch::Tensor& x) {
+  torch::Tensor input = noise_ > 0 ? x + (preprocess(x) - x).detach() : x;
   return layer_scores_graph(input).matmul(weights_).to(torch::kFloat);
 }
 

@@ -7,6 +7,14 @@
 /// on separate clean data (with the false-positive rate that threshold really
 /// has on the evaluation's clean samples).
 ///
+/// The figure a security team acts on is the robust accuracy of the model and
+/// detector together: a sample counts as defended when it is classified
+/// correctly and every attack either fails to change its label or is
+/// flagged. Against attacks that ignore the detector that figure flatters it;
+/// with `adaptive` set the evaluation also runs the adaptive attack
+/// (adaptive_attack.h), which optimises against the detector at its
+/// calibrated threshold, and reports the worst case over all attacks.
+///
 ///   DetectionEvaluation e = evaluate_detector(*det, *model, calib.x, test,
 ///       {{"fgsm", {{"eps", 0.1}}}, {"pgd", {{"eps", 0.1}}}},
 ///       DetectionEvaluationOptions());
@@ -14,12 +22,15 @@
 #include <torch/types.h>
 
 #include <nlohmann/json.hpp>
+#include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "aegis/core/classifier.h"
 #include "aegis/core/dataset.h"
+#include "aegis/defenses/detectors/adaptive_attack.h"
 #include "aegis/defenses/detectors/detector.h"
 
 namespace aegis {
@@ -30,17 +41,25 @@ double roc_auc(const torch::Tensor& negative_scores, const torch::Tensor& positi
 struct DetectionEvaluationOptions {
   double target_fpr_ = 0.05;  ///< false-positive rate the threshold is calibrated for, in (0, 1)
   int64_t batch_size_ = 256;
+  /// Also run the adaptive attack with these options (unset = non-adaptive only).
+  std::optional<AdaptiveDetectorAttackOptions> adaptive_;
   DetectionEvaluationOptions& target_fpr(double v) { target_fpr_ = v; return *this; }
   DetectionEvaluationOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
+  DetectionEvaluationOptions& adaptive(AdaptiveDetectorAttackOptions v) { adaptive_ = std::move(v); return *this; }
 };
 
 struct AttackDetection {
-  std::string attack;
+  std::string attack;      ///< registry name, or "adaptive"
   nlohmann::json options;
+  bool adaptive = false;   ///< the attack optimised against the detector
   int64_t attacked = 0;    ///< correctly classified clean samples attacked
   int64_t successful = 0;  ///< adversarial examples that fool the model (the positives)
-  double auc = 0;          ///< clean vs successful adversarial
+  int64_t evaded = 0;      ///< of those, the ones the detector lets through
+  double auc = 0;          ///< clean vs successful adversarial (NaN when none succeeded)
   double tpr = 0;          ///< at the calibrated threshold
+  double model_robust_accuracy = 0;  ///< of all evaluation samples: correct and not fooled
+  double robust_accuracy = 0;        ///< with the detector: correct and (not fooled or flagged)
+  std::vector<std::string> warnings;
   nlohmann::json to_json() const;
 };
 
@@ -50,7 +69,13 @@ struct DetectionEvaluation {
   double target_fpr = 0;
   double clean_fpr = 0;  ///< measured on the evaluation's clean samples
   int64_t clean_samples = 0;
-  std::vector<AttackDetection> attacks;
+  double clean_accuracy = 0;
+  std::vector<AttackDetection> attacks;  ///< the non-adaptive ones, then the adaptive one
+  /// Worst case over the non-adaptive attacks: the model alone, and with the detector.
+  double robust_accuracy_model = 0;
+  double robust_accuracy_detector = 0;
+  /// Worst case over every attack, the adaptive one included (NaN when it did not run).
+  double robust_accuracy_adaptive = std::numeric_limits<double>::quiet_NaN();
   double seconds = 0;
   nlohmann::json to_json() const;
 };

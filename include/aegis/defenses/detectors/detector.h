@@ -30,6 +30,22 @@ class Detector {
   /// [batch] bool: score above the threshold.
   torch::Tensor flag(const torch::Tensor& x) { return score(x) > threshold_; }
 
+  /// A differentiable stand-in for score(), for attacks that optimise against
+  /// the detector (adaptive evaluation): its values equal score()'s, its
+  /// gradient flows back to `x` (which requires grad). Where the detector is
+  /// not differentiable (a squeezer, an input-preprocessing step) the
+  /// non-differentiable part is replaced by the identity in the backward pass
+  /// (BPDA, Athalye et al. 2018). Throws Unsupported when the detector has no
+  /// such surrogate.
+  virtual torch::Tensor score_graph(const torch::Tensor& x);
+  /// How score_graph() relates to score(): "exact" (the same function),
+  /// "bpda" (identity in the backward pass where score() is not
+  /// differentiable), "none" (no surrogate).
+  virtual std::string surrogate() const { return "none"; }
+  /// True when score() is random (an adaptive attack then averages its
+  /// gradient over several draws: EOT).
+  virtual bool randomized() const { return false; }
+
   /// Sets the threshold to the (1 - fpr) quantile of the scores of clean
   /// inputs, so about `fpr` of clean inputs are flagged.
   void calibrate(const torch::Tensor& clean_x, double fpr);

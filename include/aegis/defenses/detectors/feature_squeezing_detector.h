@@ -32,6 +32,10 @@ class FeatureSqueezingDetector : public Detector {
   FeatureSqueezingDetector(ClassifierPtr model, FeatureSqueezingDetectorOptions options);
   std::string name() const override { return "feature-squeezing"; }
   torch::Tensor score(const torch::Tensor& x) override;
+  /// BPDA: the squeezers are the identity in the backward pass, the model is
+  /// differentiated on both branches (Carlini and Wagner 2017's attack).
+  torch::Tensor score_graph(const torch::Tensor& x) override;
+  std::string surrogate() const override { return "bpda"; }
   static std::unique_ptr<Detector> from_state(const nlohmann::json& state, ClassifierPtr model);
 
  protected:

@@ -73,6 +73,10 @@ class MahalanobisDetector : public Detector {
 
   std::string name() const override { return "mahalanobis"; }
   torch::Tensor score(const torch::Tensor& x) override;
+  /// Exact without input preprocessing; with it, the preprocessing step is
+  /// the identity in the backward pass (BPDA).
+  torch::Tensor score_graph(const torch::Tensor& x) override;
+  std::string surrogate() const override { return noise_ > 0 ? "bpda" : "exact"; }
   /// [batch, layers] standardised log distances (no preprocessing).
   torch::Tensor layer_scores(const torch::Tensor& x);
   /// [batch, classes] squared distances of one layer's summarised features.
@@ -85,6 +89,7 @@ class MahalanobisDetector : public Detector {
 
  private:
   torch::Tensor layer_scores_graph(const torch::Tensor& x);  // differentiable in x
+  torch::Tensor preprocess(const torch::Tensor& x);          // the input-preprocessing step, detached
 
   std::shared_ptr<ScriptClassifier> model_;
   std::vector<Layer> layers_;
