@@ -12,6 +12,7 @@
 #include "aegis/core/error.h"
 #include "aegis/defenses/detectors/detection_evaluation.h"
 #include "aegis/defenses/detectors/feature_squeezing_detector.h"
+#include "aegis/defenses/detectors/lid_detector.h"
 #include "aegis/defenses/detectors/mahalanobis_detector.h"
 #include "commands.h"
 
@@ -29,6 +30,7 @@ struct DetectEvalFlags {
   int64_t fit_samples = 5000;
   std::vector<int64_t> layers;
   double noise = 0;
+  int64_t lid_k = 20, lid_reference = 200;
   std::string tune = "fgsm";
   int64_t tune_samples = 1000;
   int64_t calibration_samples = 500;
@@ -78,11 +80,21 @@ void run(DetectEvalFlags& f) {
                 "--fit-samples " << f.fit_samples << " plus --tune-samples " << tune_n << " need more than the "
                                  << train.size() << " training samples there are");
     Dataset fit = train.head(std::min(f.fit_samples, train.size()));
-    auto maha = MahalanobisDetector::fit(model, fit, MahalanobisOptions().layers(f.layers).noise(f.noise));
+    std::unique_ptr<MahalanobisDetector> maha;
+    std::unique_ptr<LIDDetector> lid;
     fit_info = {{"source", fit.source}, {"samples", fit.size()}, {"layers", nlohmann::json::array()}};
-    for (const auto& l : maha->layers()) fit_info["layers"].push_back(l.index);
+    if (f.detector == "mahalanobis") {
+      maha = MahalanobisDetector::fit(model, fit, MahalanobisOptions().layers(f.layers).noise(f.noise));
+      for (const auto& l : maha->layers()) fit_info["layers"].push_back(l.index);
+    } else {
+      lid = LIDDetector::fit(model, fit, LIDOptions().k(f.lid_k).reference(f.lid_reference).layers(f.layers));
+      for (int64_t l : lid->layers()) fit_info["layers"].push_back(l);
+      fit_info["layers"].push_back("logits");
+      fit_info["k"] = f.lid_k;
+      fit_info["reference"] = f.lid_reference;
+    }
     if (tune_n > 0) {
-      // The paper's validation step: layer weights by logistic regression,
+      // The papers' validation step: layer weights by logistic regression,
       // clean training samples (not the fit ones) against their FGSM examples.
       Dataset tune = train.subset(torch::arange(fit.size(), train.size()));
       auto fgsm = make_attack("fgsm", {{"eps", f.eps}});
@@ -91,12 +103,16 @@ void run(DetectEvalFlags& f) {
       AEGIS_CHECK(ok.numel() > 0, InvalidArgument,
                   "FGSM at eps " << f.eps << " fooled none of the " << tune.size()
                                  << " tuning samples; use --tune none");
-      maha->fit_weights(tune.x, r.x_adv.index_select(0, ok));
+      if (maha) maha->fit_weights(tune.x, r.x_adv.index_select(0, ok));
+      if (lid) lid->fit_weights(tune.x, r.x_adv.index_select(0, ok));
       fit_info["tuning"] = {{"attack", "fgsm"}, {"eps", f.eps}, {"clean", tune.size()}, {"adversarial", ok.numel()}};
     }
-    fit_info["weights"] = std::vector<double>(maha->weights().data_ptr<double>(),
-                                              maha->weights().data_ptr<double>() + maha->weights().numel());
-    det = std::move(maha);
+    torch::Tensor w = (maha ? maha->weights() : lid->weights()).to(torch::kDouble).contiguous();
+    fit_info["weights"] = std::vector<double>(w.data_ptr<double>(), w.data_ptr<double>() + w.numel());
+    if (maha)
+      det = std::move(maha);
+    else
+      det = std::move(lid);
   }
 
   std::vector<std::pair<std::string, nlohmann::json>> attacks;
@@ -169,27 +185,34 @@ void add_detect_eval_command(CLI::App& app, Context&) {
   add_output_flags(sub, f->out);
   add_model_flags(sub, f->model);
   add_data_flags(sub, f->data, "test");
-  sub->add_option("--detector", f->detector, "feature-squeezing or mahalanobis")
-      ->check(CLI::IsMember({"feature-squeezing", "mahalanobis"}))
+  sub->add_option("--detector", f->detector, "feature-squeezing, mahalanobis or lid")
+      ->check(CLI::IsMember({"feature-squeezing", "mahalanobis", "lid"}))
       ->capture_default_str();
   sub->add_option("--load", f->load, "Use a saved detector (JSON) instead of building one");
   sub->add_option("--bits", f->bits, "feature-squeezing: bit depth (0 = off)")->capture_default_str();
   sub->add_option("--median", f->median, "feature-squeezing: median window (1 = off)")->capture_default_str();
-  sub->add_option("--fit-samples", f->fit_samples, "mahalanobis: training samples to fit the class Gaussians on")
+  sub->add_option("--fit-samples", f->fit_samples,
+                  "mahalanobis, lid: training samples to fit on (the class Gaussians; lid: the reference set, then "
+                  "the samples that standardise each layer)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--layers", f->layers,
-                  "mahalanobis: feature maps to use, 0-based, negative from the end (default: all)")
+                  "mahalanobis, lid: feature maps to use, 0-based, negative from the end (default: all; lid adds "
+                  "the logits)")
       ->delimiter(',');
   sub->add_option("--noise", f->noise, "mahalanobis: input preprocessing step (0 = off)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--lid-k", f->lid_k, "lid: nearest neighbours")->capture_default_str()->check(CLI::Range(2, 100000));
+  sub->add_option("--lid-reference", f->lid_reference, "lid: clean reference inputs the neighbours come from")
+      ->capture_default_str()
+      ->check(CLI::Range(3, 100000));
   sub->add_option("--tune", f->tune,
-                  "mahalanobis: learn the layer weights on FGSM examples of training samples (fgsm) or weigh "
+                  "mahalanobis, lid: learn the layer weights on FGSM examples of training samples (fgsm) or weigh "
                   "layers equally (none)")
       ->check(CLI::IsMember({"fgsm", "none"}))
       ->capture_default_str();
-  sub->add_option("--tune-samples", f->tune_samples, "mahalanobis: training samples (after the fit ones) to tune on")
+  sub->add_option("--tune-samples", f->tune_samples, "mahalanobis, lid: training samples (after the fit ones) to tune on")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--calibration-samples", f->calibration_samples,

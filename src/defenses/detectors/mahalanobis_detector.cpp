@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "aegis/core/error.h"
+#include "defenses/detectors/logistic_regression.h"
 
 namespace aegis {
 
@@ -173,27 +174,8 @@ torch::Tensor MahalanobisDetector::score_graph(const torch::Tensor& x) {
 void MahalanobisDetector::fit_weights(const torch::Tensor& clean_x, const torch::Tensor& adversarial_x, double l2) {
   AEGIS_CHECK(clean_x.size(0) > 0 && adversarial_x.size(0) > 0, InvalidArgument,
               "fitting the layer weights needs clean and adversarial inputs");
-  AEGIS_CHECK(l2 > 0, InvalidArgument, "the weights' L2 penalty must be > 0");
-  torch::Tensor a = layer_scores(clean_x), b = layer_scores(adversarial_x);
-  const int64_t n = a.size(0) + b.size(0), L = a.size(1);
-  torch::Tensor X = torch::cat({torch::cat({a, b}), torch::ones({n, 1}, torch::kDouble)}, 1);  // + bias
-  torch::Tensor t = torch::cat({torch::zeros({a.size(0)}, torch::kDouble), torch::ones({b.size(0)}, torch::kDouble)});
-  // Each class weighs half, however many samples it has.
-  torch::Tensor sw = torch::cat({torch::full({a.size(0)}, 0.5 / double(a.size(0)), torch::kDouble),
-                                 torch::full({b.size(0)}, 0.5 / double(b.size(0)), torch::kDouble)});
-  torch::Tensor penalty = torch::full({L + 1}, l2, torch::kDouble);
-  penalty[L] = 1e-9;  // the bias is (almost) not penalised
-  torch::Tensor theta = torch::zeros({L + 1}, torch::kDouble);
-  for (int it = 0; it < 100; ++it) {  // Newton's method on the convex loss
-    torch::Tensor p = torch::sigmoid(X.matmul(theta));
-    torch::Tensor grad = X.t().matmul(sw * (p - t)) + penalty * theta;
-    torch::Tensor hess = (X.t() * (sw * p * (1 - p)).unsqueeze(0)).matmul(X) + torch::diag(penalty);
-    torch::Tensor step = torch::linalg::solve(hess, grad, /*left=*/true);
-    theta -= step;
-    if (step.abs().max().item<double>() < 1e-10) break;
-  }
-  AEGIS_CHECK(torch::isfinite(theta).all().item<bool>(), Internal, "logistic regression of the layer weights diverged");
-  weights_ = theta.slice(0, 0, L).clone();
+  torch::Tensor theta = detector_internal::fit_logistic_weights(layer_scores(clean_x), layer_scores(adversarial_x), l2);
+  weights_ = theta.slice(0, 0, theta.size(0) - 1).clone();
   calibrated_fpr_ = std::numeric_limits<double>::quiet_NaN();  // the old threshold no longer applies
 }
 

@@ -3,6 +3,7 @@
 #include "aegis/core/error.h"
 #include "aegis/defenses/detectors/detector.h"
 #include "aegis/defenses/detectors/feature_squeezing_detector.h"
+#include "aegis/defenses/detectors/lid_detector.h"
 #include "aegis/defenses/detectors/mahalanobis_detector.h"
 
 namespace aegis {
@@ -18,6 +19,7 @@ std::unique_ptr<Detector> load_detector(const nlohmann::json& j, ClassifierPtr m
   std::unique_ptr<Detector> d;
   if (type == "feature-squeezing") d = FeatureSqueezingDetector::from_state(state, model);
   if (type == "mahalanobis") d = MahalanobisDetector::from_state(state, model);
+  if (type == "lid") d = LIDDetector::from_state(state, model);
   if (d) {
     AEGIS_CHECK(j.contains("threshold") && j["threshold"].is_number(), CorruptData, "detector JSON has no threshold");
     d->set_threshold(j["threshold"].get<double>());
