@@ -87,7 +87,7 @@ if want smoothing; then
   done
 fi
 if want detectors; then
-  for det in feature-squeezing mahalanobis; do
+  for det in ${DETECTORS:-feature-squeezing mahalanobis lid}; do
     "$AEGIS" detect-eval --model "$OUT/standard.pt" --data fashion-mnist --limit "$N" --calibration-samples 300 \
       --detector "$det" --eps 0.1 --attacks fgsm,pgd,cw --adaptive --save "$OUT/standard.$det.json" \
       --result "$OUT/$det.detect.json" --quiet | tee "$OUT/$det.detect.txt"

@@ -23,6 +23,7 @@ std::unique_ptr<Check> make_inversion_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_extraction_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_dp_audit_check(const nlohmann::json& params);
 std::unique_ptr<Check> make_explanation_check(const nlohmann::json& params);
+std::unique_ptr<Check> make_adversarial_detection_check(const nlohmann::json& params);
 
 const std::vector<CheckInfo>& check_catalog() {
   static const std::vector<CheckInfo> table = {
@@ -33,6 +34,10 @@ const std::vector<CheckInfo>& check_catalog() {
        "Robust accuracy against eps (linf/l2, white-box or black-box attack "
        "from the registry)",
        &make_evasion_curve_check},
+      {"adversarial-detection",
+       "Adversarial-input detector (feature squeezing, Mahalanobis, LID or a saved one) against PGD and an adaptive "
+       "attack that knows it: robust accuracy of model and detector together",
+       &make_adversarial_detection_check},
       {"per-class-robustness", "Clean and robust accuracy of every class at one eps", &make_per_class_check},
       {"gradient-masking", "Sanity checks that expose robustness caused by masked gradients",
        &make_gradient_masking_check},

@@ -140,6 +140,9 @@ void run(DetectEvalFlags& f) {
   nlohmann::json j = {{"model", f.model.path}, {"evaluation", e.to_json()}, {"skipped_attacks", skipped}};
   if (!fit_info.is_null()) j["fit_data"] = fit_info;
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
+  std::vector<std::string> bounded;
+  for (const auto& a : e.attacks)
+    if (a.bounded && !a.adaptive) bounded.push_back(a.attack);
   emit(f.out, j, [&] {
     std::cout << fmt::format(
         "{} detector: threshold {:.4g} calibrated for "
@@ -156,9 +159,10 @@ void run(DetectEvalFlags& f) {
       std::cout << fmt::format("{:<9} {:>9} {:>11} {:>7} {:>8.4f} {:>8.4f} {:>12.4f} {:>15.4f}\n", a.attack, a.attacked,
                                a.successful, a.evaded, a.auc, a.tpr, a.model_robust_accuracy, a.robust_accuracy);
     std::cout << fmt::format(
-        "robust accuracy of {} samples (clean {:.4f}), worst case over the attacks: model alone {:.4f}, model + "
-        "detector {:.4f}",
-        e.clean_samples, e.clean_accuracy, e.robust_accuracy_model, e.robust_accuracy_detector);
+        "robust accuracy of {} samples (clean {:.4f}), worst case over {}: model alone {:.4f}, model + detector "
+        "{:.4f}",
+        e.clean_samples, e.clean_accuracy, bounded.empty() ? "the attacks" : fmt::format("{}", fmt::join(bounded, ", ")),
+        e.robust_accuracy_model, e.robust_accuracy_detector);
     if (f.adaptive)
       std::cout << fmt::format(", model + detector against the adaptive attack too {:.4f}", e.robust_accuracy_adaptive);
     std::cout << "\n";

@@ -34,6 +34,7 @@ nlohmann::json AttackDetection::to_json() const {
   return {{"attack", attack},
           {"options", options},
           {"adaptive", adaptive},
+          {"bounded", bounded},
           {"attacked", attacked},
           {"successful", successful},
           {"evaded", evaded},
@@ -92,6 +93,8 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
   e.clean_accuracy = double(n) / total;
   // Per correctly classified sample: broken by some attack (model alone; with the detector).
   torch::Tensor broken_model = torch::zeros({n}, torch::kBool), broken_pair = torch::zeros({n}, torch::kBool);
+  bool any_bounded = false;
+  for (const auto& [name, params] : attacks) any_bounded |= make_attack(name, params)->budget().has_value();
 
   // One attack's adversarial examples (x_adv, fooled) for every sample of xc.
   auto record = [&](AttackDetection& a, const torch::Tensor& x_adv, const torch::Tensor& fooled) {
@@ -111,8 +114,10 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
     a.evaded = evaded.sum().item<int64_t>();
     a.model_robust_accuracy = double(n - a.successful) / total;
     a.robust_accuracy = double(n - a.evaded) / total;
-    broken_pair |= evaded;
-    if (!a.adaptive) broken_model |= fooled;
+    if (a.bounded || !any_bounded) {
+      broken_pair |= evaded;
+      if (!a.adaptive) broken_model |= fooled;
+    }
   };
 
   for (const auto& [name, params] : attacks) {
@@ -120,6 +125,7 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
     AttackDetection a;
     a.attack = name;
     a.options = attack->options_json();
+    a.bounded = attack->budget().has_value();
     torch::Tensor x_adv = xc.clone(), fooled = torch::zeros({n}, torch::kBool);
     for (int64_t i = 0; i < n; i += o.batch_size_) {
       int64_t j = std::min(i + o.batch_size_, n);
@@ -155,6 +161,77 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
   }
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return e;
+}
+
+nlohmann::json DetectorRobustness::to_json() const {
+  return {{"detector", detector},
+          {"threshold", threshold},
+          {"clean_flagged", clean_flagged},
+          {"samples", samples},
+          {"robust_accuracy_model", robust_accuracy_model},
+          {"robust_accuracy_detector", robust_accuracy_detector},
+          {"robust_accuracy_adaptive", robust_accuracy_adaptive},
+          {"adaptive", adaptive.to_json()}};
+}
+
+DetectorRobustness evaluate_with_detector(Detector& detector, Classifier& model, const Dataset& data,
+                                          const torch::Tensor& x_adv, const torch::Tensor& robust,
+                                          const AdaptiveDetectorAttackOptions& ao, int64_t bs) {
+  const int64_t N = data.size();
+  AEGIS_CHECK(N > 0, InvalidArgument, "the detector evaluation needs data");
+  AEGIS_CHECK(x_adv.sizes() == data.x.sizes() && robust.numel() == N, ShapeMismatch,
+              "the evaluation's adversarial examples do not match its data");
+  DetectorRobustness d;
+  d.detector = detector.name();
+  d.threshold = detector.threshold();
+  d.samples = N;
+  const double total = double(N);
+  d.clean_flagged = (batched_scores(detector, data.x, bs) > d.threshold).to(torch::kDouble).mean().item<double>();
+  torch::Tensor correct = model.predict(data.x) == data.y;
+  torch::Tensor rob = robust.to(torch::kBool).flatten();
+  d.robust_accuracy_model = rob.to(torch::kDouble).mean().item<double>();
+  // Non-adaptive: a broken sample whose adversarial example is flagged is defended.
+  torch::Tensor broken = (correct & ~rob).nonzero().flatten();
+  torch::Tensor broken_pair = torch::zeros({N}, torch::kBool);
+  if (broken.numel() > 0) {
+    torch::Tensor s = batched_scores(detector, x_adv.index_select(0, broken), bs);
+    broken_pair.index_put_({broken}, s <= d.threshold);
+  }
+  d.robust_accuracy_detector = double(correct.sum().item<int64_t>() - broken_pair.sum().item<int64_t>()) / total;
+
+  // Adaptive, on every correctly classified sample.
+  torch::Tensor ci = correct.nonzero().flatten();
+  AttackDetection& a = d.adaptive;
+  a.attack = "adaptive";
+  a.adaptive = true;
+  a.options = ao.to_json();
+  a.options["surrogate"] = detector.surrogate();
+  a.attacked = ci.numel();
+  torch::Tensor evaded = torch::zeros({N}, torch::kBool);
+  std::vector<torch::Tensor> fooled_scores;
+  for (int64_t i = 0; i < ci.numel(); i += bs) {
+    torch::Tensor idx = ci.slice(0, i, std::min(i + bs, ci.numel()));
+    AdaptiveDetectorAttackResult r =
+        adaptive_detector_attack(model, detector, data.x.index_select(0, idx), data.y.index_select(0, idx), ao);
+    evaded.index_put_({idx}, r.evaded);
+    torch::Tensor f = r.fooled.nonzero().flatten();
+    a.successful += f.numel();
+    if (f.numel() > 0) fooled_scores.push_back(r.scores.index_select(0, f).to(torch::kDouble));
+    for (const auto& w : r.warnings)
+      if (std::find(a.warnings.begin(), a.warnings.end(), w) == a.warnings.end()) a.warnings.push_back(w);
+  }
+  a.evaded = evaded.sum().item<int64_t>();
+  a.auc = a.tpr = std::numeric_limits<double>::quiet_NaN();
+  if (!fooled_scores.empty()) {
+    torch::Tensor fs = torch::cat(fooled_scores);
+    a.auc = roc_auc(batched_scores(detector, data.x.index_select(0, ci), bs), fs);
+    a.tpr = (fs > d.threshold).to(torch::kDouble).mean().item<double>();
+  }
+  a.model_robust_accuracy = double(a.attacked - a.successful) / total;
+  a.robust_accuracy = double(a.attacked - a.evaded) / total;
+  d.robust_accuracy_adaptive =
+      double(correct.sum().item<int64_t>() - (broken_pair | evaded).sum().item<int64_t>()) / total;
+  return d;
 }
 
 }  // namespace aegis

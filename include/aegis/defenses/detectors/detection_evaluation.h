@@ -52,6 +52,7 @@ struct AttackDetection {
   std::string attack;      ///< registry name, or "adaptive"
   nlohmann::json options;
   bool adaptive = false;   ///< the attack optimised against the detector
+  bool bounded = true;     ///< has an eps budget (C&W's minimal-norm attack has none)
   int64_t attacked = 0;    ///< correctly classified clean samples attacked
   int64_t successful = 0;  ///< adversarial examples that fool the model (the positives)
   int64_t evaded = 0;      ///< of those, the ones the detector lets through
@@ -71,7 +72,10 @@ struct DetectionEvaluation {
   int64_t clean_samples = 0;
   double clean_accuracy = 0;
   std::vector<AttackDetection> attacks;  ///< the non-adaptive ones, then the adaptive one
-  /// Worst case over the non-adaptive attacks: the model alone, and with the detector.
+  /// Worst case over the non-adaptive attacks with an eps budget (all of them
+  /// when none has one): the model alone, and with the detector. Minimal-norm
+  /// attacks (C&W) reach every sample at some size, so counting them would
+  /// say nothing about a threat model.
   double robust_accuracy_model = 0;
   double robust_accuracy_detector = 0;
   /// Worst case over every attack, the adaptive one included (NaN when it did not run).
@@ -86,5 +90,27 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
                                       const Dataset& data,
                                       const std::vector<std::pair<std::string, nlohmann::json>>& attacks,
                                       const DetectionEvaluationOptions& options = {});
+
+/// The detector beside a robustness evaluation (`aegis evaluate --detector`):
+/// the robust accuracy of model and detector together, against the
+/// evaluation's own adversarial examples (a flagged one counts as defended)
+/// and, worst case, against those and the adaptive attack at the same norm
+/// and eps. The detector keeps the threshold it was saved with.
+struct DetectorRobustness {
+  std::string detector;
+  double threshold = 0;
+  double clean_flagged = 0;  ///< fraction of the evaluation's clean samples the detector flags
+  int64_t samples = 0;
+  double robust_accuracy_model = 0;     ///< the evaluation's figure
+  double robust_accuracy_detector = 0;  ///< with the detector, the evaluation's attacks
+  double robust_accuracy_adaptive = 0;  ///< with the detector, worst case with the adaptive attack
+  AttackDetection adaptive;
+  nlohmann::json to_json() const;
+};
+
+/// `x_adv` [N, ...] and `robust` [N] bool are the evaluation's (RobustEvaluation).
+DetectorRobustness evaluate_with_detector(Detector& detector, Classifier& model, const Dataset& data,
+                                          const torch::Tensor& x_adv, const torch::Tensor& robust,
+                                          const AdaptiveDetectorAttackOptions& adaptive, int64_t batch_size = 256);
 
 }  // namespace aegis
