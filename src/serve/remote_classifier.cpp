@@ -145,4 +145,37 @@ torch::Tensor RemoteClassifier::compute_logits(const torch::Tensor& x, bool grad
   return torch::cat(parts);
 }
 
+RemoteAnswers RemoteClassifier::answer(const torch::Tensor& x) {
+  check_input(x);
+  const int64_t b = x.size(0), k = meta_.num_classes;
+  RemoteAnswers a;
+  a.logits = torch::zeros({b, k});
+  a.answered = torch::zeros({b}, torch::kBool);
+  a.refused = torch::zeros({b}, torch::kBool);
+  a.refusal_reasons.assign(size_t(b), "");
+  for (int64_t i = 0; i < b; ++i) {
+    count_queries(1);
+    try {
+      torch::Tensor z = query(x.slice(0, i, i + 1))[0];
+      a.logits[i] = z;
+      // An abstention comes back as equal scores for every class.
+      a.answered[i] = (z.max() - z.min()).item<double>() > 1e-6;
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::InvalidArgument) {
+        a.refused[i] = true;
+        a.refusal_reasons[size_t(i)] = e.what();
+        continue;
+      }
+      if (e.kind() == ErrorKind::PermissionDenied || e.kind() == ErrorKind::RateLimited ||
+          e.kind() == ErrorKind::Unauthenticated) {
+        a.blocked_at = i;
+        a.blocked_reason = e.what();
+        break;
+      }
+      throw;
+    }
+  }
+  return a;
+}
+
 }  // namespace aegis::serve

@@ -28,6 +28,8 @@ void add_keys_command(CLI::App& app, Context& ctx);
 void add_log_command(CLI::App& app, Context& ctx);
 void add_evaluate_command(CLI::App& app, Context& ctx);
 void add_attack_command(CLI::App& app, Context& ctx);
+/// gateway-attack (serve/gateway_attack.h).
+void add_gateway_attack_command(CLI::App& app, Context& ctx);
 void add_certify_command(CLI::App& app, Context& ctx);
 void add_detect_eval_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);

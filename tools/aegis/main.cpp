@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   aegis::cli::add_attack_command(app, ctx);
   aegis::cli::add_certify_command(app, ctx);
   aegis::cli::add_detect_eval_command(app, ctx);
+  aegis::cli::add_gateway_attack_command(app, ctx);
   aegis::cli::add_audit_command(app, ctx);
   aegis::cli::add_poison_command(app, ctx);
   aegis::cli::add_data_check_command(app, ctx);

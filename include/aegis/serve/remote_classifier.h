@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "aegis/core/classifier.h"
 
@@ -47,6 +48,18 @@ struct RemoteOptions {
   }
 };
 
+/// What the gateway did with each sample of RemoteClassifier::answer().
+struct RemoteAnswers {
+  torch::Tensor logits;    ///< [B, k]: as logits() would give; zeros where there is no answer
+  torch::Tensor answered;  ///< [B] bool: the gateway returned a class (not refused, not abstained)
+  torch::Tensor refused;   ///< [B] bool: the request was refused (422: a detector or output policy)
+  /// The key was cut off (401/403/429: quarantined, revoked, rate-limited)
+  /// at this sample; it and the later ones were not asked.
+  int64_t blocked_at = -1;
+  std::string blocked_reason;
+  std::vector<std::string> refusal_reasons;  ///< per sample, "" where answered
+};
+
 class RemoteClassifier : public Classifier {
  public:
   /// Reads the model's metadata (`GET /v2/models/{name}`) into ModelMeta.
@@ -60,6 +73,10 @@ class RemoteClassifier : public Classifier {
   int64_t requests() const { return requests_; }
   /// True when the server answers labels only.
   bool label_only() const { return label_only_; }
+  /// One request per sample, and a refusal is an answer, not an error: what
+  /// an attacker who watches the gateway's replies sees. Counts a query per
+  /// sample sent.
+  RemoteAnswers answer(const torch::Tensor& x);
 
  protected:
   torch::Tensor compute_logits(const torch::Tensor& x, bool grad) override;
