@@ -31,6 +31,9 @@ attack() {  # name, model, attack flags...
 attack pgd "$OUT/model.pt" -a pgd --steps 20
 attack square "$OUT/model.pt" -a square --param queries=1000
 attack transfer "$OUT/surrogate.pt" -a pgd --steps 20
+# The Mahalanobis detector for the guarded model (threshold for 5% FPR).
+[ -f "$OUT/model.pt.detector.json" ] || "$AEGIS" detect-eval --model "$OUT/model.pt" --data fashion-mnist --limit 600 \
+  --calibration-samples 300 --detector mahalanobis --attacks fgsm --save "$OUT/model.pt.detector.json" --quiet > /dev/null
 
 cat > "$OUT/serve.toml" <<TOML
 [server]
@@ -64,6 +67,29 @@ $inv"
 policy all "$conf
 $vote
 $inv"
+# The runtime chain an adaptive attacker faces: the detector rejects, every
+# policy rejects.
+cat >> "$OUT/serve.toml" <<TOML
+
+[[models]]
+name = "guarded"
+path = "$OUT/model.pt"
+detector = "$OUT/model.pt.detector.json"
+detection_policy = "reject"
+[models.monitor]
+enabled = false
+[models.policy]
+min_confidence = 0.6
+confidence_action = "reject"
+[models.policy.vote]
+samples = 8
+sigma = 0.1
+agreement = 0.5
+action = "reject"
+[models.policy.invariance]
+transforms = ["shift", "brightness"]
+action = "reject"
+TOML
 rm -f "$OUT/keys.json" "$OUT/audit.db" "$OUT/port"
 key=$("$AEGIS" keys create --keys "$OUT/keys.json" --role predict --name policy-eval 2>/dev/null)
 "$AEGIS" serve --config "$OUT/serve.toml" --port-file "$OUT/port" --quiet > "$OUT/serve.log" 2>&1 &
@@ -115,4 +141,13 @@ for model in ["none"] + policies + ["all"]:
     times = sorted(ask(model, clean[i % len(clean)])[0] for i in range(200))
     print(f"  {model:12} {1000 * times[100]:7.2f} ms")
 PYEOF
+
+# Adaptive black-box attack through the guarded chain (serve/gateway_attack.h):
+# the same random search with a fixed step and with a step that shrinks after
+# refusals, on the first GN test images.
+GN="${GN:-50}"
+echo
+AEGIS_API_KEY="$key" "$AEGIS" gateway-attack --model "http://127.0.0.1:$(cat "$OUT/port")/v2/models/guarded" \
+  --data fashion-mnist --limit "$GN" --eps 0.1 --max-queries "${GQ:-300}" --compare --result "$OUT/gateway-attack.json" \
+  --quiet | tee "$OUT/gateway-attack.txt"
 kill -TERM "$pid"; wait "$pid" || true; trap - EXIT

@@ -50,11 +50,12 @@ nlohmann::json GatewayAttackOptions::to_json() const {
 }
 
 nlohmann::json GatewayAttackResult::to_json() const {
-  const int64_t n = evaded.numel();
+  const int64_t n = evaded.numel(), a = attacked.sum().item<int64_t>(), e = evaded.sum().item<int64_t>();
   const int64_t q = queries.sum().item<int64_t>(), r = refused.sum().item<int64_t>();
   return {{"samples", n},
-          {"evaded", evaded.sum().item<int64_t>()},
-          {"evasion_rate", n ? evaded.to(torch::kDouble).mean().item<double>() : 0.0},
+          {"attacked", a},
+          {"evaded", e},
+          {"evasion_rate", a ? double(e) / double(a) : 0.0},
           {"queries", q},
           {"refused", r},
           {"refusal_rate", q ? double(r) / double(q) : 0.0},
@@ -102,11 +103,12 @@ GatewayAttackResult gateway_attack(RemoteClassifier& remote, const torch::Tensor
   record(first, all);
   torch::Tensor best = torch::where(first.answered, margin(first.logits, y),
                                     torch::full({B}, -std::numeric_limits<float>::infinity()));
-  r.evaded = first.answered & (best > 0);
+  r.attacked = first.answered & (best <= 0);
+  r.evaded = torch::zeros({B}, torch::kBool);
   if (r.blocked) return r;
 
   for (int64_t it = 1; it < o.max_queries_; ++it) {
-    torch::Tensor active = (~r.evaded).nonzero().flatten();
+    torch::Tensor active = (r.attacked & ~r.evaded).nonzero().flatten();
     if (active.numel() == 0) break;
     // Square's schedule: windows shrink as the budget is spent.
     const double p = o.p_init_ * std::pow(0.5, std::floor(std::log2(1.0 + 10.0 * double(it) / double(o.max_queries_))));

@@ -50,6 +50,8 @@ TEST(GatewayAttack, AdaptingToRefusalsGetsPastADetectorTheFixedStepDoesNot) {
   EXPECT_TRUE((adaptive.queries <= 40).all().item<bool>());
   nlohmann::json j = adaptive.to_json();
   EXPECT_EQ(j["evaded"], 6);
+  EXPECT_EQ(j["attacked"], 6);
+  EXPECT_DOUBLE_EQ(j["evasion_rate"].get<double>(), 1.0);
   EXPECT_EQ(j["queries"].get<int64_t>(), adaptive.queries.sum().item<int64_t>());
 }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include "aegis/attacks/registry.h"
@@ -171,8 +172,9 @@ void run(DetectEvalFlags& f) {
     if (f.adaptive && e.robust_accuracy_detector - e.robust_accuracy_model > 0.01) {
       const double kept = (e.robust_accuracy_adaptive - e.robust_accuracy_model) /
                           (e.robust_accuracy_detector - e.robust_accuracy_model);
-      std::cout << fmt::format("the detector keeps {:.0f}% of the protection it adds against non-adaptive attacks\n",
-                               100 * std::max(0.0, kept));
+      std::cout << fmt::format(
+          "share of the protection the detector adds against those attacks that is left under adaptation: {:.2f}\n",
+          std::clamp(kept, 0.0, 1.0));
     }
     for (const auto& s : skipped) std::cout << "skipped " << s << ": not in this build's attack registry\n";
     if (!f.save.empty()) std::cout << "detector saved to " << f.save << "\n";

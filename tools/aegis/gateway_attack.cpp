@@ -56,14 +56,14 @@ void run(GatewayAttackFlags& f) {
   emit(f.out, j, [&] {
     std::cout << fmt::format("{} samples of {} through {}, Linf eps {:g}, up to {} queries each\n", data.size(),
                              data.source, f.model.path, f.eps, f.max_queries);
-    std::cout << fmt::format("{:<9} {:>8} {:>13} {:>9} {:>9} {:>13}  {}\n", "step", "evaded", "evasion rate",
-                             "queries", "refused", "refusal rate", "key");
+    std::cout << fmt::format("{:<9} {:>9} {:>7} {:>13} {:>9} {:>9} {:>13}  {}\n", "step", "attacked", "evaded",
+                             "evasion rate", "queries", "refused", "refusal rate", "key");
     for (const auto& r : runs)
-      std::cout << fmt::format("{:<9} {:>8} {:>13.3f} {:>9} {:>9} {:>13.3f}  {}\n", r["step"].get<std::string>(),
-                               r["evaded"].get<int64_t>(), r["evasion_rate"].get<double>(), r["queries"].get<int64_t>(),
+      std::cout << fmt::format("{:<9} {:>9} {:>7} {:>13.3f} {:>9} {:>9} {:>13.3f}  {}\n", r["step"].get<std::string>(),
+                               r["attacked"].get<int64_t>(), r["evaded"].get<int64_t>(), r["evasion_rate"].get<double>(), r["queries"].get<int64_t>(),
                                r["refused"].get<int64_t>(), r["refusal_rate"].get<double>(),
                                r["blocked"].get<bool>() ? "cut off: " + r["blocked_reason"].get<std::string>() : "open");
-    std::cout << "evaded = the gateway answered a wrong class (clean misclassifications count from the first query)\n";
+    std::cout << "attacked = answered correctly on the clean input; evaded = of those, answered with a wrong class\n";
   });
 }
 

@@ -53,7 +53,10 @@ struct GatewayAttackOptions {
 
 struct GatewayAttackResult {
   torch::Tensor x_adv;    ///< [B, ...] the evading input, or the best accepted one
-  torch::Tensor evaded;   ///< [B] bool: the gateway answered a wrong class
+  /// [B] bool: the gateway answered the clean input with its true class (the
+  /// samples the attack had to move; the others count as neither).
+  torch::Tensor attacked;
+  torch::Tensor evaded;   ///< [B] bool: attacked, and the gateway answered a wrong class
   torch::Tensor queries;  ///< [B] int64: requests sent per sample
   torch::Tensor refused;  ///< [B] int64: of those, refused by the gateway
   bool blocked = false;   ///< the gateway cut the key off
