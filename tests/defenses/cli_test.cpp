@@ -81,5 +81,36 @@ TEST(HardenCli, CertifyReportsRadiiAndCertifiedAccuracy) {
   EXPECT_EQ(run_aegis("certify --model " + model + " " + f.data() + " --sigma 0").exit_code, 2);
 }
 
+TEST(HardenCli, DetectEvalAdaptiveAndEvaluateWithADetector) {
+  Files f;
+  std::string model = f.dir.file("m.pt"), det = f.dir.file("m.pt.detector.json");
+  ASSERT_EQ(run_aegis("train " + f.data() + " --epochs 3 --val-fraction 0 --quiet --out " + model).exit_code, 0);
+  auto r = run_aegis("detect-eval --model " + model + " " + f.data() +
+                     " --calibration-samples 100 --detector feature-squeezing --bits 2 --median 1 --eps 0.1 "
+                     "--attacks pgd --adaptive --adaptive-steps 10 --save " + det + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto e = nlohmann::json::parse(r.out)["evaluation"];
+  ASSERT_EQ(e["attacks"].size(), 2u);
+  EXPECT_EQ(e["attacks"][1]["attack"], "adaptive");
+  EXPECT_EQ(e["attacks"][1]["options"]["surrogate"], "bpda");
+  EXPECT_LE(e["robust_accuracy_adaptive"].get<double>(), e["robust_accuracy_detector"].get<double>());
+  EXPECT_GE(e["robust_accuracy_detector"].get<double>(), e["robust_accuracy_model"].get<double>());
+
+  auto v = run_aegis("evaluate --model " + model + " " + f.data() +
+                     " -n 40 --eps 0.1 --budget quick --no-sanity --detector " + det + " --adaptive-steps 10 --json");
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  auto d = nlohmann::json::parse(v.out)["detector"];
+  EXPECT_EQ(d["detector"], "feature-squeezing");
+  EXPECT_EQ(d["samples"], 40);
+  EXPECT_LE(d["robust_accuracy_adaptive"].get<double>(), d["robust_accuracy_detector"].get<double>());
+  EXPECT_GE(d["robust_accuracy_detector"].get<double>(), d["robust_accuracy_model"].get<double>());
+
+  EXPECT_EQ(run_aegis("detect-eval --model " + model + " " + f.data() + " --adaptive --adaptive-method sideways").exit_code, 2);
+  EXPECT_EQ(run_aegis("evaluate --model " + model + " " + f.data() + " --eps 0.1 --detector " + f.dir.file("none.json"))
+                .exit_code,
+            1);
+  EXPECT_EQ(run_aegis("gateway-attack --model " + model + " " + f.data()).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace aegis
