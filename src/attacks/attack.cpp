@@ -88,6 +88,12 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> perturbation_norms(const
   return {(d.abs() > 1e-7).sum(1).to(torch::kFloat), d.norm(2, 1), d.abs().amax(1)};
 }
 
+std::vector<int64_t> batch_view(const torch::Tensor& x) {
+  std::vector<int64_t> v(size_t(x.dim()), 1);
+  v[0] = x.size(0);
+  return v;
+}
+
 torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps, double lo,
                       double hi) {
   torch::Tensor delta = x_adv - x;
@@ -96,9 +102,7 @@ torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm n
   } else {
     const int64_t p = norm == Norm::L2 ? 2 : 1;
     torch::Tensor n = delta.flatten(1).norm(p, 1).clamp_min(1e-12);
-    std::vector<int64_t> view(size_t(x.dim()), 1);
-    view[0] = x.size(0);
-    torch::Tensor factor = (eps / n).clamp_max(1.0).view(view);
+    torch::Tensor factor = (eps / n).clamp_max(1.0).view(batch_view(x));
     delta = delta * factor;
   }
   return (x + delta).clamp(lo, hi);

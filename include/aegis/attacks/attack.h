@@ -103,6 +103,10 @@ class Attack {
 /// Per-sample success of `logits` given labels and (optional) targets.
 torch::Tensor is_adversarial(const torch::Tensor& logits, const torch::Tensor& y, const torch::Tensor& targets);
 
+/// [B, 1, 1, ...]: the shape that broadcasts a per-sample value [B] over a
+/// batch shaped like x.
+std::vector<int64_t> batch_view(const torch::Tensor& x);
+
 /// Projects x_adv onto the `norm` ball of radius eps around x and into [lo, hi].
 torch::Tensor project(const torch::Tensor& x_adv, const torch::Tensor& x, Norm norm, double eps, double lo,
                       double hi);

@@ -15,12 +15,6 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-std::vector<int64_t> batch_view(const torch::Tensor& x) {
-  std::vector<int64_t> v(size_t(x.dim()), 1);
-  v[0] = x.size(0);
-  return v;
-}
-
 torch::Tensor flat_norm(const torch::Tensor& t) { return t.flatten(1).norm(2, 1); }
 
 /// Projection onto the eps ball (per-sample radius tensor not needed: eps is shared) and the range.

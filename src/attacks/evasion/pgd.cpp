@@ -14,12 +14,6 @@ namespace F = torch::nn::functional;
 
 namespace {
 
-std::vector<int64_t> batch_view(const torch::Tensor& x) {
-  std::vector<int64_t> v(size_t(x.dim()), 1);
-  v[0] = x.size(0);
-  return v;
-}
-
 /// The steepest-ascent direction of unit size in the given norm.
 torch::Tensor step_direction(const torch::Tensor& g, Norm norm) {
   if (norm == Norm::Linf) return g.sign();

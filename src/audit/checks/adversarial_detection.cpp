@@ -93,7 +93,7 @@ class AdversarialDetectionCheck : public Check {
     }
     std::unique_ptr<Detector> det;
     try {
-      det = make_detector(ctx, data.head(std::max<int64_t>(n_fit, 1)));
+      det = make_detector(ctx, n_fit);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Unsupported) throw;
       res.status = "skipped";
@@ -160,7 +160,9 @@ class AdversarialDetectionCheck : public Check {
  private:
   std::string context() const { return "check 'adversarial-detection'"; }
 
-  std::unique_ptr<Detector> make_detector(CheckContext& ctx, const Dataset& fit_part) {
+  /// The detector to measure; a fitted one fits on the training data when
+  /// the audit has it, else on the first `n_fit` audit samples.
+  std::unique_ptr<Detector> make_detector(CheckContext& ctx, int64_t n_fit) {
     // The check borrows the audit's model: a non-owning pointer for the detector.
     ClassifierPtr model(std::shared_ptr<Classifier>(), &ctx.model);
     if (detector_ == "feature-squeezing")
@@ -174,7 +176,8 @@ class AdversarialDetectionCheck : public Check {
     AEGIS_CHECK(script != nullptr, Unsupported,
                 "the " << detector_ << " detector needs a TorchScript model's feature maps");
     std::shared_ptr<ScriptClassifier> sm(std::shared_ptr<ScriptClassifier>(), script);
-    const Dataset fit = ctx.training ? ctx.training->head(std::min<int64_t>(ctx.training->size(), 2000)) : fit_part;
+    const Dataset fit =
+        ctx.training ? ctx.training->head(std::min<int64_t>(ctx.training->size(), 2000)) : ctx.data.head(n_fit);
     if (detector_ == "mahalanobis") return MahalanobisDetector::fit(sm, fit);
     return LIDDetector::fit(sm, fit, LIDOptions().reference(std::min<int64_t>(200, fit.size() * 2 / 3)));
   }

@@ -13,12 +13,6 @@ namespace aegis {
 
 namespace {
 
-std::vector<int64_t> batch_view(const torch::Tensor& x) {
-  std::vector<int64_t> v(size_t(x.dim()), 1);
-  v[0] = x.size(0);
-  return v;
-}
-
 /// Per-sample dot product of two [B, ...] tensors, shaped to broadcast.
 torch::Tensor per_sample_dot(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.flatten(1) * b.flatten(1)).sum(1).view(batch_view(a));

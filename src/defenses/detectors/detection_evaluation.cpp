@@ -62,11 +62,65 @@ nlohmann::json DetectionEvaluation::to_json() const {
 }
 
 namespace {
+
 torch::Tensor batched_scores(Detector& d, const torch::Tensor& x, int64_t bs) {
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < x.size(0); i += bs) out.push_back(d.score(x.slice(0, i, std::min(i + bs, x.size(0)))));
   return out.empty() ? torch::zeros({0}) : torch::cat(out).to(torch::kDouble);
 }
+
+/// The adaptive attack on (x, y) in batches, as one AttackDetection entry to
+/// be filled by summarise(), the fooled mask and the detector's scores of
+/// the adversarial inputs.
+struct AdaptiveRun {
+  AttackDetection entry;
+  torch::Tensor fooled, scores;
+};
+AdaptiveRun adaptive_in_batches(Classifier& model, Detector& detector, const torch::Tensor& x, const torch::Tensor& y,
+                                const AdaptiveDetectorAttackOptions& ao, int64_t bs) {
+  AdaptiveRun run;
+  run.entry.attack = "adaptive";
+  run.entry.adaptive = true;
+  run.entry.options = ao.to_json();
+  run.entry.options["surrogate"] = detector.surrogate();
+  const int64_t n = x.size(0);
+  run.fooled = torch::zeros({n}, torch::kBool);
+  run.scores = torch::zeros({n}, torch::kDouble);
+  std::vector<std::string>& warnings = run.entry.warnings;
+  for (int64_t i = 0; i < n; i += bs) {
+    const int64_t j = std::min(i + bs, n);
+    AdaptiveDetectorAttackResult r = adaptive_detector_attack(model, detector, x.slice(0, i, j), y.slice(0, i, j), ao);
+    run.fooled.slice(0, i, j).copy_(r.fooled);
+    run.scores.slice(0, i, j).copy_(r.scores);
+    for (const auto& w : r.warnings)
+      if (std::find(warnings.begin(), warnings.end(), w) == warnings.end()) warnings.push_back(w);
+  }
+  return run;
+}
+
+/// Fills `a` from one attack on `fooled.numel()` correctly classified
+/// samples (`adv_scores`: the detector's scores of their adversarial inputs,
+/// read where fooled) out of `total`: counts, ROC AUC against the clean
+/// scores, TPR and robust accuracies at `threshold`. Returns the evaded mask.
+torch::Tensor summarise(AttackDetection& a, const torch::Tensor& fooled, const torch::Tensor& adv_scores,
+                        const torch::Tensor& clean_scores, double threshold, double total) {
+  const int64_t n = fooled.numel();
+  a.attacked = n;
+  torch::Tensor s = fooled.nonzero().flatten();
+  a.successful = s.numel();
+  a.auc = a.tpr = std::numeric_limits<double>::quiet_NaN();
+  torch::Tensor evaded = fooled & ~(adv_scores > threshold);
+  if (s.numel() > 0) {
+    torch::Tensor fs = adv_scores.index_select(0, s);
+    a.auc = roc_auc(clean_scores, fs);
+    a.tpr = (fs > threshold).to(torch::kDouble).mean().item<double>();
+  }
+  a.evaded = evaded.sum().item<int64_t>();
+  a.model_robust_accuracy = double(n - a.successful) / total;
+  a.robust_accuracy = double(n - a.evaded) / total;
+  return evaded;
+}
+
 }  // namespace
 
 DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, const torch::Tensor& calibration_x,
@@ -93,70 +147,42 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
   e.clean_accuracy = double(n) / total;
   // Per correctly classified sample: broken by some attack (model alone; with the detector).
   torch::Tensor broken_model = torch::zeros({n}, torch::kBool), broken_pair = torch::zeros({n}, torch::kBool);
+  std::vector<std::unique_ptr<Attack>> built;
   bool any_bounded = false;
-  for (const auto& [name, params] : attacks) any_bounded |= make_attack(name, params)->budget().has_value();
-
-  // One attack's adversarial examples (x_adv, fooled) for every sample of xc.
-  auto record = [&](AttackDetection& a, const torch::Tensor& x_adv, const torch::Tensor& fooled) {
-    a.attacked = n;
-    torch::Tensor s = fooled.nonzero().flatten();
-    a.successful = s.numel();
-    torch::Tensor flagged = torch::zeros({n}, torch::kBool);
-    a.auc = a.tpr = std::numeric_limits<double>::quiet_NaN();
-    if (s.numel() > 0) {
-      torch::Tensor adv_scores = batched_scores(detector, x_adv.index_select(0, s), o.batch_size_);
-      a.auc = roc_auc(clean_scores, adv_scores);
-      torch::Tensor f = adv_scores > e.threshold;
-      a.tpr = f.to(torch::kDouble).mean().item<double>();
-      flagged.index_put_({s}, f);
-    }
-    torch::Tensor evaded = fooled & ~flagged;
-    a.evaded = evaded.sum().item<int64_t>();
-    a.model_robust_accuracy = double(n - a.successful) / total;
-    a.robust_accuracy = double(n - a.evaded) / total;
-    if (a.bounded || !any_bounded) {
-      broken_pair |= evaded;
-      if (!a.adaptive) broken_model |= fooled;
-    }
-  };
-
   for (const auto& [name, params] : attacks) {
-    auto attack = make_attack(name, params);
+    built.push_back(make_attack(name, params));
+    any_bounded |= built.back()->budget().has_value();
+  }
+
+  for (size_t k = 0; k < built.size(); ++k) {
+    Attack& attack = *built[k];
     AttackDetection a;
-    a.attack = name;
-    a.options = attack->options_json();
-    a.bounded = attack->budget().has_value();
-    torch::Tensor x_adv = xc.clone(), fooled = torch::zeros({n}, torch::kBool);
+    a.attack = attacks[k].first;
+    a.options = attack.options_json();
+    a.bounded = attack.budget().has_value();
+    torch::Tensor fooled = torch::zeros({n}, torch::kBool), adv_scores = torch::zeros({n}, torch::kDouble);
     for (int64_t i = 0; i < n; i += o.batch_size_) {
       int64_t j = std::min(i + o.batch_size_, n);
-      AttackResult r = attack->run(model, xc.slice(0, i, j), yc.slice(0, i, j));
-      x_adv.slice(0, i, j).copy_(r.x_adv);
+      AttackResult r = attack.run(model, xc.slice(0, i, j), yc.slice(0, i, j));
       fooled.slice(0, i, j).copy_(r.success);
+      torch::Tensor s = r.success.nonzero().flatten();
+      if (s.numel() > 0)
+        adv_scores.slice(0, i, j).index_put_({s}, batched_scores(detector, r.x_adv.index_select(0, s), o.batch_size_));
     }
-    record(a, x_adv, fooled);
+    torch::Tensor evaded = summarise(a, fooled, adv_scores, clean_scores, e.threshold, total);
+    if (a.bounded || !any_bounded) {
+      broken_pair |= evaded;
+      broken_model |= fooled;
+    }
     e.attacks.push_back(a);
   }
   e.robust_accuracy_model = double(n - broken_model.sum().item<int64_t>()) / total;
   e.robust_accuracy_detector = double(n - broken_pair.sum().item<int64_t>()) / total;
 
   if (o.adaptive_) {
-    AttackDetection a;
-    a.attack = "adaptive";
-    a.adaptive = true;
-    a.options = o.adaptive_->to_json();
-    a.options["surrogate"] = detector.surrogate();
-    torch::Tensor x_adv = xc.clone(), fooled = torch::zeros({n}, torch::kBool);
-    for (int64_t i = 0; i < n; i += o.batch_size_) {
-      int64_t j = std::min(i + o.batch_size_, n);
-      AdaptiveDetectorAttackResult r =
-          adaptive_detector_attack(model, detector, xc.slice(0, i, j), yc.slice(0, i, j), *o.adaptive_);
-      x_adv.slice(0, i, j).copy_(r.x_adv);
-      fooled.slice(0, i, j).copy_(r.fooled);
-      for (const auto& w : r.warnings)
-        if (std::find(a.warnings.begin(), a.warnings.end(), w) == a.warnings.end()) a.warnings.push_back(w);
-    }
-    record(a, x_adv, fooled);
-    e.attacks.push_back(a);
+    AdaptiveRun run = adaptive_in_batches(model, detector, xc, yc, *o.adaptive_, o.batch_size_);
+    broken_pair |= summarise(run.entry, run.fooled, run.scores, clean_scores, e.threshold, total);
+    e.attacks.push_back(run.entry);
     e.robust_accuracy_adaptive = double(n - broken_pair.sum().item<int64_t>()) / total;
   }
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -186,7 +212,8 @@ DetectorRobustness evaluate_with_detector(Detector& detector, Classifier& model,
   d.threshold = detector.threshold();
   d.samples = N;
   const double total = double(N);
-  d.clean_flagged = (batched_scores(detector, data.x, bs) > d.threshold).to(torch::kDouble).mean().item<double>();
+  torch::Tensor clean_scores = batched_scores(detector, data.x, bs);
+  d.clean_flagged = (clean_scores > d.threshold).to(torch::kDouble).mean().item<double>();
   torch::Tensor correct = model.predict(data.x) == data.y;
   torch::Tensor rob = robust.to(torch::kBool).flatten();
   d.robust_accuracy_model = rob.to(torch::kDouble).mean().item<double>();
@@ -201,34 +228,11 @@ DetectorRobustness evaluate_with_detector(Detector& detector, Classifier& model,
 
   // Adaptive, on every correctly classified sample.
   torch::Tensor ci = correct.nonzero().flatten();
-  AttackDetection& a = d.adaptive;
-  a.attack = "adaptive";
-  a.adaptive = true;
-  a.options = ao.to_json();
-  a.options["surrogate"] = detector.surrogate();
-  a.attacked = ci.numel();
+  AdaptiveRun run = adaptive_in_batches(model, detector, data.x.index_select(0, ci), data.y.index_select(0, ci), ao, bs);
   torch::Tensor evaded = torch::zeros({N}, torch::kBool);
-  std::vector<torch::Tensor> fooled_scores;
-  for (int64_t i = 0; i < ci.numel(); i += bs) {
-    torch::Tensor idx = ci.slice(0, i, std::min(i + bs, ci.numel()));
-    AdaptiveDetectorAttackResult r =
-        adaptive_detector_attack(model, detector, data.x.index_select(0, idx), data.y.index_select(0, idx), ao);
-    evaded.index_put_({idx}, r.evaded);
-    torch::Tensor f = r.fooled.nonzero().flatten();
-    a.successful += f.numel();
-    if (f.numel() > 0) fooled_scores.push_back(r.scores.index_select(0, f).to(torch::kDouble));
-    for (const auto& w : r.warnings)
-      if (std::find(a.warnings.begin(), a.warnings.end(), w) == a.warnings.end()) a.warnings.push_back(w);
-  }
-  a.evaded = evaded.sum().item<int64_t>();
-  a.auc = a.tpr = std::numeric_limits<double>::quiet_NaN();
-  if (!fooled_scores.empty()) {
-    torch::Tensor fs = torch::cat(fooled_scores);
-    a.auc = roc_auc(batched_scores(detector, data.x.index_select(0, ci), bs), fs);
-    a.tpr = (fs > d.threshold).to(torch::kDouble).mean().item<double>();
-  }
-  a.model_robust_accuracy = double(a.attacked - a.successful) / total;
-  a.robust_accuracy = double(a.attacked - a.evaded) / total;
+  evaded.index_put_({ci}, summarise(run.entry, run.fooled, run.scores, clean_scores.index_select(0, ci), d.threshold,
+                                    total));
+  d.adaptive = run.entry;
   d.robust_accuracy_adaptive =
       double(correct.sum().item<int64_t>() - (broken_pair | evaded).sum().item<int64_t>()) / total;
   return d;
