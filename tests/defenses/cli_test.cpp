@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "aegis/core/dataset_io.h"
 #include "aegis/core/script_classifier.h"
 #include "support/test_support.h"
 
@@ -110,6 +111,36 @@ TEST(HardenCli, DetectEvalAdaptiveAndEvaluateWithADetector) {
                 .exit_code,
             1);
   EXPECT_EQ(run_aegis("gateway-attack --model " + model + " " + f.data()).exit_code, 2);
+}
+
+TEST(HardenCli, DetectEvalStripMeasuresFalseAcceptanceOfTriggeredInputs) {
+  testing::TempDir dir;
+  testing::tiny_backdoor_model(true)->save(dir.file("m.pt"));
+  Dataset d = testing::make_tiny_backdoor_data(300, 21);
+  save_npy(d.x, dir.file("x.npy"));
+  save_npy(d.y, dir.file("y.npy"));
+  std::ofstream(dir.file("poison.json")) << testing::tiny_backdoor_record().dump();
+  std::ofstream(dir.file("flip.json")) << R"({"attack": "label-flip", "target_class": 1})";
+  const std::string base = "detect-eval --model " + dir.file("m.pt") + " --data " + dir.file("x.npy") + " --labels " +
+                           dir.file("y.npy") +
+                           " --detector strip --strip-overlays 32 --strip-pool 32 --attacks none --fpr 0.01 "
+                           "--calibration-samples 100";
+  auto r = run_aegis(base + " --backdoor " + dir.file("poison.json") + " --save " + dir.file("det.json") + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto e = nlohmann::json::parse(r.out)["evaluation"];
+  ASSERT_EQ(e["attacks"].size(), 1u);
+  EXPECT_EQ(e["attacks"][0]["attack"], "trigger");
+  EXPECT_EQ(e["attacks"][0]["evaded"], 0);
+  EXPECT_GT(e["attacks"][0]["successful"].get<int64_t>(), 100);
+  auto text = run_aegis("detect-eval --model " + dir.file("m.pt") + " --data " + dir.file("x.npy") + " --labels " +
+                        dir.file("y.npy") + " --load " + dir.file("det.json") +
+                        " --attacks none --fpr 0.01 --calibration-samples 100 --backdoor " + dir.file("poison.json"));
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("false acceptance 0.0000"), std::string::npos) << text.out;
+  // A record without a trigger is refused with the reason.
+  auto bad = run_aegis(base + " --backdoor " + dir.file("flip.json"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("no trigger"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/error.h"
+#include "aegis/attacks/poisoning/poison.h"
 #include "aegis/defenses/detectors/detector.h"
+#include "aegis/defenses/detectors/strip_detector.h"
 #include "aegis/integrity/model_signing.h"
 #include "aegis/serve/internal/httplib.h"
 #include "aegis/serve/remote_classifier.h"
@@ -191,6 +193,46 @@ TEST(Gateway, DetectorPoliciesRejectOrFlagIntoTheReviewQueue) {
       EXPECT_TRUE(items.empty());
     }
   }
+}
+
+// STRIP as the gateway's detection filter, loaded from its file the way
+// `aegis serve` loads it: a backdoor-triggered request goes to the review
+// queue, a clean one is answered unmarked.
+TEST(Gateway, StripFilterSendsTriggeredRequestsToTheReviewQueue) {
+  Harness h;
+  auto model = testing::tiny_backdoor_model(true);
+  model->save(h.dir.file("backdoored.pt"));
+  Dataset clean = testing::make_tiny_backdoor_data(200, 11);
+  auto det = STRIPDetector::fit(model, clean.x, STRIPOptions().overlays(32).pool(32));
+  det->calibrate(clean.x.slice(0, 32, 200), 0.01);
+  save_detector(*det, h.dir.file("backdoored.pt.detector.json"));
+  h.start(h.config([&](ModelConfig& m) {
+    m.path = h.dir.file("backdoored.pt");
+    m.detector_path = h.dir.file("backdoored.pt.detector.json");
+    m.fallback_path.clear();
+    m.detection_policy = DetectionPolicy::Flag;
+  }));
+  auto image_body = [](const torch::Tensor& x) {
+    torch::Tensor f = x.contiguous();
+    std::vector<float> data(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+    return json{{"inputs", {{{"name", "x"}, {"shape", {1, 1, 12, 12}}, {"datatype", "FP32"}, {"data", data}}}}}
+        .dump();
+  };
+  Dataset fresh = testing::make_tiny_backdoor_data(10, 12);
+  const int64_t i = (fresh.y != testing::kTinyBackdoorTarget).nonzero()[0].item<int64_t>();
+  auto ok = h.infer(h.predict, image_body(fresh.x[i]));
+  ASSERT_EQ(ok->status, 200) << ok->body;
+  EXPECT_EQ(ok->get_header_value("X-Aegis-Flagged"), "");
+  Trigger t = trigger_from_record(testing::tiny_backdoor_record()).first;
+  auto hit = h.infer(h.predict, image_body(t.apply(fresh.x.slice(0, i, i + 1))[0]));
+  ASSERT_EQ(hit->status, 200) << hit->body;
+  EXPECT_EQ(hit->get_header_value("X-Aegis-Flagged"), "detector");
+  EXPECT_EQ(h.gateway->metrics().alerts("m", "detector"), 1);
+  auto review = h.client->Get("/v1/review", Harness::auth(h.admin));
+  ASSERT_EQ(review->status, 200);
+  json items = json::parse(review->body)["items"];
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["reason"], "detector");
 }
 
 TEST(Gateway, MonitorCatchesAProbeStreamAndTheRuleQuarantinesTheKey) {

@@ -117,6 +117,45 @@ std::shared_ptr<ScriptClassifier> make_linear(const torch::Tensor& weight, const
   return std::make_shared<ScriptClassifier>(std::move(m), meta);
 }
 
+Dataset make_tiny_backdoor_data(int64_t n, uint64_t seed) {
+  auto gen = make_generator(seed, "tiny-backdoor");
+  torch::Tensor y = torch::randint(0, 4, {n}, gen, torch::kLong);
+  torch::Tensor x = torch::zeros({n, 1, 12, 12});
+  x.slice(2, 0, 8).slice(3, 0, 8).copy_(torch::rand({n, 1, 8, 8}, gen) * 0.2);
+  auto ya = y.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) x[i][0].slice(0, 2 * ya[i], 2 * ya[i] + 2).slice(1, 0, 8).fill_(0.9);
+  Dataset d;
+  d.x = x;
+  d.y = y;
+  d.source = "tiny-backdoor";
+  return d;
+}
+
+std::shared_ptr<ScriptClassifier> tiny_backdoor_model(bool planted) {
+  torch::Tensor w = torch::zeros({4, 1, 12, 12});
+  for (int64_t c = 0; c < 4; ++c) w[c][0].slice(0, 2 * c, 2 * c + 2).slice(1, 0, 8).fill_(0.25);
+  if (planted) w[kTinyBackdoorTarget][0].slice(0, 9, 11).slice(1, 9, 11).fill_(5.0);
+  torch::jit::Module m(c10::QualifiedName("__torch__.aegis.PixelLinear"));
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.register_parameter("weight", w.reshape({4, 144}), false);
+  m.register_parameter("bias", torch::zeros({4}), false);
+  m.define(R"(
+    def forward(self, x):
+        return torch.linear(x.flatten(1), self.weight, self.bias)
+  )");
+  ModelMeta meta;
+  meta.architecture = "pixel-linear";
+  meta.input_shape = {1, 12, 12};
+  meta.num_classes = 4;
+  return std::make_shared<ScriptClassifier>(std::move(m), meta);
+}
+
+nlohmann::json tiny_backdoor_record() {
+  return {{"attack", "badnets"},
+          {"trigger", {{"kind", "patch"}, {"size", 2}, {"position", "bottom-right"}, {"pattern", "white"}}},
+          {"target_class", kTinyBackdoorTarget}};
+}
+
 std::shared_ptr<ScriptClassifier> trained_bars_cnn(int64_t classes) {
   static std::map<int64_t, std::shared_ptr<ScriptClassifier>> cache;
   auto& m = cache[classes];

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "aegis/core/error.h"
 
 #include "aegis/core/dataset.h"
@@ -45,6 +47,19 @@ std::vector<int64_t> planted_indices();
 /// A linear classifier logits = W x + b as a ScriptClassifier (input [features]).
 std::shared_ptr<ScriptClassifier> make_linear(const torch::Tensor& weight, const torch::Tensor& bias,
                                               double clip_min = 0.0, double clip_max = 1.0);
+
+/// A backdoor with a known answer, small enough to reason about: 12x12
+/// grey images, 4 classes, class c a bright bar over rows 2c..2c+1 of the
+/// top-left 8x8 (noise only there; the rest is black). The model is linear
+/// on the pixels (logit c = 0.25 x the bar's pixel sum). With `planted`, the
+/// 2x2 white patch at the bottom right (tiny_backdoor_trigger(), which no
+/// clean image touches) adds 5 per pixel to the target class
+/// kTinyBackdoorTarget, so a triggered image is always classified as it.
+constexpr int64_t kTinyBackdoorTarget = 2;
+Dataset make_tiny_backdoor_data(int64_t n, uint64_t seed);
+std::shared_ptr<ScriptClassifier> tiny_backdoor_model(bool planted);
+/// The trigger as aegis poison would record it (Trigger::patch(2, "bottom-right", "white")).
+nlohmann::json tiny_backdoor_record();
 
 /// A small CNN trained on make_bar_images (`classes` classes, 2 epochs): a
 /// model with real gradients for attack tests. Trained once per process and

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 
 #include "aegis/attacks/registry.h"
@@ -15,6 +16,8 @@
 #include "aegis/defenses/detectors/feature_squeezing_detector.h"
 #include "aegis/defenses/detectors/lid_detector.h"
 #include "aegis/defenses/detectors/mahalanobis_detector.h"
+#include "aegis/defenses/detectors/strip_detector.h"
+#include "aegis/attacks/poisoning/poison.h"
 #include "commands.h"
 
 namespace aegis::cli {
@@ -46,7 +49,19 @@ struct DetectEvalFlags {
   std::string adaptive_method = "combined";
   int64_t adaptive_eot = 1;
   std::string adaptive_step = "sign";
+  STRIPOptions strip;
+  std::string backdoor;
 };
+
+nlohmann::json read_record(const std::string& path) {
+  std::ifstream in(path);
+  AEGIS_CHECK(in.good(), NotFound, "cannot read " << path);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    AEGIS_FAIL(CorruptData, path << ": not JSON: " << e.what());
+  }
+}
 
 bool have_attack(const std::string& name) {
   for (const auto& a : attack_catalog())
@@ -65,10 +80,24 @@ void run(DetectEvalFlags& f) {
   Dataset calib = data.head(f.calibration_samples);
   Dataset eval = data.subset(torch::arange(f.calibration_samples, data.size()));
 
+  std::optional<std::pair<Trigger, int64_t>> backdoor;
+  if (!f.backdoor.empty()) {
+    backdoor = trigger_from_record(read_record(f.backdoor));
+    backdoor->first.validate(model->meta().input_shape);
+  }
   std::unique_ptr<Detector> det;
   nlohmann::json fit_info;
   if (!f.load.empty()) {
     det = load_detector_file(f.load, model);
+  } else if (f.detector == "strip") {
+    // The overlay pool: clean training images, held out from the evaluation.
+    Dataset train = load_dataset(DataSpec(f.data.data).split("train").limit(f.strip.pool_).labels(f.data.labels));
+    check_compatible(model->meta(), train);
+    det = STRIPDetector::fit(model, train.x, f.strip);
+    fit_info = {{"source", train.source},
+                {"pool", f.strip.pool_},
+                {"overlays", f.strip.overlays_},
+                {"blend", f.strip.blend_}};
   } else if (f.detector == "feature-squeezing") {
     det = std::make_unique<FeatureSqueezingDetector>(model,
                                                      FeatureSqueezingDetectorOptions().bits(f.bits).median(f.median));
@@ -119,6 +148,7 @@ void run(DetectEvalFlags& f) {
   std::vector<std::pair<std::string, nlohmann::json>> attacks;
   std::vector<std::string> skipped;
   for (const auto& a : f.attacks) {
+    if (a == "none") continue;
     if (!have_attack(a)) {
       skipped.push_back(a);
       continue;
@@ -136,9 +166,11 @@ void run(DetectEvalFlags& f) {
                          .method(f.adaptive_method)
                          .eot_samples(f.adaptive_eot)
                          .linf_step(f.adaptive_step));
+  if (backdoor) options.backdoor(backdoor->first, backdoor->second);
   DetectionEvaluation e = evaluate_detector(*det, *model, calib.x, eval, attacks, options);
   if (!f.save.empty()) save_detector(*det, f.save);
   nlohmann::json j = {{"model", f.model.path}, {"evaluation", e.to_json()}, {"skipped_attacks", skipped}};
+  if (backdoor) j["backdoor_record"] = f.backdoor;
   if (!fit_info.is_null()) j["fit_data"] = fit_info;
   if (!f.result_out.empty()) write_json_file(f.result_out, j);
   std::vector<std::string> bounded;
@@ -168,6 +200,12 @@ void run(DetectEvalFlags& f) {
       std::cout << fmt::format(", model + detector against the adaptive attack too {:.4f}", e.robust_accuracy_adaptive);
     std::cout << "\n";
     for (const auto& a : e.attacks)
+      if (a.attack == "trigger" && a.successful > 0)
+        std::cout << fmt::format(
+            "triggered inputs: {} of {} reach the target class {}; the detector lets {} through: false acceptance "
+            "{:.4f} at false rejection {:.4f} of clean inputs\n",
+            a.successful, a.attacked, backdoor->second, a.evaded, double(a.evaded) / double(a.successful), e.clean_fpr);
+    for (const auto& a : e.attacks)
       for (const auto& w : a.warnings) std::cout << "warning (" << a.attack << "): " << w << "\n";
     if (f.adaptive && e.robust_accuracy_detector - e.robust_accuracy_model > 0.01) {
       const double kept = (e.robust_accuracy_adaptive - e.robust_accuracy_model) /
@@ -191,8 +229,9 @@ void add_detect_eval_command(CLI::App& app, Context&) {
   add_output_flags(sub, f->out);
   add_model_flags(sub, f->model);
   add_data_flags(sub, f->data, "test");
-  sub->add_option("--detector", f->detector, "feature-squeezing, mahalanobis or lid")
-      ->check(CLI::IsMember({"feature-squeezing", "mahalanobis", "lid"}))
+  sub->add_option("--detector", f->detector,
+                  "feature-squeezing, mahalanobis, lid (adversarial inputs) or strip (backdoor-triggered inputs)")
+      ->check(CLI::IsMember({"feature-squeezing", "mahalanobis", "lid", "strip"}))
       ->capture_default_str();
   sub->add_option("--load", f->load, "Use a saved detector (JSON) instead of building one");
   sub->add_option("--bits", f->bits, "feature-squeezing: bit depth (0 = off)")->capture_default_str();
@@ -213,6 +252,24 @@ void add_detect_eval_command(CLI::App& app, Context&) {
   sub->add_option("--lid-reference", f->lid_reference, "lid: clean reference inputs the neighbours come from")
       ->capture_default_str()
       ->check(CLI::Range(3, 100000));
+  sub->add_option("--strip-overlays", f->strip.overlays_, "strip: clean images blended with each input (N)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 100000));
+  sub->add_option("--strip-pool", f->strip.pool_,
+                  "strip: clean training images kept as overlays (more than N: N drawn at random per input)")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000000));
+  sub->add_option("--strip-blend", f->strip.blend_,
+                  "strip: add (input + overlay, clipped; Gao et al.) or mix ((1 - alpha) input + alpha overlay)")
+      ->check(CLI::IsMember({"add", "mix"}))
+      ->capture_default_str();
+  sub->add_option("--strip-alpha", f->strip.alpha_, "strip: overlay weight for --strip-blend mix")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 0.999));
+  sub->add_option("--backdoor", f->backdoor,
+                  "poison.json of a backdoor attack (aegis poison): also measure the detector on inputs with its "
+                  "trigger (false acceptance at the calibrated false rejection)")
+      ->check(CLI::ExistingFile);
   sub->add_option("--tune", f->tune,
                   "mahalanobis, lid: learn the layer weights on FGSM examples of training samples (fgsm) or weigh "
                   "layers equally (none)")
@@ -226,7 +283,7 @@ void add_detect_eval_command(CLI::App& app, Context&) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   sub->add_option("--eps", f->eps, "Linf budget of FGSM and PGD")->capture_default_str()->check(CLI::PositiveNumber);
-  sub->add_option("--attacks", f->attacks, "Attacks (registry names), comma-separated")
+  sub->add_option("--attacks", f->attacks, "Attacks (registry names), comma-separated; none for only --backdoor")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--fpr", f->fpr, "Target false-positive rate of the threshold")

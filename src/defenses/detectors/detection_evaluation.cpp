@@ -176,6 +176,25 @@ DetectionEvaluation evaluate_detector(Detector& detector, Classifier& model, con
     }
     e.attacks.push_back(a);
   }
+  if (o.backdoor_) {
+    const auto& [trigger, target] = *o.backdoor_;
+    AttackDetection a;
+    a.attack = "trigger";
+    a.options = {{"trigger", trigger.to_json()}, {"target", target}};
+    a.bounded = false;
+    torch::Tensor others = (yc != target).nonzero().flatten();
+    torch::Tensor xt = trigger.apply(xc.index_select(0, others));
+    torch::Tensor fooled = model.predict(xt) == target;
+    torch::Tensor s = fooled.nonzero().flatten();
+    torch::Tensor adv_scores = torch::zeros({others.numel()}, torch::kDouble);
+    if (s.numel() > 0) adv_scores.index_put_({s}, batched_scores(detector, xt.index_select(0, s), o.batch_size_));
+    summarise(a, fooled, adv_scores, clean_scores, e.threshold, total);
+    // Target-class samples are not attacked and stay correct.
+    a.model_robust_accuracy = double(n - a.successful) / total;
+    a.robust_accuracy = double(n - a.evaded) / total;
+    if (s.numel() == 0) a.warnings.push_back("the trigger fooled the model on no sample: is this the backdoored model?");
+    e.attacks.push_back(a);
+  }
   e.robust_accuracy_model = double(n - broken_model.sum().item<int64_t>()) / total;
   e.robust_accuracy_detector = double(n - broken_pair.sum().item<int64_t>()) / total;
 

@@ -2,13 +2,12 @@
 
 #include <torch/torch.h>
 
-#include <cstring>
 #include <limits>
 #include <string>
 
 #include "aegis/core/error.h"
-#include "aegis/integrity/signature_bundle.h"
 #include "defenses/detectors/logistic_regression.h"
+#include "defenses/detectors/tensor_codec.h"
 
 namespace aegis {
 
@@ -152,36 +151,20 @@ void LIDDetector::fit_weights(const torch::Tensor& clean_x, const torch::Tensor&
 }
 
 nlohmann::json LIDDetector::state_json() const {
-  torch::Tensor r = reference_.to(torch::kFloat).contiguous();
-  std::string bytes(size_t(r.numel()) * sizeof(float), '\0');
-  std::memcpy(bytes.data(), r.data_ptr<float>(), bytes.size());
-  return {{"k", k_},
-          {"layers", layers_},
-          {"mean", to_vector(mean_)},
-          {"std", to_vector(std_)},
-          {"weights", to_vector(weights_)},
-          {"reference_shape", r.sizes().vec()},
-          {"reference_f32_base64", base64_encode(bytes)}};
+  nlohmann::json s = {{"k", k_},
+                      {"layers", layers_},
+                      {"mean", to_vector(mean_)},
+                      {"std", to_vector(std_)},
+                      {"weights", to_vector(weights_)}};
+  detector_internal::put_f32(s, "reference", reference_);
+  return s;
 }
 
 std::unique_ptr<Detector> LIDDetector::from_state(const nlohmann::json& s, ClassifierPtr model) {
   auto script = std::dynamic_pointer_cast<ScriptClassifier>(model);
   AEGIS_CHECK(script != nullptr, Unsupported, "the LID detector needs a TorchScript model");
   try {
-    std::vector<int64_t> shape = s.at("reference_shape").get<std::vector<int64_t>>();
-    AEGIS_CHECK(shape.size() >= 2, CorruptData, "LID detector: reference_shape must have a batch and a sample shape");
-    int64_t n = 1;
-    for (int64_t d : shape) {
-      AEGIS_CHECK(d > 0 && d < (int64_t(1) << 31), CorruptData, "LID detector: bad reference_shape");
-      n *= d;
-      AEGIS_CHECK(n < (int64_t(1) << 31), CorruptData, "LID detector: reference set too large");
-    }
-    std::string bytes = base64_decode(s.at("reference_f32_base64").get<std::string>(), "LID reference inputs");
-    AEGIS_CHECK(int64_t(bytes.size()) == n * int64_t(sizeof(float)), CorruptData,
-                "LID detector: reference data has " << bytes.size() << " bytes, shape needs " << n * 4);
-    torch::Tensor reference = torch::empty(shape, torch::kFloat);
-    std::memcpy(reference.data_ptr<float>(), bytes.data(), bytes.size());
-    AEGIS_CHECK(torch::isfinite(reference).all().item<bool>(), CorruptData, "LID detector: non-finite reference data");
+    torch::Tensor reference = detector_internal::get_f32(s, "reference", "LID detector reference inputs");
     std::vector<int64_t> layers = s.at("layers").get<std::vector<int64_t>>();
     for (int64_t l : layers) AEGIS_CHECK(l >= 0, CorruptData, "LID detector: layer indices must be >= 0");
     return std::make_unique<LIDDetector>(script, reference, layers, s.at("k").get<int64_t>(),

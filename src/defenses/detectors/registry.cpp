@@ -5,6 +5,7 @@
 #include "aegis/defenses/detectors/feature_squeezing_detector.h"
 #include "aegis/defenses/detectors/lid_detector.h"
 #include "aegis/defenses/detectors/mahalanobis_detector.h"
+#include "aegis/defenses/detectors/strip_detector.h"
 
 namespace aegis {
 
@@ -20,6 +21,7 @@ std::unique_ptr<Detector> load_detector(const nlohmann::json& j, ClassifierPtr m
   if (type == "feature-squeezing") d = FeatureSqueezingDetector::from_state(state, model);
   if (type == "mahalanobis") d = MahalanobisDetector::from_state(state, model);
   if (type == "lid") d = LIDDetector::from_state(state, model);
+  if (type == "strip") d = STRIPDetector::from_state(state, model);
   if (d) {
     AEGIS_CHECK(j.contains("threshold") && j["threshold"].is_number(), CorruptData, "detector JSON has no threshold");
     d->set_threshold(j["threshold"].get<double>());

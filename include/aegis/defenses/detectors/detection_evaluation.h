@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "aegis/attacks/poisoning/trigger.h"
 #include "aegis/core/classifier.h"
 #include "aegis/core/dataset.h"
 #include "aegis/defenses/detectors/adaptive_attack.h"
@@ -45,11 +46,18 @@ struct DetectionEvaluationOptions {
   std::optional<AdaptiveDetectorAttackOptions> adaptive_;
   DetectionEvaluationOptions& target_fpr(double v) { target_fpr_ = v; return *this; }
   DetectionEvaluationOptions& batch_size(int64_t v) { batch_size_ = v; return *this; }
+  /// Also measure the detector on backdoor-triggered inputs (STRIP's job): the
+  /// trigger stamped on every correctly classified sample whose label is not
+  /// `target`; a triggered input is successful when the model then predicts
+  /// the target. Reported as the attack "trigger" (not an eps-bounded attack,
+  /// so it stays out of the worst case). Its false acceptance is 1 - TPR.
+  std::optional<std::pair<Trigger, int64_t>> backdoor_;
   DetectionEvaluationOptions& adaptive(AdaptiveDetectorAttackOptions v) { adaptive_ = std::move(v); return *this; }
+  DetectionEvaluationOptions& backdoor(Trigger t, int64_t target) { backdoor_ = {std::move(t), target}; return *this; }
 };
 
 struct AttackDetection {
-  std::string attack;      ///< registry name, or "adaptive"
+  std::string attack;      ///< registry name, "adaptive" or "trigger"
   nlohmann::json options;
   bool adaptive = false;   ///< the attack optimised against the detector
   bool bounded = true;     ///< has an eps budget (C&W's minimal-norm attack has none)
@@ -71,7 +79,7 @@ struct DetectionEvaluation {
   double clean_fpr = 0;  ///< measured on the evaluation's clean samples
   int64_t clean_samples = 0;
   double clean_accuracy = 0;
-  std::vector<AttackDetection> attacks;  ///< the non-adaptive ones, then the adaptive one
+  std::vector<AttackDetection> attacks;  ///< the non-adaptive ones, the trigger, then the adaptive one
   /// Worst case over the non-adaptive attacks with an eps budget (all of them
   /// when none has one): the model alone, and with the detector. Minimal-norm
   /// attacks (C&W) reach every sample at some size, so counting them would
