@@ -2,7 +2,8 @@
 //  - Latency: one request of a batch through the full gateway over loopback
 //    HTTP (auth, validation, limits, monitor, inference, output, audit log),
 //    against the in-process forward of the same batch (the yardstick).
-//    Counters p50_us / p99_us per configuration.
+//    Counters p50_us / p99_us per configuration; `strip` > 0 adds the STRIP
+//    detection filter with that many overlays.
 //  - Monitor: queries until a Square-style probe (random square patches of
 //    +-eps around one Fashion-MNIST test image, as Square attack queries look)
 //    raises a k-NN alert, with the threshold calibrated for 1% false
@@ -36,6 +37,7 @@
 #include "aegis/core/dataset_io.h"
 #include "aegis/core/progress.h"
 #include "aegis/core/random.h"
+#include "aegis/defenses/detectors/strip_detector.h"
 #include "aegis/defenses/training/trainer.h"
 #include "aegis/serve/gateway.h"
 #include "aegis/serve/internal/httplib.h"
@@ -92,6 +94,16 @@ void GatewayRequest(benchmark::State& state) {
   m.path = model_path();
   m.monitor = state.range(1) != 0;
   m.monitor_options.knn_threshold(1.0);
+  if (state.range(2) > 0) {
+    // STRIP with N overlays (the figures do not depend on what it flags).
+    const int64_t n = state.range(2);
+    m.detection_policy = serve::DetectionPolicy::Flag;
+    m.detector_factory = [n](ClassifierPtr model) {
+      auto d = STRIPDetector::fit(model, torch::rand({n, 1, 28, 28}), STRIPOptions().overlays(n).pool(n));
+      d->set_threshold(0.0);
+      return std::unique_ptr<Detector>(std::move(d));
+    };
+  }
   c.models.push_back(m);
   serve::Gateway gw(c, serve::GatewayOptions{nullptr, nullptr, keys});
   serve::GatewayServer server(gw);
@@ -271,11 +283,13 @@ void MonitorVsAttacks(benchmark::State& state) {
 
 BENCHMARK(InProcessForward)->Arg(1)->Arg(32)->Unit(benchmark::kMicrosecond)->Iterations(300);
 BENCHMARK(GatewayRequest)
-    ->Args({1, 0})
-    ->Args({1, 1})
-    ->Args({32, 0})
-    ->Args({32, 1})
-    ->ArgNames({"batch", "monitor"})
+    ->Args({1, 0, 0})
+    ->Args({1, 1, 0})
+    ->Args({32, 0, 0})
+    ->Args({32, 1, 0})
+    ->Args({1, 0, 100})
+    ->Args({1, 0, 20})
+    ->ArgNames({"batch", "monitor", "strip"})
     ->Unit(benchmark::kMicrosecond)
     ->Iterations(300);
 BENCHMARK(MonitorDetection)->Arg(20)->ArgName("k")->Unit(benchmark::kSecond)->Iterations(1);

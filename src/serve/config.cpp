@@ -148,7 +148,7 @@ nlohmann::json ModelConfig::to_json() const {
 }
 
 std::string ServerConfig::resolved_state_path() const {
-  if (state_path == "memory") return "";
+  if (state_path == "memory" || state_is_redis()) return "";
   if (!state_path.empty()) return state_path;
   if (audit_path.empty()) return "";
   return (std::filesystem::path(audit_path).parent_path() / "gateway-state.db").string();
@@ -159,7 +159,8 @@ nlohmann::json ServerConfig::to_json() const {
           {"port", port},
           {"keys", keys_path},
           {"audit_log", audit_path},
-          {"state", resolved_state_path().empty() ? "memory" : resolved_state_path()},
+          {"state", state_is_redis() ? state_path : resolved_state_path().empty() ? "memory" : resolved_state_path()},
+          {"state_fail", state_fail_open ? "open" : "closed"},
           {"max_body_bytes", max_body_bytes},
           {"read_timeout_s", read_timeout_s},
           {"threads", threads},
@@ -189,6 +190,10 @@ void ServeConfig::validate() const {
   AEGIS_CHECK(server.threads >= 1 && server.threads <= 1024, InvalidArgument, "threads must be in [1, 1024]");
   AEGIS_CHECK(server.tls_cert.empty() == server.tls_key.empty(), InvalidArgument,
               "TLS needs both tls_cert and tls_key");
+  AEGIS_CHECK(server.state_timeout_s > 0 && server.state_timeout_s <= 60, InvalidArgument,
+              "state_timeout_s must be in (0, 60]");
+  AEGIS_CHECK(!server.state_fail_open || server.state_is_redis(), InvalidArgument,
+              "state_fail = \"open\" applies only to a redis:// state");
   for (const std::string* f : {&server.tls_cert, &server.tls_key})
     AEGIS_CHECK(f->empty() || std::filesystem::exists(*f), NotFound, "TLS file " << *f << " does not exist");
   std::set<std::string> names;
@@ -438,7 +443,8 @@ ServeConfig parse_serve_config(const std::string& text, const std::string& base)
     const std::string w = "server.";
     check_keys(*s,
                {"host", "port", "keys", "audit_log", "max_body_bytes", "read_timeout_s", "write_timeout_s", "threads",
-                "metrics_public", "max_elements", "verify_key", "state", "tls_cert", "tls_key"},
+                "metrics_public", "max_elements", "verify_key", "state", "state_prefix", "state_timeout_s", "state_fail",
+                "tls_cert", "tls_key"},
                w);
     c.server.verify_key = resolve(get<std::string>(*s, "verify_key", "", w), base);
     if (!c.server.verify_key.empty()) c.server.verify_model = signature_verifier(c.server.verify_key);
@@ -447,7 +453,14 @@ ServeConfig parse_serve_config(const std::string& text, const std::string& base)
     c.server.keys_path = resolve(get<std::string>(*s, "keys", c.server.keys_path, w), base);
     c.server.audit_path = resolve(get<std::string>(*s, "audit_log", c.server.audit_path, w), base);
     const std::string state = get<std::string>(*s, "state", "", w);
-    c.server.state_path = state == "memory" || state.empty() ? state : resolve(state, base);
+    c.server.state_path =
+        state == "memory" || state.empty() || state.rfind("redis://", 0) == 0 ? state : resolve(state, base);
+    c.server.state_prefix = get<std::string>(*s, "state_prefix", c.server.state_prefix, w);
+    c.server.state_timeout_s = get<double>(*s, "state_timeout_s", c.server.state_timeout_s, w);
+    const std::string fail = get<std::string>(*s, "state_fail", "closed", w);
+    AEGIS_CHECK(fail == "closed" || fail == "open", InvalidArgument,
+                "server.state_fail must be closed or open, got '" << fail << "'");
+    c.server.state_fail_open = fail == "open";
     c.server.tls_cert = resolve(get<std::string>(*s, "tls_cert", "", w), base);
     c.server.tls_key = resolve(get<std::string>(*s, "tls_key", "", w), base);
     c.server.max_body_bytes = get<int64_t>(*s, "max_body_bytes", c.server.max_body_bytes, w);

@@ -1,6 +1,7 @@
 #include "aegis/serve/gateway.h"
 
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 
@@ -12,6 +13,7 @@
 #include "aegis/serve/filters/output_policy_filter.h"
 #include "aegis/serve/filters/rate_limit_filter.h"
 #include "aegis/serve/filters/validation_filter.h"
+#include "aegis/serve/redis_state.h"
 #include "aegis/serve/review_page.h"
 
 namespace aegis::serve {
@@ -75,6 +77,8 @@ int http_status_for(ErrorKind kind) {
       return 429;
     case ErrorKind::Unsupported:
       return 501;
+    case ErrorKind::Io:
+      return 503;  // storage or shared state unreachable: try again (fail closed)
     default:
       return 500;
   }
@@ -83,12 +87,31 @@ int http_status_for(ErrorKind kind) {
 Gateway::Gateway(ServeConfig config, GatewayOptions options) : config_(std::move(config)) {
   config_.validate();
   clock_ = options.clock ? options.clock : std::make_shared<SystemClock>();
-  rates_ = options.rates ? options.rates : std::make_shared<InProcessRateLimitStore>();
   keys_ = options.keys ? options.keys : std::make_shared<KeyStore>(config_.server.keys_path);
   if (!config_.server.audit_path.empty()) audit_ = std::make_unique<AuditLog>(config_.server.audit_path);
   std::shared_ptr<ResponseState> state;
-  if (const std::string sp = config_.server.resolved_state_path(); !sp.empty())
-    state = std::make_shared<SqliteResponseState>(sp);
+  if (config_.server.state_is_redis()) {
+    // One Redis for every replica: limits, quotas, quarantines, rule windows, reviews.
+    auto redis = std::make_shared<RedisClient>(
+        RedisOptions(config_.server.state_path).timeout(config_.server.state_timeout_s));
+    if (!redis->ping()) spdlog::warn("{} does not answer yet; failing {} until it does", redis->describe(),
+                                     config_.server.state_fail_open ? "open" : "closed");
+    rates_ = options.rates ? options.rates
+                           : std::make_shared<RedisRateLimitStore>(redis, config_.server.state_prefix);
+    state = std::make_shared<RedisResponseState>(redis, config_.server.state_prefix);
+    if (config_.server.state_fail_open) {
+      auto loud = [this](const std::string& why) {
+        spdlog::warn("fail open (state_fail = \"open\"): a request passed unchecked: {}", why);
+        metrics_.count_action("fail_open");
+      };
+      rates_ = std::make_shared<FailOpenRateLimitStore>(rates_, loud);
+      state = std::make_shared<FailOpenResponseState>(state, loud);
+    }
+  } else {
+    rates_ = options.rates ? options.rates : std::make_shared<InProcessRateLimitStore>();
+    if (const std::string sp = config_.server.resolved_state_path(); !sp.empty())
+      state = std::make_shared<SqliteResponseState>(sp);
+  }
   responses_ = std::make_unique<ResponseEngine>(audit_.get(), &metrics_, std::move(state));
   for (const auto& mc : config_.models) {
     auto rt = std::make_unique<ModelRuntime>();

@@ -23,15 +23,12 @@ std::vector<std::string> ResponseEngine::record(ModelSlot& slot, const std::stri
                    : r.source == "monitor" ? monitor_alert
                    : r.source == "policy"  ? policy_alert
                                            : detector_alert || monitor_alert || policy_alert;
-      auto& w = windows_[key + "|" + cfg.name + "|" + std::to_string(i)];
-      w.push_back(alert);
-      if (static_cast<int64_t>(w.size()) > r.window) w.pop_front();
-      if (static_cast<int64_t>(w.size()) < r.window) continue;
-      int64_t alerts = 0;
-      for (bool a : w) alerts += a;
+      const std::string window = key + "|" + cfg.name + "|" + std::to_string(i) + "|";
+      const int64_t alerts = state_->push_window(window, alert, r.window);
+      if (alerts < 0) continue;
       const double rate = static_cast<double>(alerts) / r.window;
       if (rate <= r.max_alert_rate) continue;
-      w.clear();  // a fresh window before the rule can fire again
+      state_->clear_windows(window);  // a fresh window before the rule can fire again
       fired.emplace_back(&r, rate);
       if (r.action == ResponseAction::Quarantine) state_->set_quarantined(key, true);
       if (r.action == ResponseAction::Throttle) {
@@ -56,8 +53,7 @@ void ResponseEngine::release(const std::string& key, const std::string& admin) {
     std::lock_guard<std::mutex> lock(mu_);
     AEGIS_CHECK(state_->quarantined(key), NotFound, "key '" << key << "' is not quarantined");
     state_->set_quarantined(key, false);
-    for (auto it = windows_.begin(); it != windows_.end();)
-      it = it->first.rfind(key + "|", 0) == 0 ? windows_.erase(it) : std::next(it);
+    state_->clear_windows(key + "|");
   }
   log_action("release", key, "", "released by admin " + admin, {{"admin", admin}});
 }

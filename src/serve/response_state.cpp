@@ -53,6 +53,23 @@ std::map<int64_t, nlohmann::json> InMemoryResponseState::reviews() const {
   return reviews_;
 }
 
+int64_t InMemoryResponseState::push_window(const std::string& name, bool alert, int64_t size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& w = windows_[name];
+  w.push_back(alert);
+  while (static_cast<int64_t>(w.size()) > size) w.pop_front();
+  if (static_cast<int64_t>(w.size()) < size) return -1;
+  int64_t alerts = 0;
+  for (bool a : w) alerts += a;
+  return alerts;
+}
+
+void InMemoryResponseState::clear_windows(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = windows_.lower_bound(prefix); it != windows_.end() && it->first.rfind(prefix, 0) == 0;)
+    it = windows_.erase(it);
+}
+
 namespace {
 
 void exec(sqlite3* db, const char* sql, const std::string& path) {

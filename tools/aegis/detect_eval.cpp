@@ -191,14 +191,16 @@ void run(DetectEvalFlags& f) {
     for (const auto& a : e.attacks)
       std::cout << fmt::format("{:<9} {:>9} {:>11} {:>7} {:>8.4f} {:>8.4f} {:>12.4f} {:>15.4f}\n", a.attack, a.attacked,
                                a.successful, a.evaded, a.auc, a.tpr, a.model_robust_accuracy, a.robust_accuracy);
-    std::cout << fmt::format(
+    const bool any_attack =
+        std::any_of(e.attacks.begin(), e.attacks.end(), [](const AttackDetection& a) { return a.attack != "trigger"; });
+    if (any_attack) std::cout << fmt::format(
         "robust accuracy of {} samples (clean {:.4f}), worst case over {}: model alone {:.4f}, model + detector "
         "{:.4f}",
         e.clean_samples, e.clean_accuracy, bounded.empty() ? "the attacks" : fmt::format("{}", fmt::join(bounded, ", ")),
         e.robust_accuracy_model, e.robust_accuracy_detector);
     if (f.adaptive)
       std::cout << fmt::format(", model + detector against the adaptive attack too {:.4f}", e.robust_accuracy_adaptive);
-    std::cout << "\n";
+    if (any_attack) std::cout << "\n";
     for (const auto& a : e.attacks)
       if (a.attack == "trigger" && a.successful > 0)
         std::cout << fmt::format(

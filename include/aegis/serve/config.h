@@ -123,10 +123,19 @@ struct ServerConfig {
   std::string audit_path = "audit.db";  ///< "" = no audit log (tests only)
   /// Quarantines, throttles and the review queue (response_state.h): an
   /// SQLite file; "" = gateway-state.db beside the audit log (in memory when
-  /// there is no audit log); "memory" = in memory, lost on restart.
+  /// there is no audit log); "memory" = in memory, lost on restart;
+  /// "redis://host:port[/db]" = shared with every replica using the same
+  /// Redis, rate limits and quotas included (redis_state.h).
   std::string state_path;
-  /// The state file to open, or "" for in memory.
+  /// The state file to open, or "" for in memory or Redis.
   std::string resolved_state_path() const;
+  bool state_is_redis() const { return state_path.rfind("redis://", 0) == 0; }
+  std::string state_prefix = "aegis:";  ///< Redis key prefix (several gateways on one Redis)
+  double state_timeout_s = 0.25;        ///< Redis connect and command timeout
+  /// Redis unreachable: false (default) = fail closed, 503 for what cannot be
+  /// checked; true = rate limits, quotas and quarantine checks let requests
+  /// through, each logged as a warning and counted.
+  bool state_fail_open = false;
   int64_t max_body_bytes = 8 << 20;
   int read_timeout_s = 10;  ///< slow clients are cut off
   int write_timeout_s = 10;

@@ -64,7 +64,6 @@ class ResponseEngine {
   AuditLog* audit_;
   Metrics* metrics_;
   mutable std::mutex mu_;
-  std::map<std::string, std::deque<bool>> windows_;  // key|model|rule -> recent alert flags
   std::shared_ptr<ResponseState> state_;             // quarantines, throttles (key|model -> factor), reviews
 };
 

@@ -11,6 +11,7 @@
 ///   ResponseEngine engine(&audit, &metrics, state);   // reloads what was there
 
 #include <cstdint>
+#include <deque>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -36,6 +37,15 @@ class ResponseState {
   virtual void put_review(int64_t id, const nlohmann::json& item) = 0;
   /// Every item by id, oldest first.
   virtual std::map<int64_t, nlohmann::json> reviews() const = 0;
+  /// A response rule's sliding window of the last `size` outcomes: appends
+  /// `alert` and returns the number of alerts in it once it holds `size`
+  /// outcomes, -1 before. Shared by replicas in the Redis backend (an
+  /// attacker spread over replicas fills one window); kept in memory, not on
+  /// disk, in the others.
+  virtual int64_t push_window(const std::string& name, bool alert, int64_t size) = 0;
+  /// Empties every window whose name starts with `prefix` (after a rule
+  /// fired: its own name; after a release: the key's).
+  virtual void clear_windows(const std::string& prefix) = 0;
 };
 
 class InMemoryResponseState : public ResponseState {
@@ -47,9 +57,12 @@ class InMemoryResponseState : public ResponseState {
   int64_t add_review(nlohmann::json item) override;
   void put_review(int64_t id, const nlohmann::json& item) override;
   std::map<int64_t, nlohmann::json> reviews() const override;
+  int64_t push_window(const std::string& name, bool alert, int64_t size) override;
+  void clear_windows(const std::string& prefix) override;
 
  protected:
   mutable std::mutex mu_;
+  std::map<std::string, std::deque<bool>> windows_;
   std::set<std::string> quarantined_;
   std::map<std::string, double> throttle_;
   std::map<int64_t, nlohmann::json> reviews_;
