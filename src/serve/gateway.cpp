@@ -13,6 +13,7 @@
 #include "aegis/serve/filters/output_policy_filter.h"
 #include "aegis/serve/filters/rate_limit_filter.h"
 #include "aegis/serve/filters/validation_filter.h"
+#include "aegis/serve/monitor_sync.h"
 #include "aegis/serve/redis_state.h"
 #include "aegis/serve/review_page.h"
 
@@ -90,9 +91,11 @@ Gateway::Gateway(ServeConfig config, GatewayOptions options) : config_(std::move
   keys_ = options.keys ? options.keys : std::make_shared<KeyStore>(config_.server.keys_path);
   if (!config_.server.audit_path.empty()) audit_ = std::make_unique<AuditLog>(config_.server.audit_path);
   std::shared_ptr<ResponseState> state;
+  std::shared_ptr<RedisClient> redis;
   if (config_.server.state_is_redis()) {
-    // One Redis for every replica: limits, quotas, quarantines, rule windows, reviews.
-    auto redis = std::make_shared<RedisClient>(
+    // One Redis for every replica: limits, quotas, quarantines, rule windows,
+    // reviews, and the query monitors' history.
+    redis = std::make_shared<RedisClient>(
         RedisOptions(config_.server.state_path).timeout(config_.server.state_timeout_s));
     if (!redis->ping()) spdlog::warn("{} does not answer yet; failing {} until it does", redis->describe(),
                                      config_.server.state_fail_open ? "open" : "closed");
@@ -117,6 +120,7 @@ Gateway::Gateway(ServeConfig config, GatewayOptions options) : config_(std::move
     auto rt = std::make_unique<ModelRuntime>();
     rt->slot = std::make_unique<ModelSlot>(mc, config_.server.verify_model, &metrics_);
     if (mc.monitor) rt->monitor = std::make_unique<QueryMonitor>(mc.monitor_options);
+    if (mc.monitor && redis) rt->sync = std::make_unique<MonitorSync>(redis, config_.server.state_prefix, mc.name);
     if (mc.policy.enabled())
       rt->policy = std::make_unique<OutputPolicy>(mc.policy, rt->slot->current()->classifier->meta(),
                                                   mc.noise_seed ? mc.noise_seed + 1 : random_seed());

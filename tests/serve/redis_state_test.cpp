@@ -221,6 +221,32 @@ TEST(RedisState, AQuarantineThroughOneReplicaIsEnforcedByTheOtherAndWindowsAreSh
   EXPECT_TRUE(testing_gateway::audit_rows(r.b.dir.file("audit.db"), "status = 403").empty());
 }
 
+// A Square-style probe (the same point with tiny changes, as Square's queries
+// are) spread over both replicas is flagged at the same query as against one
+// replica: each replica scores against the queries the other saw.
+TEST(RedisState, AProbeSpreadOverReplicasIsFlaggedAsFastAsAgainstOne) {
+  NEED_REDIS();
+  RedisServer server;
+  auto monitored = [](ModelConfig& m) {
+    m.monitor = true;
+    m.monitor_options = MonitorOptions().k(3).history(50).knn_threshold(0.05).prada(false);
+  };
+  auto first_flag = [](const std::function<Harness&(int)>& at, const std::string& key) {
+    for (int sent = 1; sent <= 12; ++sent) {
+      const float d = 0.001f * float(sent);
+      auto r = at(sent).infer(key, Harness::body({{0.5f + d, 0.5f, 0.5f - d, 0.5f}}));
+      if (r->has_header("X-Aegis-Flagged")) return sent;
+    }
+    return -1;
+  };
+  Harness single;
+  single.start(single.config(monitored));
+  const int alone = first_flag([&](int) -> Harness& { return single; }, single.predict);
+  EXPECT_EQ(alone, 4);  // k = 3 neighbours before the 4th query
+  Replicas r(server.url(), monitored);
+  EXPECT_EQ(first_flag([&](int i) -> Harness& { return r.at(i); }, r.a.predict), alone);
+}
+
 TEST(RedisState, RedisDownFailsClosedOrOpenAsConfiguredAndRecovers) {
   NEED_REDIS();
   RedisServer server;

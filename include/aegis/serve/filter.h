@@ -31,6 +31,7 @@
 #include "aegis/serve/infer_request.h"
 #include "aegis/serve/metrics.h"
 #include "aegis/serve/model_slot.h"
+#include "aegis/serve/monitor_sync.h"
 #include "aegis/serve/output_policy.h"
 #include "aegis/serve/query_monitor.h"
 #include "aegis/serve/rate_limit.h"
@@ -74,6 +75,7 @@ struct GatewayServices {
 struct ModelRuntime {
   std::unique_ptr<ModelSlot> slot;
   std::unique_ptr<QueryMonitor> monitor;  ///< null when monitoring is off
+  std::unique_ptr<MonitorSync> sync;      ///< the monitor's history shared through Redis (null: not shared)
   std::unique_ptr<OutputPolicy> policy;   ///< null when no output policy is set
   std::mutex rng_mu;
   std::mt19937_64 rng;  ///< output noise

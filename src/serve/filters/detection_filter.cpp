@@ -2,7 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <spdlog/spdlog.h>
+
+#include "aegis/core/error.h"
 #include "aegis/serve/filters/explain_filter.h"
+#include "aegis/serve/metrics.h"
+#include "aegis/serve/monitor_sync.h"
 
 namespace aegis::serve {
 
@@ -42,6 +47,16 @@ FilterStatus DetectionFilter::on_request(RequestContext& ctx) {
 FilterStatus MonitorFilter::on_request(RequestContext& ctx) {
   const ModelConfig& cfg = ctx.runtime->config();
   if (ctx.runtime->monitor) {
+    if (ctx.runtime->sync) {
+      // What the other replicas saw since, first: the verdict is over the whole history.
+      try {
+        for (auto& [key, x] : ctx.runtime->sync->exchange(ctx.key_id(), ctx.x)) ctx.runtime->monitor->observe(key, x);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Io || !services_.server->state_fail_open) throw;
+        spdlog::warn("fail open (state_fail = \"open\"): monitored without the other replicas' history: {}", e.what());
+        if (services_.metrics) services_.metrics->count_action("fail_open");
+      }
+    }
     MonitorVerdict v = ctx.runtime->monitor->observe(ctx.key_id(), ctx.x);
     ctx.details["monitor"] = v.to_json();
     if (v.alert) {
