@@ -3,7 +3,10 @@
 //    HTTP (auth, validation, limits, monitor, inference, output, audit log),
 //    against the in-process forward of the same batch (the yardstick).
 //    Counters p50_us / p99_us per configuration; `strip` > 0 adds the STRIP
-//    detection filter with that many overlays.
+//    detection filter with that many overlays; `state` 1 adds a rate limit,
+//    a daily quota and a response rule with the state in this process, 2 the
+//    same with the state in Redis (a redis-server started here), so the
+//    difference is what sharing the state between replicas costs.
 //  - Monitor: queries until a Square-style probe (random square patches of
 //    +-eps around one Fashion-MNIST test image, as Square attack queries look)
 //    raises a k-NN alert, with the threshold calibrated for 1% false
@@ -26,9 +29,16 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "aegis/attacks/extraction/jacobian_augmentation.h"
 #include "aegis/attacks/extraction/knockoff.h"
@@ -42,6 +52,7 @@
 #include "aegis/serve/gateway.h"
 #include "aegis/serve/internal/httplib.h"
 #include "aegis/serve/query_monitor.h"
+#include "aegis/serve/redis_client.h"
 #include "aegis/serve/server.h"
 
 namespace {
@@ -80,6 +91,42 @@ void InProcessForward(benchmark::State& state) {
   percentiles(state, us);
 }
 
+/// A redis-server child on a free loopback port, without persistence.
+class BenchRedis {
+ public:
+  BenchRedis() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    port_ = ntohs(a.sin_port);
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string port = std::to_string(port_);
+      execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--loglevel", "warning", "--logfile", "/dev/null", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    serve::RedisClient probe(serve::RedisOptions(url()).retry_after(0.0));
+    for (int i = 0; i < 100 && !(ok_ = probe.ping()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ~BenchRedis() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  bool ok() const { return ok_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+  bool ok_ = false;
+};
+
 void GatewayRequest(benchmark::State& state) {
   configure_threads();
   auto keys = std::make_shared<serve::KeyStore>();
@@ -94,6 +141,23 @@ void GatewayRequest(benchmark::State& state) {
   m.path = model_path();
   m.monitor = state.range(1) != 0;
   m.monitor_options.knn_threshold(1.0);
+  std::unique_ptr<BenchRedis> redis;
+  if (state.range(3) > 0) {
+    // Rate limit, daily quota and a response rule, so that every request
+    // reads and writes the state: in this process (1) or in Redis (2).
+    m.rate.requests = serve::RateLimit{1e6, 1e6};
+    m.rate.daily_samples = int64_t(1) << 40;
+    // A rule that never fires (no detector here) but fills its window every request.
+    m.rules.push_back(serve::ResponseRule{"detector", 10, 0.5, serve::ResponseAction::Quarantine, 0.1});
+    if (state.range(3) == 2) {
+      redis = std::make_unique<BenchRedis>();
+      if (!redis->ok()) {
+        state.SkipWithError("redis-server is not installed");
+        return;
+      }
+      c.server.state_path = redis->url();
+    }
+  }
   if (state.range(2) > 0) {
     // STRIP with N overlays (the figures do not depend on what it flags).
     const int64_t n = state.range(2);
@@ -283,13 +347,18 @@ void MonitorVsAttacks(benchmark::State& state) {
 
 BENCHMARK(InProcessForward)->Arg(1)->Arg(32)->Unit(benchmark::kMicrosecond)->Iterations(300);
 BENCHMARK(GatewayRequest)
-    ->Args({1, 0, 0})
-    ->Args({1, 1, 0})
-    ->Args({32, 0, 0})
-    ->Args({32, 1, 0})
-    ->Args({1, 0, 100})
-    ->Args({1, 0, 20})
-    ->ArgNames({"batch", "monitor", "strip"})
+    ->Args({1, 0, 0, 0})
+    ->Args({1, 1, 0, 0})
+    ->Args({32, 0, 0, 0})
+    ->Args({32, 1, 0, 0})
+    ->Args({1, 0, 100, 0})
+    ->Args({1, 0, 20, 0})
+    ->Args({1, 0, 0, 1})
+    ->Args({1, 0, 0, 2})
+    ->Args({32, 0, 0, 1})
+    ->Args({32, 0, 0, 2})
+    ->Args({1, 1, 0, 2})
+    ->ArgNames({"batch", "monitor", "strip", "state"})
     ->Unit(benchmark::kMicrosecond)
     ->Iterations(300);
 BENCHMARK(MonitorDetection)->Arg(20)->ArgName("k")->Unit(benchmark::kSecond)->Iterations(1);
