@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/gateway.sh"
 dir="$DEMO_OUT/replicas"
 rm -rf "$dir" && mkdir -p "$dir"
-command -v redis-server > /dev/null || { echo "redis-server is not installed (scripts/setup installs it): skipped"; exit 0; }
+command -v redis-server > /dev/null || { echo "redis-server is not installed: run scripts/setup" >&2; exit 1; }
 PY=/usr/bin/python3
 rport=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --logfile "$dir/redis.log" &

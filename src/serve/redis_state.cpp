@@ -157,39 +157,37 @@ void RedisResponseState::clear_windows(const std::string& p) {
   } while (cursor != "0");
 }
 
+namespace {
+
+/// `f()`, or `fallback` when the backend is unreachable (Io), reported to `on_fail_open`.
+template <typename T, typename F>
+T or_fail_open(F&& f, T fallback, const std::function<void(const std::string&)>& on_fail_open) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Io) throw;
+    if (on_fail_open) on_fail_open(e.what());
+    return fallback;
+  }
+}
+
+}  // namespace
+
 FailOpenRateLimitStore::FailOpenRateLimitStore(std::shared_ptr<RateLimitStore> inner,
                                                std::function<void(const std::string&)> on_fail_open)
     : inner_(std::move(inner)), on_fail_open_(std::move(on_fail_open)) {}
 
 RateDecision FailOpenRateLimitStore::acquire(const std::string& bucket, const RateLimit& limit, double cost,
                                              double now) {
-  try {
-    return inner_->acquire(bucket, limit, cost, now);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Io) throw;
-    if (on_fail_open_) on_fail_open_(e.what());
-    return {};
-  }
+  return or_fail_open([&] { return inner_->acquire(bucket, limit, cost, now); }, RateDecision{}, on_fail_open_);
 }
 
 bool FailOpenRateLimitStore::add_daily(const std::string& bucket, int64_t day, int64_t amount, int64_t quota) {
-  try {
-    return inner_->add_daily(bucket, day, amount, quota);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Io) throw;
-    if (on_fail_open_) on_fail_open_(e.what());
-    return true;
-  }
+  return or_fail_open([&] { return inner_->add_daily(bucket, day, amount, quota); }, true, on_fail_open_);
 }
 
 int64_t FailOpenRateLimitStore::daily_count(const std::string& bucket, int64_t day) {
-  try {
-    return inner_->daily_count(bucket, day);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Io) throw;
-    if (on_fail_open_) on_fail_open_(e.what());
-    return 0;
-  }
+  return or_fail_open([&] { return inner_->daily_count(bucket, day); }, int64_t(0), on_fail_open_);
 }
 
 FailOpenResponseState::FailOpenResponseState(std::shared_ptr<ResponseState> inner,
@@ -197,23 +195,11 @@ FailOpenResponseState::FailOpenResponseState(std::shared_ptr<ResponseState> inne
     : inner_(std::move(inner)), on_fail_open_(std::move(on_fail_open)) {}
 
 bool FailOpenResponseState::quarantined(const std::string& key) const {
-  try {
-    return inner_->quarantined(key);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Io) throw;
-    if (on_fail_open_) on_fail_open_(e.what());
-    return false;
-  }
+  return or_fail_open([&] { return inner_->quarantined(key); }, false, on_fail_open_);
 }
 
 double FailOpenResponseState::throttle(const std::string& key_model) const {
-  try {
-    return inner_->throttle(key_model);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Io) throw;
-    if (on_fail_open_) on_fail_open_(e.what());
-    return 1.0;
-  }
+  return or_fail_open([&] { return inner_->throttle(key_model); }, 1.0, on_fail_open_);
 }
 
 }  // namespace aegis::serve

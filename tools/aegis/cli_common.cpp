@@ -131,6 +131,16 @@ void add_positional_data(CLI::App* sub, DataFlags& f) {
                   "Data (same as --data): 'fashion-mnist', an IDX directory or file, a .csv, or an .npy");
 }
 
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  AEGIS_CHECK(in.good(), NotFound, "cannot read " << path);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    AEGIS_FAIL(CorruptData, path << ": not JSON: " << e.what());
+  }
+}
+
 void write_json_file(const std::string& path, const nlohmann::json& j) {
   std::filesystem::path p(path);
   if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());

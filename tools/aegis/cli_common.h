@@ -77,6 +77,9 @@ std::string class_label(const ModelMeta& meta, const Dataset& data, int64_t c);
 /// Adds a positional DATA argument writing to the same place as --data.
 void add_positional_data(CLI::App* sub, DataFlags& flags);
 
+/// Reads a JSON file: NotFound when it cannot be read, CorruptData when it is not JSON.
+nlohmann::json read_json_file(const std::string& path);
+
 /// Writes `j` to `path` (pretty), creating parent directories.
 void write_json_file(const std::string& path, const nlohmann::json& j);
 

@@ -28,14 +28,7 @@ void run(FilterFlags& f) {
   std::vector<Suspect> all;
   nlohmann::json sources = nlohmann::json::array();
   for (const auto& path : f.from) {
-    std::ifstream in(path);
-    AEGIS_CHECK(in.good(), NotFound, "cannot read " << path);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      AEGIS_FAIL(CorruptData, path << ": not JSON: " << e.what());
-    }
+    nlohmann::json j = read_json_file(path);
     auto s = SuspectReport::suspects_from_json(j);
     AEGIS_CHECK(!j.contains("samples") || j["samples"].get<int64_t>() == data.size(), InvalidArgument,
                 path << " describes " << j["samples"].get<int64_t>() << " samples but the data has " << data.size());

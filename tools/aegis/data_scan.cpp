@@ -61,13 +61,7 @@ void run(ScanFlags& f) {
   j["data"] = data.source;
   j["model"] = f.model.path;
   if (!f.truth.empty()) {  // evaluation against a poison record
-    std::ifstream in(f.truth);
-    nlohmann::json rec;
-    try {
-      rec = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      AEGIS_FAIL(CorruptData, f.truth << ": not JSON: " << e.what());
-    }
+    nlohmann::json rec = read_json_file(f.truth);
     AEGIS_CHECK(rec.contains("poisoned") && rec["poisoned"].is_array(), CorruptData,
                 f.truth << ": not a poison record");
     std::vector<int64_t> truth;

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <iostream>
 
 #include "aegis/attacks/registry.h"
@@ -53,15 +52,6 @@ struct DetectEvalFlags {
   std::string backdoor;
 };
 
-nlohmann::json read_record(const std::string& path) {
-  std::ifstream in(path);
-  AEGIS_CHECK(in.good(), NotFound, "cannot read " << path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    AEGIS_FAIL(CorruptData, path << ": not JSON: " << e.what());
-  }
-}
 
 bool have_attack(const std::string& name) {
   for (const auto& a : attack_catalog())
@@ -82,7 +72,7 @@ void run(DetectEvalFlags& f) {
 
   std::optional<std::pair<Trigger, int64_t>> backdoor;
   if (!f.backdoor.empty()) {
-    backdoor = trigger_from_record(read_record(f.backdoor));
+    backdoor = trigger_from_record(read_json_file(f.backdoor));
     backdoor->first.validate(model->meta().input_shape);
   }
   std::unique_ptr<Detector> det;

@@ -172,13 +172,7 @@ void add_evaluate(CLI::App* group) {
   sub->add_option("--record", f->record, "poison.json written by aegis poison")->required()->check(CLI::ExistingFile);
   sub->callback([f] {
     f->out.apply();
-    std::ifstream in(f->record);
-    nlohmann::json rec;
-    try {
-      rec = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      AEGIS_FAIL(CorruptData, f->record << ": not JSON: " << e.what());
-    }
+    nlohmann::json rec = read_json_file(f->record);
     auto model = f->model.load();
     Dataset test = load_dataset(f->data.spec("test"));
     PoisonMetricsOptions o;
